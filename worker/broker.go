@@ -7,39 +7,22 @@ import (
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
-// Delivery is one message popped from a task queue. From Fetch until Ack,
-// Reject or Restore the broker holds it in its unacked records, so a crash
-// never loses it.
-type Delivery struct {
-	// Queue is the logical queue name (no priority suffix, no key prefix).
-	Queue string
-	// Tag is properties.delivery_tag (invented by the broker when missing).
-	Tag string
-	// Raw is the envelope exactly as it was popped.
-	Raw []byte
-	// Envelope is Raw decoded; nil when Raw is not a valid envelope (the
-	// worker then rejects the delivery).
-	Envelope *protocol.Envelope
-	// DecodeErr explains why Envelope is nil.
-	DecodeErr error
-}
-
 // Broker is what the worker needs from a kombu-compatible transport. The
 // Redis implementation lives in protocol/redis.
 type Broker interface {
 	// Fetch waits up to timeout for one message from queues, served in
 	// kombu priority order with round-robin rotation, and records it as
 	// unacked before returning it. It returns (nil, nil) on timeout.
-	Fetch(ctx context.Context, queues []string, timeout time.Duration) (*Delivery, error)
+	Fetch(ctx context.Context, queues []string, timeout time.Duration) (*protocol.Delivery, error)
 	// Ack removes the delivery's unacked record (also used for
 	// reject-without-requeue).
-	Ack(ctx context.Context, d *Delivery) error
+	Ack(ctx context.Context, d *protocol.Delivery) error
 	// Requeue puts the message back at the back of its queue (LPUSH,
 	// consumed last) with the redelivered flags, as reject(requeue=True).
-	Requeue(ctx context.Context, d *Delivery) error
+	Requeue(ctx context.Context, d *protocol.Delivery) error
 	// Restore puts the message back at the front of its queue (RPUSH,
 	// consumed next) with the redelivered flags, as on warm shutdown.
-	Restore(ctx context.Context, d *Delivery) error
+	Restore(ctx context.Context, d *protocol.Delivery) error
 	// RestoreVisible restores every unacked message older than the
 	// visibility timeout (kombu restore_visible, with its mutex) and
 	// returns how many it restored.
