@@ -1,0 +1,50 @@
+# omics-worker — developer entry points. `make help` lists them.
+GO        ?= go
+BIN       ?= bin/omics-worker
+PKGS      ?= ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+FUZZTIME  ?= 30s
+
+.PHONY: help build test test-short race vet fmt lint bench bench-convert demo fuzz chaos ci clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+build: ## build the static binary into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/omics-worker
+
+test: ## all tests (unit, golden, integration, interop) with the race detector
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short: ## unit, golden and fuzz-seed tests only (no services needed)
+	$(GO) test -short -count=1 $(PKGS)
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+fmt: ## gofmt check
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: ## golangci-lint (v2, config in .golangci.yml)
+	golangci-lint run $(PKGS)
+
+bench: build ## Go worker vs Python worker on the same Redis, plus micro-benchmarks
+	./scripts/bench.sh
+
+bench-convert: ## converter throughput and memory vs the Python converters
+	./scripts/bench-convert.sh
+
+demo: build ## end-to-end demo: real worker, Redis, PostgreSQL, local storage
+	./scripts/demo.sh
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	./scripts/fuzz.sh $(FUZZTIME)
+
+chaos: build ## crash/restart test: SIGKILLs and a Redis restart, nothing lost
+	OMICS_CHAOS=long $(GO) test -count=1 -run Chaos -timeout 30m ./cmd/omics-worker/
+
+ci: fmt vet test ## what .ci/run runs after installing dependencies
+
+clean:
+	rm -rf bin
