@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""Independent re-statement of Omicsomics' per-user envelope encryption,
+used to cross-check storage/envelope against Python's `cryptography`.
+
+Written for omics-worker (not copied from backend/app/core/crypto.py):
+HKDF-SHA256 (no salt, info = decimal user id, 32 bytes) over MASTER_KEY
+(hex if it decodes as hex, else UTF-8), AES-256-GCM with a random 12-byte
+nonce, blob = nonce || ciphertext || tag.
+
+Usage (binary data on stdin/stdout):
+  envelope.py derive  MASTER USER        -> hex key on stdout
+  envelope.py encrypt MASTER USER < pt   -> blob
+  envelope.py decrypt MASTER USER < blob -> plaintext (exit 2 on failure)
+"""
+import binascii
+import os
+import sys
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def user_key(master: str, user: int) -> bytes:
+    try:
+        material = binascii.unhexlify(master)
+    except (binascii.Error, TypeError):
+        material = master.encode("utf-8")
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=str(user).encode())
+    return kdf.derive(material)
+
+
+def main() -> int:
+    op, master, user = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    key = user_key(master, user)
+    if op == "derive":
+        print(key.hex())
+        return 0
+    data = sys.stdin.buffer.read()
+    if op == "encrypt":
+        nonce = os.urandom(12)
+        sys.stdout.buffer.write(nonce + AESGCM(key).encrypt(nonce, data, None))
+        return 0
+    if op == "decrypt":
+        if len(data) < 13:
+            print("Encrypted blob too short", file=sys.stderr)
+            return 2
+        try:
+            sys.stdout.buffer.write(AESGCM(key).decrypt(data[:12], data[12:], None))
+        except InvalidTag:
+            print("InvalidTag", file=sys.stderr)
+            return 2
+        return 0
+    print("unknown operation " + op, file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
