@@ -1,0 +1,142 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/protocol"
+)
+
+// ResultBackend is the Celery Redis result backend (write side, plus Get).
+// It satisfies worker.ResultBackend. Its URL may name another database or
+// server than the broker's, so it has its own pool.
+type ResultBackend struct {
+	c       *client
+	names   protocol.Names
+	expires string // SETEX seconds, "0" = plain SET
+	broker  *Broker
+}
+
+// NewResultBackend returns a result backend for a redis://, rediss:// or
+// unix:// URL (CELERY_RESULT_BACKEND). Config.ResultExpires and
+// Config.ResultKeyPrefix apply; the broker options are ignored.
+func NewResultBackend(url string, cfg Config) (*ResultBackend, error) {
+	ep, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(ep, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &ResultBackend{
+		c:       c,
+		names:   cfg.Names(ep.DB),
+		expires: strconv.FormatInt(cfg.resultExpiresSeconds(), 10),
+	}, nil
+}
+
+// UseBroker lets StoreAndAck acknowledge deliveries of b. When b is on the
+// same server as the backend, StoreAndAck is one atomic script.
+func (r *ResultBackend) UseBroker(b *Broker) { r.broker = b }
+
+// Close closes the pool.
+func (r *ResultBackend) Close() error { return r.c.close() }
+
+// Ping checks that the server answers.
+func (r *ResultBackend) Ping(ctx context.Context) error {
+	_, err := r.c.do(ctx, "PING")
+	return err
+}
+
+// Key is the result key (and PUBLISH channel) of a task id.
+func (r *ResultBackend) Key(taskID string) string { return r.names.ResultKey(taskID) }
+
+// Store writes meta the way celery's Redis backend does (spec §3.1): if
+// the stored state is SUCCESS nothing is written; else SETEX <expires>
+// (SET when expires is disabled) and PUBLISH the same bytes on the key.
+// One EVALSHA does GET-check, SETEX and PUBLISH atomically.
+func (r *ResultBackend) Store(ctx context.Context, meta *protocol.ResultMeta) error {
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("redis: encode result meta: %w", err)
+	}
+	_, err = r.StoreRaw(ctx, meta.TaskID, raw)
+	return err
+}
+
+// StoreRaw is Store for an already encoded meta; stored is false when an
+// existing SUCCESS state prevented the write.
+func (r *ResultBackend) StoreRaw(ctx context.Context, taskID string, meta []byte) (stored bool, err error) {
+	if taskID == "" {
+		return false, errors.New("redis: result without task id")
+	}
+	rc, err := r.c.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	n, err := redis.Int(storeScript.Do(rc, r.names.ResultKey(taskID), meta, r.expires))
+	if err != nil {
+		return false, wrapErr("store result", err)
+	}
+	return n == 1, nil
+}
+
+// StoreAndAck stores meta and acknowledges d (Broker.Ack) — the acks_late
+// completion of a task — in one atomic round trip when the broker attached
+// with UseBroker is on the same server (the script SELECTs the result
+// database if it differs from the broker's). Otherwise it is Store then Ack.
+// d may be nil or have no tag (then it is just Store).
+func (r *ResultBackend) StoreAndAck(ctx context.Context, meta *protocol.ResultMeta, d *protocol.Delivery) error {
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("redis: encode result meta: %w", err)
+	}
+	if meta.TaskID == "" {
+		return errors.New("redis: result without task id")
+	}
+	tag := ""
+	if d != nil {
+		tag = d.Tag
+	}
+	b := r.broker
+	if tag == "" || b == nil || !b.c.ep.sameServer(r.c.ep) {
+		if _, err := r.StoreRaw(ctx, meta.TaskID, raw); err != nil {
+			return err
+		}
+		if tag == "" {
+			return nil
+		}
+		if b == nil {
+			return errors.New("redis: StoreAndAck without UseBroker")
+		}
+		return b.AckTags(ctx, tag)
+	}
+	rc, err := b.c.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = storeAckScript.Do(rc, r.names.ResultKey(meta.TaskID), b.names.UnackedKey(), b.names.UnackedIndexKey(),
+		raw, r.expires, tag, r.c.ep.DB, b.c.ep.DB)
+	if err != nil {
+		return wrapErr("store+ack script", err)
+	}
+	return nil
+}
+
+// GetRaw returns the stored meta JSON of a task, nil when there is none
+// (the task is PENDING or its result expired).
+func (r *ResultBackend) GetRaw(ctx context.Context, taskID string) ([]byte, error) {
+	v, err := redis.Bytes(r.c.do(ctx, "GET", r.names.ResultKey(taskID)))
+	if errors.Is(err, redis.ErrNil) {
+		return nil, nil
+	}
+	return v, err
+}

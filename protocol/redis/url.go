@@ -1,0 +1,235 @@
+package redis
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Endpoint is a parsed Redis URL: where to connect and how to authenticate.
+type Endpoint struct {
+	// Network is "tcp" or "unix".
+	Network string
+	// Address is host:port for tcp, the socket path for unix.
+	Address string
+	// DB is the database number (path "/N" or query "db=N"; default 0).
+	DB int
+	// Username and Password are sent with AUTH when Password is set.
+	Username, Password string
+	// TLS is set for rediss:// URLs.
+	TLS bool
+	// TLSSkipVerify is ssl_cert_reqs=none (CERT_NONE).
+	TLSSkipVerify bool
+	// TLSCAFile, TLSCertFile, TLSKeyFile are ssl_ca_certs, ssl_certfile,
+	// ssl_keyfile.
+	TLSCAFile, TLSCertFile, TLSKeyFile string
+}
+
+// URLError is a malformed Redis URL. The password is never included.
+type URLError struct {
+	// URL is the URL with its password masked.
+	URL string
+	// Part names the offending component (scheme, host, port, db, query ...).
+	Part string
+	// Err is the underlying problem.
+	Err error
+}
+
+func (e *URLError) Error() string {
+	return fmt.Sprintf("redis: bad URL %q: %s: %v", e.URL, e.Part, e.Err)
+}
+
+func (e *URLError) Unwrap() error { return e.Err }
+
+// ErrBadURL is wrapped by every URLError.
+var ErrBadURL = errors.New("malformed Redis URL")
+
+// ParseURL parses the URL forms Celery/kombu accept for Redis:
+//
+//	redis://[[user]:pass@]host[:port][/db][?password=..&db=..]
+//	rediss://...            (TLS; query ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile)
+//	unix:///path/to/redis.sock[?db=N&password=..]
+//	socket:///path, redis+socket:///path   (kombu spellings of unix://)
+//
+// Unknown query parameters are ignored (redis-py ignores most of them too).
+func ParseURL(raw string) (Endpoint, error) {
+	fail := func(part string, err error) (Endpoint, error) {
+		return Endpoint{}, &URLError{URL: maskURL(raw), Part: part, Err: fmt.Errorf("%w: %w", ErrBadURL, err)}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fail("syntax", err)
+	}
+	var ep Endpoint
+	q := u.Query()
+	switch strings.ToLower(u.Scheme) {
+	case "redis":
+	case "rediss":
+		ep.TLS = true
+	case "unix", "socket", "redis+socket":
+		ep.Network = "unix"
+	case "":
+		return fail("scheme", errors.New("missing scheme (want redis://, rediss:// or unix://)"))
+	default:
+		return fail("scheme", fmt.Errorf("unsupported scheme %q", u.Scheme))
+	}
+	if u.User != nil {
+		ep.Username = u.User.Username()
+		ep.Password, _ = u.User.Password()
+	}
+	if p := q.Get("password"); p != "" {
+		ep.Password = p
+	}
+	if uname := q.Get("username"); uname != "" {
+		ep.Username = uname
+	}
+	if ep.Network == "unix" {
+		path := u.Path
+		if path == "" {
+			path = u.Opaque
+		}
+		if u.Host != "" { // unix://host/path is not a socket path
+			path = "/" + u.Host + path
+		}
+		if path == "" {
+			return fail("path", errors.New("missing socket path"))
+		}
+		ep.Address = path
+	} else {
+		ep.Network = "tcp"
+		host := u.Hostname()
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		port := u.Port()
+		if port == "" {
+			port = "6379"
+		} else if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return fail("port", fmt.Errorf("invalid port %q", port))
+		}
+		ep.Address = net.JoinHostPort(host, port)
+		if p := strings.Trim(u.Path, "/"); p != "" {
+			db, err := strconv.Atoi(p)
+			if err != nil || db < 0 {
+				return fail("db", fmt.Errorf("database must be a non-negative integer, not %q", p))
+			}
+			ep.DB = db
+		}
+	}
+	if s := q.Get("db"); s != "" {
+		db, err := strconv.Atoi(s)
+		if err != nil || db < 0 {
+			return fail("db", fmt.Errorf("database must be a non-negative integer, not %q", s))
+		}
+		ep.DB = db
+	}
+	if ep.TLS {
+		switch strings.ToLower(q.Get("ssl_cert_reqs")) {
+		case "", "required", "cert_required", "optional", "cert_optional":
+		case "none", "cert_none":
+			ep.TLSSkipVerify = true
+		default:
+			return fail("query", fmt.Errorf("ssl_cert_reqs %q (want required, optional or none)", q.Get("ssl_cert_reqs")))
+		}
+		ep.TLSCAFile = q.Get("ssl_ca_certs")
+		ep.TLSCertFile = q.Get("ssl_certfile")
+		ep.TLSKeyFile = q.Get("ssl_keyfile")
+	}
+	return ep, nil
+}
+
+// String returns the endpoint as a URL with the password masked.
+func (ep Endpoint) String() string {
+	auth := ""
+	if ep.Password != "" {
+		auth = ep.Username + ":***@"
+	}
+	if ep.Network == "unix" {
+		return fmt.Sprintf("unix://%s%s?db=%d", auth, ep.Address, ep.DB)
+	}
+	scheme := "redis"
+	if ep.TLS {
+		scheme = "rediss"
+	}
+	return fmt.Sprintf("%s://%s%s/%d", scheme, auth, ep.Address, ep.DB)
+}
+
+// sameServer reports whether two endpoints reach the same server with the
+// same credentials (so one script may touch keys of both).
+func (ep Endpoint) sameServer(o Endpoint) bool {
+	return ep.Network == o.Network && ep.Address == o.Address &&
+		ep.Username == o.Username && ep.Password == o.Password && ep.TLS == o.TLS
+}
+
+// tlsConfig builds the TLS configuration of a rediss:// endpoint; base
+// (Config.TLSConfig) is cloned when given.
+func (ep Endpoint) tlsConfig(base *tls.Config) (*tls.Config, error) {
+	var c *tls.Config
+	if base != nil {
+		c = base.Clone()
+	} else {
+		c = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if ep.TLSSkipVerify {
+		c.InsecureSkipVerify = true //nolint:gosec // ssl_cert_reqs=none asked for it
+	}
+	if ep.TLSCAFile != "" {
+		pem, err := os.ReadFile(ep.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis: ssl_ca_certs: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis: ssl_ca_certs %s: no PEM certificates", ep.TLSCAFile)
+		}
+		c.RootCAs = pool
+	}
+	if ep.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(ep.TLSCertFile, ep.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis: ssl_certfile/ssl_keyfile: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	if c.ServerName == "" && ep.Network == "tcp" {
+		if h, _, err := net.SplitHostPort(ep.Address); err == nil {
+			c.ServerName = h
+		}
+	}
+	return c, nil
+}
+
+// maskURL hides the password of a URL for error messages.
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Best effort: cut everything between "://" and "@".
+		if i := strings.Index(raw, "://"); i >= 0 {
+			if j := strings.LastIndex(raw, "@"); j > i {
+				return raw[:i+3] + "***" + raw[j:]
+			}
+		}
+		return raw
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "***")
+		}
+	}
+	q := u.Query()
+	if q.Get("password") != "" {
+		q.Set("password", "***")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
