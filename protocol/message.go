@@ -317,11 +317,12 @@ func applyV1Body(msg *TaskMessage, body map[string]json.RawMessage) error {
 }
 
 func fillRepr(msg *TaskMessage) {
+	// celery's proto1_to_proto2 uses saferepr without a length limit
 	if msg.ArgsRepr == "" {
-		msg.ArgsRepr = SafeRepr(msg.Args, DefaultReprMax)
+		msg.ArgsRepr = safeReprUnlimited(msg.Args)
 	}
 	if msg.KwargsRepr == "" {
-		msg.KwargsRepr = SafeRepr(msg.Kwargs, DefaultReprMax)
+		msg.KwargsRepr = safeReprUnlimited(msg.Kwargs)
 	}
 }
 
@@ -681,7 +682,7 @@ func EncodeTask(msg *TaskMessage, opts PublishOptions) ([]byte, error) {
 	h.add("timelimit", tl)
 	h.add("root_id", nullStr(msg.RootID))
 	h.add("parent_id", nullStr(msg.ParentID))
-	h.add("argsrepr", SafeRepr(args, DefaultReprMax))
+	h.add("argsrepr", SafeReprArgs(args, DefaultReprMax))
 	h.add("kwargsrepr", SafeRepr(kwargs, DefaultReprMax))
 	origin := msg.Origin
 	if origin == "" {

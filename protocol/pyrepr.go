@@ -49,29 +49,6 @@ func PyReprArgs(args []any) string {
 	return b.String()
 }
 
-// SafeRepr is PyRepr truncated to max characters (runes) followed by "..."
-// when longer, like celery's saferepr (max <= 0 means DefaultReprMax).
-func SafeRepr(v any, max int) string { return Truncate(PyRepr(v), max) }
-
-// Truncate cuts an already rendered repr to max runes plus "..." (max <= 0
-// means DefaultReprMax).
-func Truncate(s string, max int) string {
-	if max <= 0 {
-		max = DefaultReprMax
-	}
-	if len(s) <= max || utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == max {
-			return s[:i] + "..."
-		}
-		n++
-	}
-	return s
-}
-
 // PyReprException renders an exception like Python's BaseException repr:
 // "ValueError('boom')", "KeyError()", "TimeLimitExceeded(300.0)",
 // "ValueError('a', 1)". Nested class names keep only the last part.
