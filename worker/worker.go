@@ -1,0 +1,414 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/omicsomics/omics-worker/protocol"
+)
+
+// storeAcker is optionally implemented by a ResultBackend (or Broker) that
+// can store a final state and acknowledge the delivery in one round trip.
+type storeAcker interface {
+	StoreAndAck(ctx context.Context, meta *protocol.ResultMeta, d *protocol.Delivery) error
+}
+
+// jobState tracks where a held message is.
+type jobState int
+
+const (
+	stateQueued  jobState = iota // prefetched, waiting for a pool slot
+	stateETA                     // waiting for its ETA in a timer
+	stateRunning                 // handed to the pool
+	stateDone                    // acked, restored or abandoned
+)
+
+// job is one held delivery.
+type job struct {
+	d        *protocol.Delivery
+	msg      *protocol.TaskMessage
+	def      *taskDef
+	state    jobState
+	inWindow bool // occupies a prefetch slot
+	acked    bool // early-acked (or finished)
+	timer    *time.Timer
+	cancel   context.CancelCauseFunc
+	log      *slog.Logger
+}
+
+// Worker consumes Celery task messages and runs registered handlers. Build
+// it with New and start it with Run.
+type Worker struct {
+	cfg        Config
+	broker     Broker
+	backend    ResultBackend
+	storeAcker storeAcker
+	reg        *Registry
+	log        *slog.Logger
+
+	mu       sync.Mutex
+	held     map[*job]struct{} // popped and not yet acked or restored
+	running  map[*job]struct{} // handed to the pool (acked early or not)
+	inWindow int
+	etaHeld  int
+	ready    []*job
+	stopping bool
+
+	windowCh chan struct{} // a prefetch slot was freed
+	wake     chan struct{} // a job became ready
+	stopCh   chan struct{} // closed when shutdown starts
+	abandon  chan struct{} // closed when running tasks are given up
+	readyCh  chan struct{} // closed once consuming
+	coldOnce sync.Once
+	coldCh   chan struct{} // closed by ColdShutdown
+	runOnce  sync.Once
+}
+
+// New builds a worker that runs the handlers of reg. A nil logger drops
+// all logs.
+func New(cfg Config, broker Broker, backend ResultBackend, reg *Registry, logger *slog.Logger) (*Worker, error) {
+	if broker == nil || backend == nil {
+		return nil, errors.New("worker: nil broker or result backend")
+	}
+	if reg == nil {
+		reg = NewRegistry()
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	w := &Worker{
+		cfg:      cfg,
+		broker:   broker,
+		backend:  backend,
+		reg:      reg,
+		log:      logger,
+		held:     make(map[*job]struct{}),
+		running:  make(map[*job]struct{}),
+		windowCh: make(chan struct{}, 1),
+		wake:     make(chan struct{}, cfg.Concurrency),
+		stopCh:   make(chan struct{}),
+		abandon:  make(chan struct{}),
+		readyCh:  make(chan struct{}),
+		coldCh:   make(chan struct{}),
+	}
+	if sa, ok := backend.(storeAcker); ok {
+		w.storeAcker = sa
+	} else if sa, ok := broker.(storeAcker); ok {
+		w.storeAcker = sa
+	}
+	return w, nil
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (w *Worker) Config() Config { return w.cfg }
+
+// Ready is closed once the worker has bound its queues and started
+// consuming.
+func (w *Worker) Ready() <-chan struct{} { return w.readyCh }
+
+// ColdShutdown turns a warm shutdown (or a future one) into a cold one:
+// running tasks are cancelled at once (context cause ErrWorkerShutdown) and
+// their messages restored unless they were acknowledged early. Safe to call
+// more than once and from any goroutine.
+func (w *Worker) ColdShutdown() { w.coldOnce.Do(func() { close(w.coldCh) }) }
+
+// Run consumes until ctx is cancelled, then shuts down warmly: it stops
+// fetching, restores every held message that has not started (prefetched or
+// waiting for an ETA) to the front of its queue, waits up to
+// Config.ShutdownTimeout for running tasks, then cancels the rest and
+// restores their messages. Run may be called once.
+func (w *Worker) Run(ctx context.Context) error {
+	err := errors.New("worker: Run called twice")
+	w.runOnce.Do(func() { err = w.run(ctx) })
+	return err
+}
+
+func (w *Worker) run(ctx context.Context) error {
+	// Broker I/O must survive the shutdown signal: a Fetch cut short could
+	// lose the message it just popped, restores must still reach Redis.
+	io := context.WithoutCancel(ctx)
+	for _, q := range w.cfg.Queues {
+		if err := w.broker.Bind(io, q); err != nil {
+			return fmt.Errorf("worker: bind queue %s: %w", q, err)
+		}
+	}
+	w.log.Info("worker ready", "hostname", w.cfg.Hostname, "queues", w.cfg.Queues,
+		"concurrency", w.cfg.Concurrency, "prefetch", w.cfg.prefetchLimit(),
+		"acks_late", !w.cfg.AcksEarly, "tasks", w.reg.Names())
+
+	var bg sync.WaitGroup // lease + restore loops
+	bgStop := make(chan struct{})
+	if w.cfg.LeaseInterval > 0 {
+		bg.Go(func() { w.leaseLoop(io, bgStop) })
+	}
+	if w.cfg.RestoreInterval > 0 {
+		bg.Go(func() { w.restoreLoop(io, bgStop) })
+	}
+
+	var pool sync.WaitGroup
+	for range w.cfg.Concurrency {
+		pool.Go(func() { w.poolLoop() })
+	}
+	fetchDone := make(chan struct{})
+	go func() {
+		defer close(fetchDone)
+		w.fetchLoop(io)
+	}()
+	close(w.readyCh)
+
+	select {
+	case <-ctx.Done():
+	case <-w.coldCh:
+	}
+	w.log.Info("warm shutdown: no more messages are fetched")
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	close(w.stopCh)
+	<-fetchDone
+	w.restoreUnstarted(io)
+
+	poolDone := make(chan struct{})
+	go func() { pool.Wait(); close(poolDone) }()
+	var timeout <-chan time.Time
+	if w.cfg.ShutdownTimeout > 0 {
+		t := time.NewTimer(w.cfg.ShutdownTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-poolDone:
+	case <-w.coldCh:
+		w.log.Warn("cold shutdown: cancelling running tasks")
+		w.cancelRunning()
+	case <-timeout:
+		w.log.Warn("shutdown timeout reached: cancelling running tasks", "timeout", w.cfg.ShutdownTimeout)
+		w.cancelRunning()
+	}
+	select {
+	case <-poolDone:
+	case <-time.After(coldGrace):
+		// Handlers that ignore cancellation are abandoned: their messages
+		// are restored (or were acked early) and their goroutines leak
+		// until the process exits.
+		close(w.abandon)
+		<-poolDone
+	}
+	close(bgStop)
+	bg.Wait()
+	w.log.Info("worker stopped", "hostname", w.cfg.Hostname)
+	return nil
+}
+
+// coldGrace is how long cancelled tasks get to return before they are
+// abandoned.
+const coldGrace = 3 * time.Second
+
+// cancelRunning cancels every running task with ErrWorkerShutdown.
+func (w *Worker) cancelRunning() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for j := range w.running {
+		if j.cancel != nil {
+			j.cancel(ErrWorkerShutdown)
+		}
+	}
+}
+
+// --- prefetch window ----------------------------------------------------
+
+func (w *Worker) hasRoom() bool {
+	limit := w.cfg.prefetchLimit()
+	return limit == 0 || w.inWindow < limit+w.etaHeld
+}
+
+// waitWindow blocks until the prefetch window has room; false = stopping.
+func (w *Worker) waitWindow() bool {
+	for {
+		w.mu.Lock()
+		stopping, room := w.stopping, w.hasRoom()
+		w.mu.Unlock()
+		if stopping {
+			return false
+		}
+		if room {
+			return true
+		}
+		select {
+		case <-w.windowCh:
+		case <-w.stopCh:
+		}
+	}
+}
+
+// releaseLocked frees j's prefetch slot; w.mu must be held.
+func (w *Worker) releaseLocked(j *job) {
+	if j.inWindow {
+		j.inWindow = false
+		w.inWindow--
+		select {
+		case w.windowCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// forget removes j from the held set and frees its slot.
+func (w *Worker) forget(j *job) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.releaseLocked(j)
+	delete(w.held, j)
+	j.state = stateDone
+}
+
+func (w *Worker) fetchLoop(ctx context.Context) {
+	for w.waitWindow() {
+		d, err := w.broker.Fetch(ctx, w.cfg.Queues, w.cfg.FetchTimeout)
+		if err != nil {
+			w.log.Error("fetch failed; retrying", "err", err, "pause", w.cfg.RetryPause)
+			select {
+			case <-time.After(w.cfg.RetryPause):
+			case <-w.stopCh:
+			}
+			continue
+		}
+		if d == nil {
+			continue
+		}
+		w.receive(ctx, d)
+	}
+}
+
+// --- pool ---------------------------------------------------------------
+
+func (w *Worker) push(j *job) {
+	w.mu.Lock()
+	j.state = stateQueued
+	w.ready = append(w.ready, j)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next pops a ready job; nil once shutdown started.
+func (w *Worker) next() *job {
+	for {
+		w.mu.Lock()
+		if w.stopping {
+			w.mu.Unlock()
+			return nil
+		}
+		if len(w.ready) > 0 {
+			j := w.ready[0]
+			w.ready[0] = nil
+			w.ready = w.ready[1:]
+			j.state = stateRunning
+			w.running[j] = struct{}{}
+			w.mu.Unlock()
+			return j
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.wake:
+		case <-w.stopCh:
+		}
+	}
+}
+
+func (w *Worker) poolLoop() {
+	for {
+		j := w.next()
+		if j == nil {
+			return
+		}
+		w.execute(j)
+		w.mu.Lock()
+		delete(w.running, j)
+		w.mu.Unlock()
+	}
+}
+
+// restoreUnstarted puts every held message that has not started back at
+// the front of its queue (kombu restore_unacked_once).
+func (w *Worker) restoreUnstarted(ctx context.Context) {
+	w.mu.Lock()
+	var todo []*job
+	for j := range w.held {
+		if j.state == stateQueued || j.state == stateETA {
+			if j.timer != nil {
+				j.timer.Stop()
+			}
+			j.state = stateDone
+			todo = append(todo, j)
+		}
+	}
+	w.ready = nil
+	w.mu.Unlock()
+	if len(todo) > 0 {
+		w.log.Info(fmt.Sprintf("Restoring %d unacknowledged message(s)", len(todo)))
+	}
+	for _, j := range todo {
+		if err := w.broker.Restore(ctx, j.d); err != nil {
+			w.log.Error("restore failed; the message returns after the visibility timeout",
+				"err", err, "delivery_tag", j.d.Tag)
+		}
+		w.forget(j)
+	}
+}
+
+// --- leases and visibility restore ----------------------------------------
+
+func (w *Worker) leaseLoop(ctx context.Context, stop <-chan struct{}) {
+	t := time.NewTicker(w.cfg.LeaseInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		tags := make([]string, 0, len(w.held))
+		for j := range w.held {
+			if j.d.Tag != "" {
+				tags = append(tags, j.d.Tag)
+			}
+		}
+		w.mu.Unlock()
+		if len(tags) == 0 {
+			continue
+		}
+		if err := w.broker.Touch(ctx, tags); err != nil {
+			w.log.Warn("lease refresh failed", "err", err, "held", len(tags))
+		}
+	}
+}
+
+func (w *Worker) restoreLoop(ctx context.Context, stop <-chan struct{}) {
+	for {
+		n, err := w.broker.RestoreVisible(ctx, w.cfg.VisibilityTimeout)
+		switch {
+		case err != nil:
+			w.log.Warn("restore of timed-out unacked messages failed", "err", err)
+		case n > 0:
+			w.log.Info(fmt.Sprintf("Restored %d message(s) held past the visibility timeout", n))
+		}
+		// ±10 % jitter so that many workers do not scan together.
+		base := w.cfg.RestoreInterval
+		d := base - base/10 + time.Duration(rand.Int64N(int64(base/5)+1))
+		select {
+		case <-stop:
+			return
+		case <-time.After(d):
+		}
+	}
+}
