@@ -1,0 +1,362 @@
+package gff
+
+// Golden-file harness, shared verbatim by the format packages vcf, bed,
+// gff, mzml, mgf and fastx (each package keeps its own copy so that no
+// package outside them is needed).
+//
+//	go test ./processing/gff -run Golden            compare with the goldens
+//	go test ./processing/gff -run Golden -update    rewrite goldens from Go
+//	go test ./processing/gff -run Golden -oracle=DIR
+//	    rewrite goldens from the Python converters (DIR holds the
+//	    Omicsomics backend "app" package, see spec §10); inputs Python
+//	    rejects get a Go-produced golden that records Python's error.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/omicsomics/omics-worker/processing"
+)
+
+var (
+	update = flag.Bool("update", false, "rewrite golden files from the Go output")
+	oracle = flag.String("oracle", "", "directory holding the Python Omicsomics 'app' package; rewrite golden files from the Python converters")
+)
+
+// golden is the stored expectation for one input file.
+type golden struct {
+	// Producer is "python" when the document was written by the Python
+	// converter, "go" when by this package (Python rejects the input or
+	// does not support the format).
+	Producer     string          `json:"producer"`
+	PythonError  string          `json:"python_error,omitempty"`
+	Error        string          `json:"error,omitempty"`
+	Headers      json.RawMessage `json:"headers,omitempty"`
+	Records      json.RawMessage `json:"records,omitempty"`
+	Statistics   json.RawMessage `json:"statistics,omitempty"`
+	CustomFields json.RawMessage `json:"custom_fields,omitempty"`
+}
+
+// collector keeps deep copies of the records written to it.
+type collector struct{ recs []processing.Record }
+
+func (c *collector) WriteRecord(r *processing.Record) error {
+	v := make([]processing.Field, len(r.Values))
+	copy(v, r.Values)
+	c.recs = append(c.recs, processing.Record{ID: r.ID, Values: v})
+	return nil
+}
+
+// run converts the file with conv and returns the records and summary.
+func run(t testing.TB, conv processing.Converter, path, format string) ([]processing.Record, processing.Summary, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c collector
+	sum, err := conv.Convert(context.Background(), processing.Input{
+		R: bytes.NewReader(data), Name: filepath.Base(path), Size: int64(len(data)), Format: format,
+	}, &c)
+	return c.recs, sum, err
+}
+
+// jsonValue renders a record value the way the Python serializer types it:
+// ints without a fraction, floats always with one, NaN/Inf as null.
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10))
+	case int:
+		return json.Number(strconv.Itoa(x))
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		s := strconv.FormatFloat(x, 'g', -1, 64)
+		if !strings.ContainsAny(s, ".eEn") {
+			s += ".0"
+		}
+		return json.Number(s)
+	case []processing.Field:
+		return fieldsJSON(x)
+	default:
+		return x
+	}
+}
+
+type orderedObject []processing.Field
+
+func (o orderedObject) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.Key)
+		b.Write(k)
+		b.WriteByte(':')
+		v, err := json.Marshal(jsonValue(f.Value))
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func fieldsJSON(f []processing.Field) orderedObject { return orderedObject(f) }
+
+func mustJSON(t testing.TB, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func goGolden(t testing.TB, recs []processing.Record, sum processing.Summary, err error) golden {
+	g := golden{Producer: "go"}
+	if err != nil {
+		g.Error = err.Error()
+		return g
+	}
+	type rec struct {
+		ID     string        `json:"id"`
+		Values orderedObject `json:"values"`
+	}
+	rs := make([]rec, len(recs))
+	for i, r := range recs {
+		rs[i] = rec{r.ID, r.Values}
+	}
+	g.Headers = mustJSON(t, sum.Headers)
+	g.Records = mustJSON(t, rs)
+	g.Statistics = mustJSON(t, orderedObject(sum.Statistics))
+	g.CustomFields = mustJSON(t, orderedObject(sum.CustomFields))
+	return g
+}
+
+// canon parses JSON keeping key order and number kinds, and renders it in
+// a canonical form: "i:<int>" / "f:<float>" for numbers.
+func canon(t testing.TB, raw json.RawMessage) string {
+	t.Helper()
+	if len(raw) == 0 {
+		return ""
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var b strings.Builder
+	var walkTok func() error
+	walkTok = func() error {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch x := tok.(type) {
+		case json.Delim:
+			b.WriteString(x.String())
+			for d.More() {
+				if x == '{' {
+					k, err := d.Token()
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(&b, "%q:", k)
+				}
+				if err := walkTok(); err != nil {
+					return err
+				}
+				b.WriteByte(',')
+			}
+			end, err := d.Token()
+			if err != nil {
+				return err
+			}
+			b.WriteString(end.(json.Delim).String())
+		case json.Number:
+			s := x.String()
+			if strings.ContainsAny(s, ".eE") {
+				f, err := strconv.ParseFloat(s, 64)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(&b, "f:%s", strconv.FormatFloat(f, 'g', -1, 64))
+			} else {
+				fmt.Fprintf(&b, "i:%s", s)
+			}
+		case string:
+			fmt.Fprintf(&b, "%q", x)
+		case nil:
+			b.WriteString("null")
+		default:
+			fmt.Fprintf(&b, "%v", x)
+		}
+		return nil
+	}
+	if err := walkTok(); err != nil {
+		t.Fatalf("canon: %v", err)
+	}
+	return b.String()
+}
+
+// pythonDriver is our own helper script: it runs one Omicsomics converter
+// on one file and prints the parts of the UnifiedData document we compare.
+const pythonDriver = `
+import asyncio, json, sys, os, logging, types
+sys.path.insert(0, sys.argv[1])
+sys.modules.setdefault("pandas", types.ModuleType("pandas"))
+logging.disable(logging.CRITICAL)
+from pathlib import Path
+import app.converters
+from app.converters.base import ConverterFactory
+from app.schemas.unified_format import OmicsType
+conv = ConverterFactory.create(OmicsType(sys.argv[2]))
+try:
+    ud = asyncio.run(conv.to_unified(Path(sys.argv[4]), "S", sys.argv[3]))
+except Exception as e:
+    print(json.dumps({"error": str(e)}))
+    sys.exit(0)
+d = ud.model_dump(mode="json")
+print(json.dumps({"headers": d["headers"], "records": d["records"],
+                  "statistics": d["statistics"], "custom_fields": d["metadata"]["custom_fields"]}))
+`
+
+// pythonGolden runs the Python converter. The file is copied to a temp
+// file with the same suffix (as FileProcessor does).
+func pythonGolden(t testing.TB, path, omics, format string) (golden, bool) {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "driver.py")
+	if err := os.WriteFile(script, []byte(pythonDriver), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "input"+pySuffix(filepath.Base(path)))
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("python3", script, *oracle, omics, format, tmp).Output()
+	if err != nil {
+		t.Fatalf("python oracle on %s: %v", path, err)
+	}
+	var res struct {
+		Error        *string         `json:"error"`
+		Headers      json.RawMessage `json:"headers"`
+		Records      json.RawMessage `json:"records"`
+		Statistics   json.RawMessage `json:"statistics"`
+		CustomFields json.RawMessage `json:"custom_fields"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("python oracle output: %v\n%s", err, out)
+	}
+	if res.Error != nil {
+		return golden{PythonError: *res.Error}, false
+	}
+	return golden{Producer: "python", Headers: res.Headers, Records: res.Records,
+		Statistics: res.Statistics, CustomFields: res.CustomFields}, true
+}
+
+// pySuffix is Python's PurePath.suffix of a file name.
+func pySuffix(name string) string {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 || i == len(name)-1 {
+		return ""
+	}
+	return name[i:]
+}
+
+// goldenCase names one input and how the Python side converts it.
+type goldenCase struct {
+	path   string // input file under testdata/
+	omics  string // Python OmicsType value; "" = Python has no converter
+	format string // source format string given to both sides
+}
+
+func runGolden(t *testing.T, conv processing.Converter, cases []goldenCase) {
+	for _, gc := range cases {
+		t.Run(filepath.Base(gc.path), func(t *testing.T) {
+			recs, sum, err := run(t, conv, gc.path, gc.format)
+			got := goGolden(t, recs, sum, err)
+			gpath := gc.path + ".golden.json"
+			switch {
+			case *oracle != "" && gc.omics != "":
+				want, ok := pythonGolden(t, gc.path, gc.omics, gc.format)
+				if !ok {
+					got.PythonError = want.PythonError
+					want = got
+				}
+				writeGolden(t, gpath, want)
+			case *update:
+				if old, err := readGolden(gpath); err == nil && old.Producer == "python" {
+					t.Logf("%s: keeping the Python-produced golden (use -oracle to regenerate)", gpath)
+				} else {
+					if err == nil {
+						got.PythonError = old.PythonError
+					}
+					writeGolden(t, gpath, got)
+				}
+			}
+			want, err := readGolden(gpath)
+			if err != nil {
+				t.Fatalf("%v (run with -update or -oracle)", err)
+			}
+			if want.Error != "" || got.Error != "" {
+				if want.Error != got.Error {
+					t.Fatalf("error:\n got %q\nwant %q", got.Error, want.Error)
+				}
+				return
+			}
+			for _, part := range []struct {
+				name      string
+				got, want json.RawMessage
+			}{
+				{"headers", got.Headers, want.Headers},
+				{"records", got.Records, want.Records},
+				{"statistics", got.Statistics, want.Statistics},
+				{"custom_fields", got.CustomFields, want.CustomFields},
+			} {
+				if g, w := canon(t, part.got), canon(t, part.want); g != w {
+					t.Errorf("%s differ from %s (%s):\n got %s\nwant %s", part.name, gpath, want.Producer, g, w)
+				}
+			}
+		})
+	}
+}
+
+func readGolden(path string) (golden, error) {
+	var g golden
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return g, err
+	}
+	return g, json.Unmarshal(b, &g)
+}
+
+func writeGolden(t testing.TB, path string, g golden) {
+	t.Helper()
+	b, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,170 @@
+// Package vcf converts VCF (Variant Call Format) text into UnifiedData
+// genomics records, line by line, the way the Omicsomics Python
+// GenomicsConverter does (spec processing.md §4.1).
+//
+// Input.R must already be decompressed (the engine detects gzip by its
+// magic bytes, whatever the file is called).
+package vcf
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/processing"
+	"github.com/omicsomics/omics-worker/processing/pyfmt"
+	"github.com/omicsomics/omics-worker/processing/textio"
+)
+
+// Headers are the fixed UnifiedData headers of a VCF document.
+var Headers = []string{"CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", "SAMPLE"}
+
+// Converter converts VCF. The zero value is ready to use.
+type Converter struct {
+	// MaxLineBytes bounds the length of one line; 0 means the textio default.
+	MaxLineBytes int
+}
+
+func init() {
+	processing.Register(processing.Genomics, "vcf", Converter{})
+}
+
+var (
+	prefixMeta       = []byte("##")
+	prefixFileformat = []byte("##fileformat=")
+	prefixHeader     = []byte("#CHROM")
+)
+
+// Convert implements processing.Converter.
+func (c Converter) Convert(ctx context.Context, in processing.Input, out processing.RecordWriter) (processing.Summary, error) {
+	lr := textio.NewLineReaderContext(ctx, in.R, textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
+	var version any // nil until a ##fileformat= line is seen
+	n := 0
+	var fields []string
+	vals := make([]processing.Field, len(Headers))
+	for i, h := range Headers {
+		vals[i].Key = h
+	}
+	rec := processing.Record{Values: vals}
+	for lr.Next() {
+		b := lr.Line()
+		if bytes.HasPrefix(b, prefixMeta) {
+			if bytes.HasPrefix(b, prefixFileformat) {
+				// Python: line.strip().split("=")[1]
+				s := pyfmt.Strip(string(b))
+				rest := s[strings.IndexByte(s, '=')+1:]
+				if j := strings.IndexByte(rest, '='); j >= 0 {
+					rest = rest[:j]
+				}
+				version = rest
+			}
+			continue
+		}
+		if bytes.HasPrefix(b, prefixHeader) {
+			continue
+		}
+		fields = splitTabs(stripLine(b), fields[:0])
+		if len(fields) < 8 {
+			continue
+		}
+		line := lr.LineNumber()
+		pos, err := pyfmt.ParseIntErr(fields[1])
+		if err != nil {
+			return processing.Summary{}, intError(line, "POS", fields[1], err)
+		}
+		var qual any
+		if fields[5] != "." {
+			q, ok := pyfmt.ParseFloat(fields[5])
+			if !ok {
+				return processing.Summary{}, &processing.ParseError{Line: line, Field: "QUAL",
+					Msg: fmt.Sprintf("QUAL %s is not a number or '.'", quote(fields[5])), Err: pyfmt.ErrSyntax}
+			}
+			qual = q
+		}
+		rec.ID = fields[0] + ":" + fields[1] + ":" + fields[3] + ":" + fields[4]
+		vals[0].Value = fields[0]
+		vals[1].Value = pos
+		if fields[2] == "." {
+			vals[2].Value = nil
+		} else {
+			vals[2].Value = fields[2]
+		}
+		vals[3].Value = fields[3]
+		vals[4].Value = fields[4]
+		vals[5].Value = qual
+		vals[6].Value = fields[6]
+		vals[7].Value = fields[7]
+		vals[8].Value = optField(fields, 8)
+		vals[9].Value = optField(fields, 9)
+		if err := out.WriteRecord(&rec); err != nil {
+			return processing.Summary{}, err
+		}
+		n++
+	}
+	if err := lr.Err(); err != nil {
+		return processing.Summary{}, err
+	}
+	return processing.Summary{
+		Headers:      Headers,
+		CustomFields: []processing.Field{{Key: "vcf_version", Value: version}},
+		Statistics: []processing.Field{
+			{Key: "total_variants", Value: int64(n)},
+			{Key: "file_size_bytes", Value: in.Size},
+		},
+		Records: n,
+	}, nil
+}
+
+func intError(line int, field, text string, err error) error {
+	msg := fmt.Sprintf("%s %s is not an integer", field, quote(text))
+	if errors.Is(err, pyfmt.ErrRange) {
+		msg = fmt.Sprintf("%s %s is too large (beyond the 64-bit integer range)", field, quote(text))
+	}
+	return &processing.ParseError{Line: line, Field: field, Msg: msg, Err: err}
+}
+
+func optField(fields []string, i int) any {
+	if len(fields) > i {
+		return fields[i]
+	}
+	return nil
+}
+
+// quote renders a field for an error message, shortened if very long.
+func quote(s string) string {
+	if len(s) > 40 {
+		cut := 40
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return "'" + s + "'"
+}
+
+// stripLine converts a line to a string with Python str.strip() applied,
+// with a fast path for lines that start and end with visible ASCII.
+func stripLine(b []byte) string {
+	if len(b) > 0 && isPlain(b[0]) && isPlain(b[len(b)-1]) {
+		return string(b)
+	}
+	return pyfmt.Strip(string(b))
+}
+
+func isPlain(c byte) bool { return c > ' ' && c < 0x7f }
+
+// splitTabs splits s on every TAB like Python str.split("\t"), appending to
+// dst.
+func splitTabs(s string, dst []string) []string {
+	for {
+		i := strings.IndexByte(s, '\t')
+		if i < 0 {
+			return append(dst, s)
+		}
+		dst = append(dst, s[:i])
+		s = s[i+1:]
+	}
+}
