@@ -1,0 +1,198 @@
+package redis
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/protocol"
+)
+
+// Integration tests use the real Redis on 127.0.0.1:6379, databases 1-3
+// only (assigned to this package), and a unique global key prefix and
+// queue names per test; they never FLUSHDB.
+const testAddr = "127.0.0.1:6379"
+
+func testURL(db int) string { return fmt.Sprintf("redis://%s/%d", testAddr, db) }
+
+// needRedis skips under -short and fails with a hint when Redis is down.
+func needRedis(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs Redis (skipped with -short)")
+	}
+	c, err := redis.Dial("tcp", testAddr, redis.DialConnectTimeout(2*time.Second))
+	if err == nil {
+		_, err = c.Do("PING")
+		c.Close()
+	}
+	if err != nil {
+		t.Fatalf("Redis is not reachable on %s (%v): start it (e.g. `redis-server --daemonize yes`) or run `go test -short`", testAddr, err)
+	}
+}
+
+// uniq returns a per-test unique name fragment.
+func uniq(t testing.TB) string {
+	return strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())) + "-" + protocol.NewUUID4()[:8]
+}
+
+// rawConn is a plain connection on db for assertions; keys with prefix are
+// deleted when the test ends.
+func rawConn(t testing.TB, db int, prefix string) redis.Conn {
+	t.Helper()
+	c, err := redis.Dial("tcp", testAddr, redis.DialDatabase(db))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() {
+		if prefix != "" {
+			keys, _ := redis.Strings(c.Do("KEYS", escapeGlob(prefix)+"*"))
+			for _, k := range keys {
+				_, _ = c.Do("DEL", k)
+			}
+		}
+		c.Close()
+	})
+	return c
+}
+
+func escapeGlob(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`, "]", `\]`).Replace(s)
+}
+
+// newTestBroker returns a broker on db with a unique global key prefix, a
+// raw connection and the prefix.
+func newTestBroker(t testing.TB, db int, cfg Config) (*Broker, redis.Conn, string) {
+	t.Helper()
+	needRedis(t)
+	if cfg.GlobalKeyPrefix == "" {
+		cfg.GlobalKeyPrefix = "omt-" + uniq(t) + ":"
+	}
+	b, err := NewBroker(testURL(db), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, rawConn(t, db, cfg.GlobalKeyPrefix), cfg.GlobalKeyPrefix
+}
+
+type envOpts struct {
+	tag, exchange, rk string
+	priority          int
+	noTag, noInfo     bool
+	body              string
+}
+
+// envelope builds a kombu envelope like celery 5.5 publishes.
+func envelope(o envOpts) []byte {
+	if o.body == "" {
+		o.body = `[[2, 2], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]`
+	}
+	props := map[string]any{
+		"correlation_id": "c-" + o.tag,
+		"reply_to":       "",
+		"delivery_mode":  2,
+		"priority":       o.priority,
+		"body_encoding":  "base64",
+	}
+	if !o.noInfo {
+		props["delivery_info"] = map[string]any{"exchange": o.exchange, "routing_key": o.rk}
+	}
+	if !o.noTag {
+		props["delivery_tag"] = o.tag
+	}
+	env := map[string]any{
+		"body":             base64.StdEncoding.EncodeToString([]byte(o.body)),
+		"content-encoding": "utf-8",
+		"content-type":     "application/json",
+		"headers":          map[string]any{"lang": "py", "task": "tasks.add", "id": "c-" + o.tag, "eta": nil, "timelimit": []any{nil, nil}, "retries": 0},
+		"properties":       props,
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// unackedRecord returns the decoded HGET unacked <tag> value.
+func unackedRecord(t testing.TB, c redis.Conn, prefix, tag string) (env json.RawMessage, ex, rk string, ok bool) {
+	t.Helper()
+	v, err := redis.Bytes(c.Do("HGET", prefix+"unacked", tag))
+	if err == redis.ErrNil {
+		return nil, "", "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(v, &parts); err != nil || len(parts) != 3 {
+		t.Fatalf("unacked value is not a 3-element JSON array: %s (%v)", v, err)
+	}
+	if err := json.Unmarshal(parts[1], &ex); err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	if err := json.Unmarshal(parts[2], &rk); err != nil {
+		t.Fatalf("routing key: %v", err)
+	}
+	return parts[0], ex, rk, true
+}
+
+// redelivered reports headers.redelivered and delivery_info.redelivered.
+func redelivered(t testing.TB, raw []byte) (h, di bool) {
+	t.Helper()
+	var m struct {
+		Headers    map[string]any `json:"headers"`
+		Properties struct {
+			DeliveryInfo map[string]any `json:"delivery_info"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("bad envelope %s: %v", raw, err)
+	}
+	return m.Headers["redelivered"] == true, m.Properties.DeliveryInfo["redelivered"] == true
+}
+
+func tagOf(t testing.TB, raw []byte) string {
+	t.Helper()
+	env, err := protocol.DecodeEnvelope(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.Properties.DeliveryTag
+}
+
+// sameExceptRedelivered compares two envelopes ignoring the redelivered
+// flags.
+func sameExceptRedelivered(t testing.TB, a, b []byte) bool {
+	t.Helper()
+	strip := func(raw []byte) string {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := m["headers"].(map[string]any); ok {
+			delete(h, "redelivered")
+		}
+		if p, ok := m["properties"].(map[string]any); ok {
+			if di, ok := p["delivery_info"].(map[string]any); ok {
+				delete(di, "redelivered")
+			}
+		}
+		out, _ := json.Marshal(m)
+		return string(out)
+	}
+	return strip(a) == strip(b)
+}
