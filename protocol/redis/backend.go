@@ -140,3 +140,20 @@ func (r *ResultBackend) GetRaw(ctx context.Context, taskID string) ([]byte, erro
 	}
 	return v, err
 }
+
+// Get returns the stored state of a task; a missing key reads as PENDING
+// (as AsyncResult does).
+func (r *ResultBackend) Get(ctx context.Context, taskID string) (*protocol.ResultMeta, error) {
+	raw, err := r.GetRaw(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return &protocol.ResultMeta{Status: protocol.StatePending, TaskID: taskID}, nil
+	}
+	m, err := protocol.DecodeResultMeta(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redis: result of %s: %w", taskID, err)
+	}
+	return m, nil
+}
