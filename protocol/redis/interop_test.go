@@ -1,0 +1,159 @@
+package redis
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+const python = "/usr/bin/python3"
+
+// kombuPeer runs testdata/interop/redis/kombu_peer.py with the real
+// Debian kombu and decodes its JSON output.
+func kombuPeer(t *testing.T, out any, args ...string) {
+	t.Helper()
+	if _, err := os.Stat(python); err != nil {
+		t.Fatalf("%s not found: install Debian python3-kombu and python3-redis (apt-get install python3-celery)", python)
+	}
+	script := filepath.Join("..", "..", "testdata", "interop", "redis", "kombu_peer.py")
+	cmd := exec.CommandContext(ctxT(t), python, append([]string{script}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kombu peer %v: %v\n%s", args, err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout, out); err != nil {
+		t.Fatalf("kombu peer output %q: %v", stdout, err)
+	}
+}
+
+// TestKombuRestoresOurUnacked: messages recorded by our Fetch are restored
+// by the real kombu restore_visible, proving our unacked record format is
+// the one kombu reads.
+func TestKombuRestoresOurUnacked(t *testing.T) {
+	b, c, pfx := newTestBroker(t, 3, Config{})
+	q := "q-" + uniq(t)
+	m0 := envelope(envOpts{tag: "p0", rk: q})
+	m6 := envelope(envOpts{tag: "p6", rk: q, priority: 6})
+	for i, m := range [][]byte{m0, m6} {
+		if err := b.Publish(ctxT(t), q, []int{0, 6}[i], m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := b.FetchMany(ctxT(t), []string{q}, 2, -1)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("FetchMany = %d, %v", len(ds), err)
+	}
+	var res map[string]any
+	kombuPeer(t, &res, "restore_visible", testURL(3), pfx)
+	if n, _ := redis.Int(c.Do("HLEN", pfx+"unacked")); n != 0 {
+		t.Fatalf("kombu left %d unacked records", n)
+	}
+	if n, _ := redis.Int(c.Do("ZCARD", pfx+"unacked_index")); n != 0 {
+		t.Fatalf("kombu left %d index entries", n)
+	}
+	found := map[string]string{}
+	for _, k := range []string{q, q + sep + "6"} {
+		vals, _ := redis.ByteSlices(c.Do("LRANGE", pfx+k, 0, -1))
+		for _, v := range vals {
+			tag := tagOf(t, v)
+			found[tag] = k
+			if h, di := redelivered(t, v); !h || !di {
+				t.Errorf("kombu-restored %s lacks redelivered flags", tag)
+			}
+			orig := m0
+			if tag == "p6" {
+				orig = m6
+			}
+			if !sameExceptRedelivered(t, v, orig) {
+				t.Errorf("kombu-restored %s differs:\n%s\n%s", tag, v, orig)
+			}
+		}
+	}
+	if found["p0"] != q {
+		t.Errorf("p0 restored to %q", found["p0"])
+	}
+	switch found["p6"] {
+	case q:
+		t.Log("kombu < 5.4 restored the priority-6 message to the base list (priority lost), as the spec says")
+	case q + sep + "6":
+		t.Log("kombu >= 5.4 restored the priority-6 message to its sub-list")
+	default:
+		t.Errorf("p6 not restored (lists: %v)", found)
+	}
+	// And we consume what kombu restored.
+	d, err := b.Fetch(ctxT(t), []string{q}, -1)
+	if err != nil || d == nil || d.Envelope == nil || !d.Envelope.Properties.DeliveryInfo.Redelivered {
+		t.Fatalf("Fetch after kombu restore = %+v, %v", d, err)
+	}
+}
+
+// TestKombuConsumesOurRequeue: a message we requeued is consumed by the real
+// kombu (BRPOP path) with its redelivered flags, and kombu's ack leaves no
+// record behind.
+func TestKombuConsumesOurRequeue(t *testing.T) {
+	b, c, pfx := newTestBroker(t, 3, Config{})
+	q := "q-" + uniq(t)
+	if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: "rq", rk: q, body: `{"x": 41}`})); err != nil {
+		t.Fatal(err)
+	}
+	d, err := b.Fetch(ctxT(t), []string{q}, -1)
+	if err != nil || d == nil {
+		t.Fatal(d, err)
+	}
+	if err := b.Requeue(ctxT(t), d); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Payload      map[string]any `json:"payload"`
+		Headers      map[string]any `json:"headers"`
+		DeliveryInfo map[string]any `json:"delivery_info"`
+		DeliveryTag  string         `json:"delivery_tag"`
+	}
+	kombuPeer(t, &got, "consume", testURL(3), pfx, q)
+	if got.Payload["x"] != float64(41) || got.DeliveryTag != "rq" {
+		t.Errorf("kombu got %+v", got)
+	}
+	if got.Headers["redelivered"] != true || got.DeliveryInfo["redelivered"] != true {
+		t.Errorf("kombu saw no redelivered flags: %+v", got)
+	}
+	if n, _ := redis.Int(c.Do("HLEN", pfx+"unacked")); n != 0 {
+		t.Errorf("%d unacked records after kombu's ack", n)
+	}
+}
+
+// TestWeConsumeKombuPublish: a message published by kombu (priority 5 →
+// sub-list 3) is fetched and recorded by us.
+func TestWeConsumeKombuPublish(t *testing.T) {
+	b, c, pfx := newTestBroker(t, 3, Config{})
+	q := "q-" + uniq(t)
+	var res map[string]any
+	kombuPeer(t, &res, "publish", testURL(3), pfx, q, "5")
+	if n, _ := redis.Int(c.Do("LLEN", pfx+q+sep+"3")); n != 1 {
+		t.Fatalf("kombu did not publish to the step-3 list (LLEN=%d)", n)
+	}
+	d, err := b.Fetch(ctxT(t), []string{q}, -1)
+	if err != nil || d == nil || d.Envelope == nil {
+		t.Fatalf("Fetch = %+v, %v", d, err)
+	}
+	if d.Tag == "" || d.Tag != d.Envelope.Properties.DeliveryTag {
+		t.Errorf("tag %q vs envelope %q", d.Tag, d.Envelope.Properties.DeliveryTag)
+	}
+	_, ex, rk, ok := unackedRecord(t, c, pfx, d.Tag)
+	if !ok || rk != q {
+		t.Errorf("record = %v %q %q", ok, ex, rk)
+	}
+	body, err := d.Envelope.DecodeBody()
+	if err != nil || string(body) != `{"x": 1}` {
+		t.Errorf("body %q, %v", body, err)
+	}
+	if err := b.Ack(ctxT(t), d); err != nil {
+		t.Fatal(err)
+	}
+}
