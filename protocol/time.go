@@ -58,39 +58,39 @@ func ParseISO(s string) (time.Time, error) {
 	fail := func(reason string) (time.Time, error) {
 		return time.Time{}, &TimeParseError{Value: s, Pos: p.i, Reason: reason}
 	}
-	year, ok := p.digits(4, 4)
+	year, ok := p.field(4, 4, 1, 9999)
 	if !ok {
 		return fail("expected a 4-digit year")
 	}
 	if !p.eat('-') {
 		return fail("expected '-'")
 	}
-	month, ok := p.digits(1, 2)
-	if !ok || month < 1 || month > 12 {
+	month, ok := p.field(1, 2, 1, 12)
+	if !ok {
 		return fail("expected a month 1-12")
 	}
 	if !p.eat('-') {
 		return fail("expected '-'")
 	}
-	day, ok := p.digits(1, 2)
-	if !ok || day < 1 || day > 31 {
+	day, ok := p.field(1, 2, 1, 31)
+	if !ok {
 		return fail("expected a day 1-31")
 	}
 	var hour, minute, sec, nsec int
 	loc := time.UTC
 	if p.i < len(s) {
 		p.i++ // any separator ('T', ' ', ...)
-		if hour, ok = p.digits(2, 2); !ok || hour > 24 {
+		if hour, ok = p.field(2, 2, 0, 23); !ok {
 			return fail("expected an hour 00-23")
 		}
 		if !p.eat(':') {
 			return fail("expected ':'")
 		}
-		if minute, ok = p.digits(2, 2); !ok || minute > 59 {
+		if minute, ok = p.field(2, 2, 0, 59); !ok {
 			return fail("expected minutes 00-59")
 		}
 		if p.eat(':') {
-			if sec, ok = p.digits(2, 2); !ok || sec > 60 {
+			if sec, ok = p.field(2, 2, 0, 59); !ok {
 				return fail("expected seconds 00-59")
 			}
 			if p.eat('.') || p.eat(',') {
@@ -114,18 +114,18 @@ func ParseISO(s string) (time.Time, error) {
 				p.i++
 			case '+', '-':
 				p.i++
-				oh, ok := p.digits(2, 2)
-				if !ok || oh > 23 {
+				oh, ok := p.field(2, 2, 0, 23)
+				if !ok {
 					return fail("expected offset hours")
 				}
 				var om, os int
 				colon := p.eat(':')
 				if p.i < len(s) {
-					if om, ok = p.digits(2, 2); !ok || om > 59 {
+					if om, ok = p.field(2, 2, 0, 59); !ok {
 						return fail("expected offset minutes")
 					}
 					if colon && p.eat(':') {
-						if os, ok = p.digits(2, 2); !ok || os > 59 {
+						if os, ok = p.field(2, 2, 0, 59); !ok {
 							return fail("expected offset seconds")
 						}
 					}
@@ -148,7 +148,8 @@ func ParseISO(s string) (time.Time, error) {
 		}
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, loc)
-	if t.Day() != day && hour < 24 {
+	if t.Day() != day {
+		p.i = len(s)
 		return fail("day out of range for month")
 	}
 	return t, nil
@@ -165,6 +166,18 @@ func (p *isoParser) eat(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// field parses digits and checks lo <= n <= hi; on failure p.i stays at
+// the start of the field.
+func (p *isoParser) field(minN, maxN, lo, hi int) (int, bool) {
+	start := p.i
+	n, ok := p.digits(minN, maxN)
+	if !ok || n < lo || n > hi {
+		p.i = start
+		return 0, false
+	}
+	return n, true
 }
 
 func (p *isoParser) digits(minN, maxN int) (int, bool) {
