@@ -1,0 +1,363 @@
+package processing
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/omicsomics/omics-worker/processing/jsonw"
+)
+
+// FormatVersion is UnifiedData metadata.format_version.
+const FormatVersion = "1.0.0"
+
+// DefaultSpoolMemory is how many bytes of encoded records DocWriter keeps
+// in memory before it moves them to a temporary file.
+const DefaultSpoolMemory = 4 << 20
+
+// BigInt is an integer too large for int64, kept as its canonical decimal
+// text (as returned by pyfmt.ParseBigInt) and written as a JSON number.
+type BigInt string
+
+// Metadata is the UnifiedData "metadata" object.
+type Metadata struct {
+	OmicsType       OmicsType
+	SourceFormat    string
+	SampleID        string
+	Organism        string // "" is written as null
+	ReferenceGenome string // "" is written as null
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	CustomFields    []Field
+}
+
+// DocOptions configures a DocWriter. The zero value is the default.
+type DocOptions struct {
+	// TempDir is where the record spool file is created ("" = os.TempDir()).
+	TempDir string
+	// SpoolMemory is the in-memory spool limit (0 = DefaultSpoolMemory,
+	// negative = always spool to a file).
+	SpoolMemory int
+}
+
+// DocWriter writes a UnifiedData JSON document in the byte layout of
+// Python's json.dumps(model_dump(mode="json"), indent=2). Records are
+// encoded as they arrive (WriteRecord) into a spool — memory up to
+// DocOptions.SpoolMemory, then a temporary file — because the metadata that
+// precedes them in the document is only known at the end. Finish writes
+// the whole document. Close removes the spool file; always call it.
+type DocWriter struct {
+	opts    DocOptions
+	mem     bytes.Buffer
+	file    *os.File
+	fileBuf *bufio.Writer
+	buf     []byte
+	n       int
+	spooled int64
+	err     error
+}
+
+// NewDocWriter returns an empty DocWriter.
+func NewDocWriter(opts DocOptions) *DocWriter {
+	if opts.SpoolMemory == 0 {
+		opts.SpoolMemory = DefaultSpoolMemory
+	}
+	return &DocWriter{opts: opts}
+}
+
+// Records is the number of records written so far.
+func (d *DocWriter) Records() int { return d.n }
+
+// SpooledBytes is the size of the encoded records so far.
+func (d *DocWriter) SpooledBytes() int64 { return d.spooled }
+
+// WriteRecord encodes r and appends it to the spool. r may be reused by the
+// caller afterwards.
+func (d *DocWriter) WriteRecord(r *Record) error {
+	if d.err != nil {
+		return d.err
+	}
+	b := d.buf[:0]
+	if d.n > 0 {
+		b = append(b, ',')
+	}
+	b = jsonw.AppendIndent(b, 2)
+	b = append(b, '{')
+	b = jsonw.AppendIndent(b, 3)
+	b = append(b, `"id": `...)
+	b = jsonw.AppendString(b, r.ID)
+	b = append(b, ',')
+	b = jsonw.AppendIndent(b, 3)
+	b = append(b, `"values": `...)
+	var err error
+	b, err = appendObject(b, r.Values, 3)
+	if err != nil {
+		d.buf = b
+		return fmt.Errorf("record %q: %w", r.ID, err)
+	}
+	b = jsonw.AppendIndent(b, 2)
+	b = append(b, '}')
+	d.buf = b
+	d.n++
+	d.spooled += int64(len(b))
+	return d.spool(b)
+}
+
+func (d *DocWriter) spool(b []byte) error {
+	if d.file == nil && (d.opts.SpoolMemory < 0 || d.mem.Len()+len(b) > d.opts.SpoolMemory) {
+		f, err := os.CreateTemp(d.opts.TempDir, "omics-records-*.json")
+		if err != nil {
+			d.err = fmt.Errorf("creating record spool: %w", err)
+			return d.err
+		}
+		d.file = f
+		d.fileBuf = bufio.NewWriterSize(f, 256<<10)
+		if _, err := d.fileBuf.Write(d.mem.Bytes()); err != nil {
+			d.err = fmt.Errorf("writing record spool: %w", err)
+			return d.err
+		}
+		d.mem = bytes.Buffer{}
+	}
+	if d.file != nil {
+		if _, err := d.fileBuf.Write(b); err != nil {
+			d.err = fmt.Errorf("writing record spool: %w", err)
+			return d.err
+		}
+		return nil
+	}
+	d.mem.Write(b)
+	return nil
+}
+
+// Finish writes the complete document to w: metadata, headers, the spooled
+// records and statistics. It can be called once.
+func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats []Field) error {
+	if d.err != nil {
+		return d.err
+	}
+	b := make([]byte, 0, 4096)
+	b = append(b, '{')
+	b = jsonw.AppendIndent(b, 1)
+	b = append(b, `"metadata": {`...)
+	b = jsonw.AppendIndent(b, 2)
+	b = append(b, `"omics_type": `...)
+	b = jsonw.AppendString(b, string(meta.OmicsType))
+	b = appendMember(b, 2, "format_version")
+	b = jsonw.AppendString(b, FormatVersion)
+	b = appendMember(b, 2, "source_format")
+	b = jsonw.AppendString(b, meta.SourceFormat)
+	b = appendMember(b, 2, "sample_id")
+	b = jsonw.AppendString(b, meta.SampleID)
+	b = appendMember(b, 2, "organism")
+	b = appendOptString(b, meta.Organism)
+	b = appendMember(b, 2, "reference_genome")
+	b = appendOptString(b, meta.ReferenceGenome)
+	b = appendMember(b, 2, "created_at")
+	b = jsonw.AppendTime(b, meta.CreatedAt)
+	b = appendMember(b, 2, "updated_at")
+	b = jsonw.AppendTime(b, meta.UpdatedAt)
+	b = appendMember(b, 2, "processing_steps")
+	b = append(b, "[]"...)
+	b = appendMember(b, 2, "custom_fields")
+	var err error
+	if b, err = appendObject(b, meta.CustomFields, 2); err != nil {
+		return fmt.Errorf("custom_fields: %w", err)
+	}
+	b = jsonw.AppendIndent(b, 1)
+	b = append(b, '}')
+	b = appendMember(b, 1, "headers")
+	if len(headers) == 0 {
+		b = append(b, "[]"...)
+	} else {
+		b = append(b, '[')
+		for i, h := range headers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonw.AppendIndent(b, 2)
+			b = jsonw.AppendString(b, h)
+		}
+		b = jsonw.AppendIndent(b, 1)
+		b = append(b, ']')
+	}
+	b = appendMember(b, 1, "records")
+	if d.n == 0 {
+		b = append(b, "[]"...)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	} else {
+		b = append(b, '[')
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		if err := d.copySpool(w); err != nil {
+			return err
+		}
+		b = jsonw.AppendIndent(b[:0], 1)
+		b = append(b, ']')
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	b = append(b[:0], ',')
+	b = jsonw.AppendIndent(b, 1)
+	b = append(b, `"statistics": `...)
+	if b, err = appendObject(b, stats, 1); err != nil {
+		return fmt.Errorf("statistics: %w", err)
+	}
+	b = append(b, '\n', '}')
+	_, err = w.Write(b)
+	return err
+}
+
+func (d *DocWriter) copySpool(w io.Writer) error {
+	if d.file == nil {
+		_, err := w.Write(d.mem.Bytes())
+		return err
+	}
+	if err := d.fileBuf.Flush(); err != nil {
+		return fmt.Errorf("writing record spool: %w", err)
+	}
+	if _, err := d.file.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("reading record spool: %w", err)
+	}
+	_, err := io.Copy(w, d.file)
+	return err
+}
+
+// Close removes the spool file, if any.
+func (d *DocWriter) Close() error {
+	d.mem = bytes.Buffer{}
+	if d.file == nil {
+		return nil
+	}
+	name := d.file.Name()
+	err := d.file.Close()
+	d.file = nil
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+func appendMember(b []byte, level int, key string) []byte {
+	b = append(b, ',')
+	b = jsonw.AppendIndent(b, level)
+	b = jsonw.AppendString(b, key)
+	return append(b, ':', ' ')
+}
+
+func appendOptString(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return jsonw.AppendString(b, s)
+}
+
+// errBadValue reports a Field value of a type the writer does not know.
+var errBadValue = errors.New("unsupported JSON value type")
+
+// appendObject appends fields as a JSON object whose opening brace is at
+// indentation level.
+func appendObject(b []byte, fields []Field, level int) ([]byte, error) {
+	if len(fields) == 0 {
+		return append(b, "{}"...), nil
+	}
+	b = append(b, '{')
+	var err error
+	for i := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonw.AppendIndent(b, level+1)
+		b = jsonw.AppendString(b, fields[i].Key)
+		b = append(b, ':', ' ')
+		if b, err = appendValue(b, fields[i].Value, level+1); err != nil {
+			return b, err
+		}
+	}
+	b = jsonw.AppendIndent(b, level)
+	return append(b, '}'), nil
+}
+
+// appendValue appends one value. Supported: nil, string, bool, int, int64,
+// float64 (NaN/Inf → null), BigInt, []Field (object), []string, []any,
+// *string (nil → null).
+func appendValue(b []byte, v any, level int) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case string:
+		return jsonw.AppendString(b, x), nil
+	case float64:
+		return jsonw.AppendFloat(b, x), nil
+	case int64:
+		return jsonw.AppendInt(b, x), nil
+	case int:
+		return jsonw.AppendInt(b, int64(x)), nil
+	case bool:
+		if x {
+			return append(b, "true"...), nil
+		}
+		return append(b, "false"...), nil
+	case BigInt:
+		return append(b, x...), nil
+	case *string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		return jsonw.AppendString(b, *x), nil
+	case float32:
+		return jsonw.AppendFloat(b, float64(x)), nil
+	case []Field:
+		return appendObject(b, x, level)
+	case []string:
+		if len(x) == 0 {
+			return append(b, "[]"...), nil
+		}
+		b = append(b, '[')
+		for i, s := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonw.AppendIndent(b, level+1)
+			b = jsonw.AppendString(b, s)
+		}
+		b = jsonw.AppendIndent(b, level)
+		return append(b, ']'), nil
+	case []any:
+		if len(x) == 0 {
+			return append(b, "[]"...), nil
+		}
+		b = append(b, '[')
+		var err error
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonw.AppendIndent(b, level+1)
+			if b, err = appendValue(b, e, level+1); err != nil {
+				return b, err
+			}
+		}
+		b = jsonw.AppendIndent(b, level)
+		return append(b, ']'), nil
+	}
+	if f, ok := v.(interface{ Float64() float64 }); ok {
+		return jsonw.AppendFloat(b, f.Float64()), nil
+	}
+	return b, fmt.Errorf("%w %T", errBadValue, v)
+}
+
+// AppendJSON appends v (any value DocWriter accepts in Field.Value) as
+// indented Python-style JSON at indentation level; useful for
+// processing_info and other small documents.
+func AppendJSON(b []byte, v any, level int) ([]byte, error) {
+	return appendValue(b, v, level)
+}
+

@@ -1,0 +1,197 @@
+// Package tabular converts delimited text tables (CSV, TSV) into
+// UnifiedData records the way the Omicsomics transcriptomics, proteomics
+// and metabolomics converters do, reading them with the rules of Python's
+// csv module (excel / excel-tab dialect, non-strict).
+package tabular
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/processing"
+	"github.com/omicsomics/omics-worker/processing/textio"
+)
+
+// FieldLimit is Python csv.field_size_limit(): fields longer than this
+// many characters are an error.
+const FieldLimit = 131072
+
+// Reader reads rows with the rules of Python's csv.reader over a file
+// opened in text mode (universal newlines): a field starting with '"' is
+// quoted until a '"' not followed by another '"' ("" is a literal quote),
+// delimiters and line breaks inside quotes are data (line breaks become
+// "\n"), characters after the closing quote are appended, a '"' elsewhere
+// is ordinary, no whitespace trimming, EOF inside quotes ends the field,
+// and an empty line is a row with no fields.
+type Reader struct {
+	lr    *textio.LineReader
+	delim byte
+	rec   []byte   // field bytes of the current row
+	ends  []int    // end offset in rec of each field
+	row   []string // fields of the current row (slices of one string)
+	line  int      // physical line where the current row starts
+	err   error
+}
+
+// NewReader returns a Reader over the lines of lr.
+func NewReader(lr *textio.LineReader, delim byte) *Reader {
+	return &Reader{lr: lr, delim: delim}
+}
+
+// Line is the 1-based physical line on which the last row started.
+func (r *Reader) Line() int { return r.line }
+
+// Err returns the error that stopped Read (nil at end of input).
+func (r *Reader) Err() error { return r.err }
+
+const (
+	startField = iota
+	inField
+	inQuoted
+	quoteInQuoted
+)
+
+// Read returns the next row, or ok=false at the end of input or on error
+// (see Err). The slice and its strings are valid until the next Read; the
+// strings themselves are immutable and may be kept.
+func (r *Reader) Read() (row []string, ok bool) {
+	if r.err != nil {
+		return nil, false
+	}
+	r.rec = r.rec[:0]
+	r.ends = r.ends[:0]
+	state := startField
+	first := true
+	fieldStart := 0
+	for {
+		if !r.lr.Next() {
+			if err := r.lr.Err(); err != nil {
+				r.err = err
+				return nil, false
+			}
+			if first {
+				return nil, false
+			}
+			// EOF inside a quoted field: the field ends here.
+			r.ends = append(r.ends, len(r.rec))
+			return r.finish()
+		}
+		line := r.lr.Line()
+		if first {
+			r.line = r.lr.LineNumber()
+			first = false
+			if len(line) == 0 {
+				// Empty line: a row without fields.
+				return r.finish()
+			}
+			// Fast path: no quote character at all.
+			if bytes.IndexByte(line, '"') < 0 {
+				for {
+					i := bytes.IndexByte(line, r.delim)
+					if i < 0 {
+						break
+					}
+					r.rec = append(r.rec, line[:i]...)
+					r.ends = append(r.ends, len(r.rec))
+					line = line[i+1:]
+				}
+				r.rec = append(r.rec, line...)
+				r.ends = append(r.ends, len(r.rec))
+				if len(r.rec) > FieldLimit {
+					if err := r.checkLimit(); err != nil {
+						r.err = err
+						return nil, false
+					}
+				}
+				return r.finish()
+			}
+		}
+		for _, c := range line {
+			switch state {
+			case startField:
+				switch c {
+				case '"':
+					state = inQuoted
+				case r.delim:
+					r.ends = append(r.ends, len(r.rec))
+					fieldStart = len(r.rec)
+				default:
+					r.rec = append(r.rec, c)
+					state = inField
+				}
+			case inField:
+				if c == r.delim {
+					r.ends = append(r.ends, len(r.rec))
+					fieldStart = len(r.rec)
+					state = startField
+				} else {
+					r.rec = append(r.rec, c)
+				}
+			case inQuoted:
+				if c == '"' {
+					state = quoteInQuoted
+				} else {
+					r.rec = append(r.rec, c)
+				}
+			case quoteInQuoted:
+				switch c {
+				case '"':
+					r.rec = append(r.rec, '"')
+					state = inQuoted
+				case r.delim:
+					r.ends = append(r.ends, len(r.rec))
+					fieldStart = len(r.rec)
+					state = startField
+				default:
+					r.rec = append(r.rec, c)
+					state = inField
+				}
+			}
+			if len(r.rec)-fieldStart > FieldLimit && utf8.RuneCount(r.rec[fieldStart:]) > FieldLimit {
+				r.err = r.limitError()
+				return nil, false
+			}
+		}
+		if state == inQuoted {
+			// The line break is data inside quotes.
+			if r.lr.Terminated() {
+				r.rec = append(r.rec, '\n')
+				if len(r.rec)-fieldStart > FieldLimit && utf8.RuneCount(r.rec[fieldStart:]) > FieldLimit {
+					r.err = r.limitError()
+					return nil, false
+				}
+			}
+			continue
+		}
+		// End of line ends the field and the row.
+		r.ends = append(r.ends, len(r.rec))
+		return r.finish()
+	}
+}
+
+func (r *Reader) limitError() error {
+	return &processing.ParseError{Line: r.line, Msg: fmt.Sprintf("a field is longer than %d characters (the limit of Python's csv module)", FieldLimit)}
+}
+
+func (r *Reader) checkLimit() error {
+	start := 0
+	for _, e := range r.ends {
+		if e-start > FieldLimit && utf8.RuneCount(r.rec[start:e]) > FieldLimit {
+			return r.limitError()
+		}
+		start = e
+	}
+	return nil
+}
+
+func (r *Reader) finish() ([]string, bool) {
+	s := string(r.rec)
+	r.row = r.row[:0]
+	start := 0
+	for _, e := range r.ends {
+		r.row = append(r.row, s[start:e])
+		start = e
+	}
+	return r.row, true
+}
