@@ -360,4 +360,3 @@ func appendValue(b []byte, v any, level int) ([]byte, error) {
 func AppendJSON(b []byte, v any, level int) ([]byte, error) {
 	return appendValue(b, v, level)
 }
-
