@@ -236,7 +236,8 @@ func (t *Task) checkSignature() error {
 	}
 	params := t.def.opts.Params
 	if !t.def.opts.VarArgs && len(t.Args) > len(params) {
-		return PyErrorf("TypeError", "%s() takes %d positional arguments but %d were given", t.funcName(), len(params), len(t.Args))
+		return PyErrorf("TypeError", "%s() takes %d positional %s but %d %s given", t.funcName(),
+			len(params), plural(len(params), "argument", "arguments"), len(t.Args), plural(len(t.Args), "was", "were"))
 	}
 	for k := range t.Kwargs {
 		i := slices.Index(params, k)
@@ -251,4 +252,11 @@ func (t *Task) checkSignature() error {
 		}
 	}
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -44,3 +44,9 @@ def flaky(self, fail_times=1, key="", countdown=0.2):
         raise self.retry(exc=ConnectionError("flaky failure %d of %d" % (self.request.retries + 1, fail_times)),
                          countdown=countdown)
     return {"ok": True, "key": key, "retries": self.request.retries}
+
+
+@app.task(name="py.only")
+def py_only(x=None):
+    """A task only Python workers have (for --forward-unknown tests)."""
+    return {"python": True, "x": x}

@@ -36,7 +36,6 @@ conf = dict(
     broker_transport_options={
         "visibility_timeout": float(os.getenv("OMICS_TEST_VISIBILITY", "3600")),
     },
-    worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )
 if os.getenv("OMICS_TEST_MAX_TASKS_PER_CHILD"):

@@ -1,0 +1,340 @@
+package main
+
+// Interop tests: the real Python Celery (Debian python3-celery, run with
+// /usr/bin/python3) drives the omics-worker binary over the real Redis.
+// The Python side lives in testdata/interop/ (omics_app.py: an app
+// configured like Omicsomics' celery_app.py; client.py: the scenarios;
+// diag_tasks.py: Python twins of the diag.* tasks).
+//
+// Redis databases: 4 (broker) and 5 (results) for the scenario tests, 6 and
+// 7 for the crash tests (their short visibility timeouts must not touch
+// other tests' messages). Every test uses its own queue names.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	pythonBin = "/usr/bin/python3"
+	redisAddr = "127.0.0.1:6379"
+)
+
+type redisDBs struct{ broker, backend int }
+
+var (
+	scenarioDBs = redisDBs{4, 5}
+	crashDBs    = redisDBs{6, 7}
+)
+
+func (d redisDBs) env(queue string) []string {
+	return []string{
+		fmt.Sprintf("CELERY_BROKER_URL=redis://%s/%d", redisAddr, d.broker),
+		fmt.Sprintf("CELERY_RESULT_BACKEND=redis://%s/%d", redisAddr, d.backend),
+		"OMICS_TEST_QUEUE=" + queue,
+		"PYTHONDONTWRITEBYTECODE=1",
+	}
+}
+
+// requireInterop skips under -short and fails with a hint when Redis or the
+// Python Celery is missing.
+func requireInterop(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interop test (needs Redis and python3-celery); skipped with -short")
+	}
+	c, err := net.DialTimeout("tcp", redisAddr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("Redis is not reachable at %s: %v\nhint: start redis-server (make test needs the real Redis; use -short to skip integration tests)", redisAddr, err)
+	}
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	_, _ = c.Write([]byte("PING\r\n"))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if err != nil || !strings.HasPrefix(line, "+PONG") {
+		t.Fatalf("Redis at %s does not answer PING (%q, %v)", redisAddr, line, err)
+	}
+	pythonOnce.Do(func() {
+		out, err := exec.Command(pythonBin, "-c", "import celery, redis").CombinedOutput()
+		if err != nil {
+			pythonErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if pythonErr != nil {
+		t.Fatalf("the Python Celery is not usable: %v\nhint: apt-get install python3-celery python3-redis (run with %s, not a virtualenv python)", pythonErr, pythonBin)
+	}
+}
+
+var (
+	pythonOnce sync.Once
+	pythonErr  error
+	buildOnce  sync.Once
+	builtBin   string
+	buildErr   error
+)
+
+// workerBinary builds omics-worker once per test process.
+func workerBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "omics-worker-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "omics-worker")
+		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func interopDir(t *testing.T) string {
+	dir, err := filepath.Abs(filepath.Join("..", "..", "testdata", "interop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// uniqueQueue returns a queue name no other test (or run) uses.
+func uniqueQueue(t *testing.T, tag string) string {
+	return fmt.Sprintf("it_%s_%d_%d", tag, os.Getpid(), time.Now().UnixNano())
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a worker process started by a test.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+// waitFor waits until the output contains s n times.
+func (p *proc) waitFor(t *testing.T, s string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Count(p.out.String(), s) >= n {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited while waiting for %q:\n%s", p.name, s, p.out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s: %q not seen %d times within %s:\n%s", p.name, s, n, timeout, p.out.String())
+}
+
+// stop sends sig and waits up to timeout, then kills.
+func (p *proc) stop(sig syscall.Signal, timeout time.Duration) {
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func startProc(t *testing.T, name, dir string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM, 15*time.Second)
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", name, out.String())
+		}
+	})
+	return p
+}
+
+// startGoWorker starts omics-worker worker --diagnostic-tasks on queue and
+// waits until it consumes.
+func startGoWorker(t *testing.T, dbs redisDBs, queue string, args ...string) *proc {
+	t.Helper()
+	all := append([]string{"worker", "--diagnostic-tasks", "-Q", queue, "-n", "omics-test@%h",
+		"--result-expires", "600", "-l", "debug"}, args...)
+	p := startProc(t, "go worker", interopDir(t), dbs.env(queue), workerBinary(t), all...)
+	p.waitFor(t, "worker ready", 1, 20*time.Second)
+	return p
+}
+
+// startPyWorker starts a Python Celery worker (solo pool) on queue.
+func startPyWorker(t *testing.T, dbs redisDBs, queue string, env ...string) *proc {
+	t.Helper()
+	p := startProc(t, "python worker", interopDir(t), append(dbs.env(queue), env...), pythonBin,
+		"-m", "celery", "-A", "omics_app", "worker", "-P", "solo", "-Q", queue, "-n", "py-test@%h",
+		"--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "info")
+	p.waitFor(t, " ready.", 1, 60*time.Second)
+	return p
+}
+
+// runClient runs a client.py scenario and decodes its JSON line.
+func runClient(t *testing.T, dbs redisDBs, queue string, scenario string, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pythonBin, append([]string{"client.py", scenario}, args...)...)
+	cmd.Dir = interopDir(t)
+	cmd.Env = append(os.Environ(), dbs.env(queue)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("client.py %s: %v\nstdout:\n%s\nstderr:\n%s", scenario, err, out, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("client.py %s: bad output %q: %v", scenario, out, err)
+	}
+	return res
+}
+
+// clientToFile runs a publishing scenario and saves its JSON for a later
+// check scenario.
+func clientToFile(t *testing.T, dbs redisDBs, queue, scenario string, args ...string) string {
+	t.Helper()
+	res := runClient(t, dbs, queue, scenario, args...)
+	b, _ := json.Marshal(res)
+	path := filepath.Join(t.TempDir(), "ids.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestInteropScenarios runs the client scenarios against one Go worker.
+func TestInteropScenarios(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "scen")
+	startGoWorker(t, scenarioDBs, q, "-c", "4")
+	for _, sc := range []string{"basic", "progress", "failure", "pickle", "unknown", "retry", "eta-expires", "time-limits"} {
+		t.Run(sc, func(t *testing.T) {
+			t.Parallel()
+			res := runClient(t, scenarioDBs, q, sc)
+			t.Logf("%s: %v", sc, res)
+		})
+	}
+}
+
+// TestInteropPriorities: messages queued before the worker starts are served
+// in kombu's priority order (steps 0,3,6,9; FIFO within a step).
+func TestInteropPriorities(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "prio")
+	ids := clientToFile(t, scenarioDBs, q, "priorities-publish")
+	startGoWorker(t, scenarioDBs, q, "-c", "1", "--prefetch-multiplier", "1")
+	runClient(t, scenarioDBs, q, "check-order", ids)
+}
+
+// TestInteropSharedQueue: a Python worker and the Go worker consume the
+// same queue; both take part and every task starts exactly once.
+func TestInteropSharedQueue(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "share")
+	startPyWorker(t, scenarioDBs, q)
+	startGoWorker(t, scenarioDBs, q, "-c", "1")
+	res := runClient(t, scenarioDBs, q, "share", "30", "0.1")
+	t.Logf("tasks per worker: %v", res["per_worker"])
+}
+
+// TestInteropForwardUnknown: with --forward-unknown, a task the Go worker
+// does not have is moved unchanged to a queue a Python worker consumes.
+func TestInteropForwardUnknown(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "fwd")
+	pyQ := q + "_py"
+	startPyWorker(t, scenarioDBs, pyQ)
+	startGoWorker(t, scenarioDBs, q, "-c", "1", "--forward-unknown", pyQ)
+	runClient(t, scenarioDBs, q, "forward")
+}
+
+// crashAndKill starts a Go worker that prefetches and runs sleep tasks, waits
+// until it holds several of them, and SIGKILLs it. It returns the ids file.
+func crashAndKill(t *testing.T, q string) string {
+	t.Helper()
+	a := startGoWorker(t, crashDBs, q, "-c", "2", "--prefetch-multiplier", "3",
+		"--visibility-timeout", "2", "--restore-interval", "0.5")
+	ids := clientToFile(t, crashDBs, q, "publish", "sleep:1", "8")
+	// Two running + four prefetched: six messages held, none finished.
+	a.waitFor(t, "Task received", 6, 20*time.Second)
+	if n := strings.Count(a.out.String(), "succeeded in"); n > 0 {
+		t.Logf("%d tasks finished before the kill", n)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	return ids
+}
+
+// TestCrashGoWorkerRestartedGo: SIGKILL the Go worker while it holds
+// messages; a restarted Go worker restores them after the (short)
+// visibility timeout and runs every task.
+func TestCrashGoWorkerRestartedGo(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "crashgo")
+	ids := crashAndKill(t, q)
+	startGoWorker(t, crashDBs, q, "-c", "2", "--visibility-timeout", "2", "--restore-interval", "0.5")
+	res := runClient(t, crashDBs, q, "wait-all", ids, "60")
+	t.Logf("after restart: %v", res)
+}
+
+// TestCrashGoWorkerPythonRecovers: same crash; a Python worker with a short
+// visibility_timeout restores the Go worker's messages and runs them.
+func TestCrashGoWorkerPythonRecovers(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "crashpy")
+	ids := crashAndKill(t, q)
+	time.Sleep(2500 * time.Millisecond) // let the held messages age past the visibility timeout
+	startPyWorker(t, crashDBs, q, "OMICS_TEST_VISIBILITY=2")
+	res := runClient(t, crashDBs, q, "wait-all", ids, "90")
+	t.Logf("python recovered: %v", res)
+}
