@@ -57,13 +57,13 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			continue
 		}
 		line := lr.LineNumber()
-		start, err := pyfmt.ParseIntErr(fields[1])
+		start, err := parseInt(line, "START", fields[1])
 		if err != nil {
-			return processing.Summary{}, intError(line, "START", fields[1], err)
+			return processing.Summary{}, err
 		}
-		end, err := pyfmt.ParseIntErr(fields[2])
+		end, err := parseInt(line, "END", fields[2])
 		if err != nil {
-			return processing.Summary{}, intError(line, "END", fields[2], err)
+			return processing.Summary{}, err
 		}
 		rec.ID = fields[0] + ":" + fields[1] + "-" + fields[2]
 		vals[0].Value = fields[0]
@@ -107,12 +107,20 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	}, nil
 }
 
-func intError(line int, field, text string, err error) error {
-	msg := fmt.Sprintf("%s %s is not an integer", field, quote(text))
-	if errors.Is(err, pyfmt.ErrRange) {
-		msg = fmt.Sprintf("%s %s is too large (beyond the 64-bit integer range)", field, quote(text))
+// parseInt is Python int(): an int64, or a processing.BigInt when the
+// value is outside int64 (Python integers are unbounded).
+func parseInt(line int, field, text string) (any, error) {
+	v, err := pyfmt.ParseIntErr(text)
+	if err == nil {
+		return v, nil
 	}
-	return &processing.ParseError{Line: line, Field: field, Msg: msg, Err: err}
+	if errors.Is(err, pyfmt.ErrRange) {
+		if big, ok := pyfmt.ParseBigInt(text); ok {
+			return processing.BigInt(big), nil
+		}
+	}
+	return nil, &processing.ParseError{Line: line, Field: field,
+		Msg: fmt.Sprintf("%s %s is not an integer", field, quote(text)), Err: err}
 }
 
 // quote renders a field for an error message, shortened if very long.

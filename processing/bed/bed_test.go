@@ -13,3 +13,7 @@ func TestGolden(t *testing.T) {
 	}
 	runGolden(t, Converter{}, cases)
 }
+
+func FuzzBED(f *testing.F) { fuzzConverter(f, Converter{}, "testdata/*.bed") }
+
+func TestRobustness(t *testing.T) { robustness(t, Converter{}, []byte("chr1\t1\t2\n")) }

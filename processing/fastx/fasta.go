@@ -90,7 +90,7 @@ func (c FASTA) Convert(ctx context.Context, in processing.Input, out processing.
 		return processing.Summary{}, err
 	}
 	if !sawAny {
-		return processing.Summary{}, &processing.ParseError{Line: 0, Msg: "the file is empty: no FASTA records"}
+		return processing.Summary{}, &processing.ParseError{Line: 0, Msg: "the file is empty: no FASTA records", Err: processing.ErrEmptyFile}
 	}
 	return processing.Summary{
 		Headers:      FASTAHeaders,

@@ -129,9 +129,9 @@ func (c FASTQ) Convert(ctx context.Context, in processing.Input, out processing.
 		}
 	case state != fqHeader:
 		return processing.Summary{}, &processing.ParseError{Line: lr.LineNumber(),
-			Msg: fmt.Sprintf("the file ends inside the read that starts at line %d (truncated file?)", headerAt)}
+			Msg: fmt.Sprintf("the file ends inside the read that starts at line %d (truncated file?)", headerAt), Err: processing.ErrTruncated}
 	case !sawHeader:
-		return processing.Summary{}, &processing.ParseError{Line: 0, Msg: "the file is empty: no FASTQ records"}
+		return processing.Summary{}, &processing.ParseError{Line: 0, Msg: "the file is empty: no FASTQ records", Err: processing.ErrEmptyFile}
 	}
 	var meanQ any
 	if totalB > 0 {

@@ -105,14 +105,12 @@ func splitHeader(h string) (id, desc string) {
 }
 
 func badChar(line, col int, c byte, what string) error {
-	var shown string
-	if c >= 0x20 && c < 0x7f {
-		shown = fmt.Sprintf("'%c'", c)
-	} else {
-		shown = fmt.Sprintf("byte 0x%02x", c)
+	var cause error
+	if c < 0x20 || c == 0x7f {
+		cause = processing.ErrBinary
 	}
 	return &processing.ParseError{Line: line, Column: col, Field: what,
-		Msg: fmt.Sprintf("unexpected character %s in %s", shown, what)}
+		Msg: fmt.Sprintf("unexpected character %s in %s", shownByte(c), what), Err: cause}
 }
 
 // lengthHist records sequence lengths for N50 with memory bounded

@@ -52,13 +52,13 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			continue
 		}
 		line := lr.LineNumber()
-		start, err := pyfmt.ParseIntErr(fields[3])
+		start, err := parseInt(line, "START", fields[3])
 		if err != nil {
-			return processing.Summary{}, intError(line, "START", fields[3], err)
+			return processing.Summary{}, err
 		}
-		end, err := pyfmt.ParseIntErr(fields[4])
+		end, err := parseInt(line, "END", fields[4])
 		if err != nil {
-			return processing.Summary{}, intError(line, "END", fields[4], err)
+			return processing.Summary{}, err
 		}
 		var score any
 		if fields[5] != "." {
@@ -99,12 +99,20 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	}, nil
 }
 
-func intError(line int, field, text string, err error) error {
-	msg := fmt.Sprintf("%s %s is not an integer", field, quote(text))
-	if errors.Is(err, pyfmt.ErrRange) {
-		msg = fmt.Sprintf("%s %s is too large (beyond the 64-bit integer range)", field, quote(text))
+// parseInt is Python int(): an int64, or a processing.BigInt when the
+// value is outside int64 (Python integers are unbounded).
+func parseInt(line int, field, text string) (any, error) {
+	v, err := pyfmt.ParseIntErr(text)
+	if err == nil {
+		return v, nil
 	}
-	return &processing.ParseError{Line: line, Field: field, Msg: msg, Err: err}
+	if errors.Is(err, pyfmt.ErrRange) {
+		if big, ok := pyfmt.ParseBigInt(text); ok {
+			return processing.BigInt(big), nil
+		}
+	}
+	return nil, &processing.ParseError{Line: line, Field: field,
+		Msg: fmt.Sprintf("%s %s is not an integer", field, quote(text)), Err: err}
 }
 
 // quote renders a field for an error message, shortened if very long.

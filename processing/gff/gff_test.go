@@ -20,3 +20,9 @@ func TestGolden(t *testing.T) {
 	}
 	runGolden(t, Converter{}, cases)
 }
+
+func FuzzGFF(f *testing.F) { fuzzConverter(f, Converter{}, "testdata/*.gtf", "testdata/*.gff*") }
+
+func TestRobustness(t *testing.T) {
+	robustness(t, Converter{}, []byte("c\ts\tgene\t1\t2\t.\t+\t.\tID=g\n"))
+}

@@ -13,10 +13,13 @@ package mgf
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -24,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/omicsomics/omics-worker/processing"
 )
@@ -79,6 +83,8 @@ func jsonValue(v any) any {
 		return nil
 	case int64:
 		return json.Number(strconv.FormatInt(x, 10))
+	case processing.BigInt:
+		return json.Number(string(x))
 	case int:
 		return json.Number(strconv.Itoa(x))
 	case float64:
@@ -359,4 +365,102 @@ func writeGolden(t testing.TB, path string, g golden) {
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// counter counts records and checks their shape.
+type counter struct {
+	n       int
+	headers int
+}
+
+func (c *counter) WriteRecord(r *processing.Record) error {
+	c.n++
+	if c.headers > 0 && len(r.Values) > c.headers {
+		return fmt.Errorf("record %q has %d values for %d headers", r.ID, len(r.Values), c.headers)
+	}
+	return nil
+}
+
+// fuzzConverter seeds f with the files matching glob and checks that conv
+// never panics, and that a successful run reports as many records as it
+// wrote.
+func fuzzConverter(f *testing.F, conv processing.Converter, globs ...string) {
+	for _, g := range globs {
+		files, _ := filepath.Glob(g)
+		for _, p := range files {
+			if strings.HasSuffix(p, ".golden.json") {
+				continue
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c counter
+		sum, err := conv.Convert(context.Background(), processing.Input{R: bytes.NewReader(data), Size: int64(len(data))}, &c)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		if sum.Records != c.n {
+			t.Fatalf("summary says %d records, %d written", sum.Records, c.n)
+		}
+		for _, h := range sum.Headers {
+			if h == "" {
+				t.Fatal("empty header")
+			}
+		}
+	})
+}
+
+var errStop = errors.New("stop")
+
+type failWriter struct{}
+
+func (failWriter) WriteRecord(*processing.Record) error { return errStop }
+
+// robustness checks behaviours every converter must have, given one valid
+// input holding at least one record.
+func robustness(t *testing.T, conv processing.Converter, valid []byte) {
+	t.Run("writer error", func(t *testing.T) {
+		_, err := conv.Convert(context.Background(), processing.Input{R: bytes.NewReader(valid)}, failWriter{})
+		if !errors.Is(err, errStop) {
+			t.Fatalf("got %v, want the writer's error", err)
+		}
+	})
+	t.Run("canceled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		big := bytes.Repeat(valid, 1+(1<<20)/len(valid))
+		_, err := conv.Convert(ctx, processing.Input{R: bytes.NewReader(big)}, &counter{})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+	})
+	t.Run("truncated gzip", func(t *testing.T) {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(bytes.Repeat(valid, 50))
+		zw.Close()
+		zr, err := gzip.NewReader(bytes.NewReader(z.Bytes()[:z.Len()/2]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conv.Convert(context.Background(), processing.Input{R: zr}, &counter{})
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("got %v, want io.ErrUnexpectedEOF", err)
+		}
+	})
+	t.Run("read error", func(t *testing.T) {
+		r := io.MultiReader(bytes.NewReader(valid), iotest.ErrReader(errStop))
+		_, err := conv.Convert(context.Background(), processing.Input{R: r}, &counter{})
+		if !errors.Is(err, errStop) {
+			t.Fatalf("got %v, want the reader's error", err)
+		}
+	})
 }

@@ -13,3 +13,9 @@ func TestGolden(t *testing.T) {
 	}
 	runGolden(t, Converter{}, cases)
 }
+
+func FuzzMGF(f *testing.F) { fuzzConverter(f, Converter{}, "testdata/*.mgf") }
+
+func TestRobustness(t *testing.T) {
+	robustness(t, Converter{}, []byte("BEGIN IONS\nTITLE=x\n1 2\nEND IONS\n"))
+}

@@ -71,9 +71,9 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			continue
 		}
 		line := lr.LineNumber()
-		pos, err := pyfmt.ParseIntErr(fields[1])
+		pos, err := parseInt(line, "POS", fields[1])
 		if err != nil {
-			return processing.Summary{}, intError(line, "POS", fields[1], err)
+			return processing.Summary{}, err
 		}
 		var qual any
 		if fields[5] != "." {
@@ -118,12 +118,20 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	}, nil
 }
 
-func intError(line int, field, text string, err error) error {
-	msg := fmt.Sprintf("%s %s is not an integer", field, quote(text))
-	if errors.Is(err, pyfmt.ErrRange) {
-		msg = fmt.Sprintf("%s %s is too large (beyond the 64-bit integer range)", field, quote(text))
+// parseInt is Python int(): an int64, or a processing.BigInt when the
+// value is outside int64 (Python integers are unbounded).
+func parseInt(line int, field, text string) (any, error) {
+	v, err := pyfmt.ParseIntErr(text)
+	if err == nil {
+		return v, nil
 	}
-	return &processing.ParseError{Line: line, Field: field, Msg: msg, Err: err}
+	if errors.Is(err, pyfmt.ErrRange) {
+		if big, ok := pyfmt.ParseBigInt(text); ok {
+			return processing.BigInt(big), nil
+		}
+	}
+	return nil, &processing.ParseError{Line: line, Field: field,
+		Msg: fmt.Sprintf("%s %s is not an integer", field, quote(text)), Err: err}
 }
 
 func optField(fields []string, i int) any {

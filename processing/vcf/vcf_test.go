@@ -1,6 +1,11 @@
 package vcf
 
 import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/omicsomics/omics-worker/processing"
 	"path/filepath"
 	"testing"
 )
@@ -15,4 +20,44 @@ func TestGolden(t *testing.T) {
 		t.Fatal("no inputs")
 	}
 	runGolden(t, Converter{}, cases)
+}
+
+func FuzzVCF(f *testing.F) { fuzzConverter(f, Converter{}, "testdata/*.vcf") }
+
+func TestRobustness(t *testing.T) {
+	robustness(t, Converter{}, []byte("chr1\t100\t.\tA\tG\t30\tPASS\t.\n"))
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, in string
+		conv     Converter
+		want     string
+		sentinel error
+	}{
+		{"pos", "chr1\tabc\t.\tA\tG\t30\tPASS\t.\n", Converter{}, "line 1: POS 'abc' is not an integer", nil},
+		{"pos float", "\n\nchr1\t1.0\t.\tA\tG\t30\tPASS\t.\n", Converter{}, "line 3: POS '1.0' is not an integer", nil},
+		{"qual", "chr1\t1\t.\tA\tG\tq\tPASS\t.\n", Converter{}, "line 1: QUAL 'q' is not a number or '.'", nil},
+		{"long value cut", "chr1\t" + strings.Repeat("é", 30) + "\t.\tA\tG\t1\tPASS\t.\n", Converter{}, "line 1: POS '" + strings.Repeat("é", 20) + "…' is not an integer", nil},
+		{"line too long", "chr1\t1\t.\tA\tG\t1\tPASS\t" + strings.Repeat("x", 2000) + "\n", Converter{MaxLineBytes: 1000}, "line 1: line is longer than 1000 bytes (is this a text file?)", processing.ErrLineTooLong},
+		{"utf8", "chr1\t1\t.\tA\tG\t1\tPASS\t\xc3\n", Converter{}, "line 1: invalid UTF-8 byte 0xc3 at column 21 (byte offset 20); the file must be UTF-8 text", processing.ErrInvalidUTF8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.conv.Convert(context.Background(), processing.Input{R: strings.NewReader(tc.in)}, &counter{})
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			var pe *processing.ParseError
+			if tc.sentinel == nil && !errors.As(err, &pe) {
+				t.Fatalf("%T is not a ParseError", err)
+			}
+			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
+				t.Fatalf("%v does not wrap %v", err, tc.sentinel)
+			}
+			if pe != nil && pe.Field == "" {
+				t.Fatalf("no field in %#v", pe)
+			}
+		})
+	}
 }
