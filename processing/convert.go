@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Options configures Convert. The zero value converts with detection,
@@ -312,46 +311,15 @@ func patchSize(stats []Field, n int64) []Field {
 	return out
 }
 
-// binaryOffset reports the offset of a byte that shows the sample is not
-// text: a NUL byte, or invalid UTF-8 within the first 1000 bytes (an
-// incomplete rune at the very end of the sample is ignored).
+// binaryOffset reports the offset of a NUL byte in the sample: text
+// formats never contain one, binary data (including other compression
+// formats) almost always does within 10 000 bytes. Other invalid UTF-8 is
+// left to the converter, which reports it with its line number.
 func binaryOffset(sample []byte) (int, bool) {
 	if i := bytes.IndexByte(sample, 0); i >= 0 {
 		return i, true
 	}
-	head := first(sample, 1000)
-	for i := 0; i < len(head); {
-		if head[i] < utf8.RuneSelf {
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune(head[i:])
-		if r == utf8.RuneError && n == 1 {
-			if !utf8.FullRune(sample[i:]) && len(sample)-i < utf8.UTFMax {
-				return 0, false
-			}
-			// Let the converter report invalid UTF-8 with its line number
-			// unless the data is clearly binary (many invalid bytes).
-			if countInvalid(head) > len(head)/10 {
-				return i, true
-			}
-			return 0, false
-		}
-		i += n
-	}
 	return 0, false
-}
-
-func countInvalid(b []byte) int {
-	n := 0
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		if r == utf8.RuneError && size == 1 {
-			n++
-		}
-		b = b[size:]
-	}
-	return n
 }
 
 // PyStem is Python PurePath(name).stem: the last path component without
