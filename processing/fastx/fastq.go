@@ -99,12 +99,21 @@ func (c FASTQ) Convert(ctx context.Context, in processing.Input, out processing.
 				return processing.Summary{}, badChar(line, i+1, b[i], "sequence")
 			}
 		case fqQual:
-			for i, ch := range b {
-				if ch < '!' || ch > '~' {
-					return processing.Summary{}, badChar(line, i+1, ch, "quality")
-				}
-				qsum += int64(ch - '!')
+			var sum int64
+			lo, hi := byte('~'), byte('!')
+			for _, ch := range b {
+				sum += int64(ch)
+				lo = min(lo, ch)
+				hi = max(hi, ch)
 			}
+			if lo < '!' || hi > '~' {
+				for i, ch := range b {
+					if ch < '!' || ch > '~' {
+						return processing.Summary{}, badChar(line, i+1, ch, "quality")
+					}
+				}
+			}
+			qsum += sum - int64(len(b))*'!'
 			qlen += int64(len(b))
 			if qlen > cur.length {
 				return processing.Summary{}, &processing.ParseError{Line: line, Field: "quality",

@@ -65,24 +65,47 @@ type seqCounts struct {
 	gc, at int64
 }
 
+// Per-byte lookup tables, so that the hot loop has no branches.
+var (
+	isGC, isAT, isRes, isBad [256]uint8
+)
+
+func init() {
+	for c := 0; c < 256; c++ {
+		switch residue[c] {
+		case resGC:
+			isGC[c], isRes[c] = 1, 1
+		case resAT:
+			isAT[c], isRes[c] = 1, 1
+		case resOther:
+			isRes[c] = 1
+		case resInvalid:
+			isBad[c] = 1
+		}
+	}
+}
+
 // add counts the residues of one sequence line. It returns the index of
 // the first invalid byte, or -1.
 func (s *seqCounts) add(b []byte) int {
-	for i, c := range b {
-		switch residue[c] {
-		case resGC:
-			s.gc++
-			s.length++
-		case resAT:
-			s.at++
-			s.length++
-		case resOther:
-			s.length++
-		case resSpace:
-		default:
-			return i
+	var gc, at, n int64
+	var bad uint8
+	for _, c := range b {
+		gc += int64(isGC[c])
+		at += int64(isAT[c])
+		n += int64(isRes[c])
+		bad |= isBad[c]
+	}
+	if bad != 0 {
+		for i, c := range b {
+			if isBad[c] != 0 {
+				return i
+			}
 		}
 	}
+	s.gc += gc
+	s.at += at
+	s.length += n
 	return -1
 }
 
