@@ -142,7 +142,10 @@ func TestSuccessFailureAndStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := h.send(t, tc.task, tc.args, tc.kwargs)
 			if tc.states == nil {
-				waitUntil(t, "ack", func() bool { _, acked, _, _ := h.broker.snapshot(); return len(acked) > 0 && contains(acked, tagOf(h, m)) })
+				waitUntil(t, "ack", func() bool {
+					_, acked, _, _ := h.broker.snapshot()
+					return len(acked) > 0 && contains(acked, tagOf(h, m))
+				})
 				if s := h.backend.states(m.ID); len(s) != 0 {
 					t.Fatalf("ignore_result task stored %v", s)
 				}
