@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -159,10 +160,18 @@ func decodePayload(env *Envelope) ([]byte, error) {
 	return data, nil
 }
 
+// unmarshalNumber is json.Unmarshal with UseNumber (trailing data is an
+// error, as with json.Unmarshal).
 func unmarshalNumber(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("protocol: trailing data after JSON value")
+	}
+	return nil
 }
 
 // headersUsable reports whether the envelope's headers count as a mapping

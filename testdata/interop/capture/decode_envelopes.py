@@ -74,8 +74,8 @@ def main():
                     "kwargsrepr": req.kwargsrepr, "root_id": req.root_id,
                     "parent_id": req.parent_id, "group": req._request_dict.get("group"),
                     "group_index": req.group_index, "retries": req._request_dict.get("retries"),
-                    "callbacks": jsonable(req._request_dict.get("callbacks")),
-                    "chain": jsonable(req._request_dict.get("chain")),
+                    "callbacks": jsonable(req._payload[2].get("callbacks")),
+                    "chain": jsonable(req._payload[2].get("chain")),
                     "custom": {k: jsonable(v) for k, v in req._request_dict.items()
                                if k.startswith("x-")},
                 }
