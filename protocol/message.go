@@ -741,11 +741,11 @@ func EncodeTask(msg *TaskMessage, opts PublishOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ab, err := marshalNoEscape(args)
+	ab, err := marshalPy(args)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encode args: %w", err)
 	}
-	kb, err := marshalNoEscape(kwargs)
+	kb, err := marshalPy(kwargs)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encode kwargs: %w", err)
 	}
