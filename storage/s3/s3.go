@@ -1,0 +1,223 @@
+// Package s3 is the object store over S3/MinIO (minio-go), used the way the
+// Omicsomics backend uses boto3: one bucket, path-style addressing, the
+// bucket checked (HeadBucket) and created when missing before uploading.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/omicsomics/omics-worker/storage/internal/objerr"
+)
+
+// ErrObjectNotFound is returned by Get for a missing object or bucket. It
+// is the same value as storage.ErrObjectNotFound and local.ErrObjectNotFound.
+var ErrObjectNotFound = objerr.ErrNotFound
+
+// Config configures a Store. Zero values mean the defaults noted.
+type Config struct {
+	// Endpoint is OBJECT_STORAGE_ENDPOINT: http://host:port or
+	// https://host:port (the scheme decides TLS). Required.
+	Endpoint string
+	// AccessKey, SecretKey are OBJECT_STORAGE_ACCESS_KEY/_SECRET_KEY.
+	AccessKey, SecretKey string
+	// Bucket is OBJECT_STORAGE_BUCKET (default "omicsomics").
+	Bucket string
+	// Region (default "us-east-1", what boto3 signs with for MinIO).
+	Region string
+	// PartSize is the multipart part size and so the upload buffer per
+	// Put in flight when the size is unknown or large (default 16 MiB).
+	PartSize uint64
+	// MaxRetries bounds minio-go's own retries of a failed request
+	// (default: minio-go's, 10).
+	MaxRetries int
+	// Logger receives debug records (default: discard).
+	Logger *slog.Logger
+}
+
+// Store is an S3 bucket.
+type Store struct {
+	client   *minio.Client
+	bucket   string
+	partSize uint64
+	log      *slog.Logger
+
+	mu          sync.Mutex
+	bucketReady bool
+}
+
+// New returns a store for cfg. It does not contact the server; the bucket
+// is checked/created before the first Put.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("s3: endpoint %q must be http://host[:port] or https://host[:port]", cfg.Endpoint)
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		return nil, fmt.Errorf("s3: endpoint %q must not have a path", cfg.Endpoint)
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	client, err := minio.New(u.Host, &minio.Options{
+		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:       u.Scheme == "https",
+		Region:       region,
+		BucketLookup: minio.BucketLookupPath,
+		MaxRetries:   cfg.MaxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3: %w", err)
+	}
+	bucket := cfg.Bucket
+	if bucket == "" {
+		bucket = "omicsomics"
+	}
+	part := cfg.PartSize
+	if part == 0 {
+		part = 16 << 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{client: client, bucket: bucket, partSize: part, log: log}, nil
+}
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.bucket }
+
+func isNotFound(err error) bool {
+	switch minio.ToErrorResponse(err).Code {
+	case minio.NoSuchKey, minio.NoSuchBucket, "NotFound":
+		return true
+	}
+	return false
+}
+
+func wrap(op, key string, err error) error {
+	if isNotFound(err) {
+		return fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+	}
+	return fmt.Errorf("s3: %s %s: %w", op, key, err)
+}
+
+// ensureBucket checks the bucket and creates it when missing, once per
+// Store (a failure is retried by the next Put).
+func (s *Store) ensureBucket(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bucketReady {
+		return nil
+	}
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("s3: head bucket %s: %w", s.bucket, err)
+	}
+	if !ok {
+		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{})
+		if code := minio.ToErrorResponse(err).Code; err != nil && code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+			return fmt.Errorf("s3: create bucket %s: %w", s.bucket, err)
+		}
+		s.log.InfoContext(ctx, "created bucket", "bucket", s.bucket)
+	}
+	s.bucketReady = true
+	return nil
+}
+
+// Get opens an object and returns its size.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if key == "" {
+		return nil, 0, fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, 0, wrap("get", key, err)
+	}
+	st, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		return nil, 0, wrap("get", key, err)
+	}
+	return obj, st.Size, nil
+}
+
+// Put uploads r to key with the given content type. size is the length or
+// -1 when unknown (multipart upload in PartSize parts).
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return err
+	}
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{
+		ContentType: contentType,
+		PartSize:    s.partSize,
+	})
+	if err != nil {
+		return fmt.Errorf("s3: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes an object; deleting a missing object is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	}
+	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("s3: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Exists reports whether an object exists.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	if key == "" {
+		return false, fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	}
+	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("s3: stat %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// IsTransient reports whether err looks like a storage outage worth a
+// retry (network errors, 5xx, throttling) rather than a definite answer.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, ErrObjectNotFound) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	resp := minio.ToErrorResponse(err)
+	if resp.StatusCode >= 500 || resp.StatusCode == 429 {
+		return true
+	}
+	switch resp.Code {
+	case "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable":
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF)
+}

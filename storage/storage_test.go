@@ -1,0 +1,206 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/omicsomics/omics-worker/storage/envelope"
+	"github.com/omicsomics/omics-worker/storage/internal/fakes3"
+	"github.com/omicsomics/omics-worker/storage/local"
+	"github.com/omicsomics/omics-worker/storage/s3"
+)
+
+func TestObjectKey(t *testing.T) {
+	re := regexp.MustCompile(`^sandbox/12/34/[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}\.enc$`)
+	seen := map[string]bool{}
+	for range 100 {
+		k := ObjectKey(12, 34)
+		if !re.MatchString(k) {
+			t.Fatalf("ObjectKey = %q", k)
+		}
+		if seen[k] {
+			t.Fatalf("duplicate key %q", k)
+		}
+		seen[k] = true
+	}
+}
+
+func TestObjectStoreConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"OBJECT_STORAGE_ENDPOINT":   "http://minio:9000",
+		"OBJECT_STORAGE_ACCESS_KEY": "ak",
+		"OBJECT_STORAGE_SECRET_KEY": "sk",
+		"OBJECT_STORAGE_BUCKET":     "bkt",
+	}
+	got := ObjectStoreConfigFromEnv(func(k string) string { return env[k] })
+	if got.Endpoint != "http://minio:9000" || got.AccessKey != "ak" || got.SecretKey != "sk" || got.Bucket != "bkt" {
+		t.Errorf("config %+v", got)
+	}
+}
+
+// stores returns every ObjectStore implementation, fresh and empty.
+func stores(t *testing.T) map[string]ObjectStore {
+	t.Helper()
+	ctx := context.Background()
+	ts, _ := fakes3.New(t)
+	s3store, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: ts.URL, Bucket: "omicsomics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s3store.(*s3.Store); !ok {
+		t.Fatalf("http endpoint gave %T", s3store)
+	}
+	localStore, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: "file://" + t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := localStore.(*local.Store); !ok {
+		t.Fatalf("file endpoint gave %T", localStore)
+	}
+	return map[string]ObjectStore{"s3": s3store, "local": localStore}
+}
+
+func TestOpenObjectStoreSchemes(t *testing.T) {
+	ctx := context.Background()
+	for _, ep := range []string{"ftp://x", "minio:9000", "file://host/x"} {
+		if _, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: ep}); err == nil {
+			t.Errorf("endpoint %q accepted", ep)
+		}
+	}
+	// The zero config is the Python default (http://localhost:9002), with
+	// no network access at construction.
+	s, err := OpenObjectStore(ctx, ObjectStoreConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := s.(*s3.Store); !ok || st.Bucket() != "omicsomics" {
+		t.Errorf("default store %T", s)
+	}
+	root := t.TempDir()
+	ls, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: "file://" + root, Bucket: "bkt"})
+	if err != nil || ls.(*local.Store).Dir() != root+"/bkt" {
+		t.Errorf("local store dir: %v", err)
+	}
+}
+
+func TestObjectStoreContract(t *testing.T) {
+	ctx := context.Background()
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			key := ObjectKey(1, 2)
+			if _, _, err := st.Get(ctx, key); !errors.Is(err, ErrObjectNotFound) {
+				t.Errorf("Get missing: %v", err)
+			}
+			if ok, err := st.Exists(ctx, key); ok || err != nil {
+				t.Errorf("Exists missing: %v %v", ok, err)
+			}
+			if err := st.Put(ctx, key, strings.NewReader("payload"), 7, "application/json"); err != nil {
+				t.Fatal(err)
+			}
+			rc, size, err := st.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if string(b) != "payload" || size != 7 {
+				t.Errorf("Get = %q %d", b, size)
+			}
+			if ok, err := st.Exists(ctx, key); !ok || err != nil {
+				t.Errorf("Exists: %v %v", ok, err)
+			}
+			if err := st.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Delete(ctx, key); err != nil {
+				t.Errorf("Delete missing: %v", err)
+			}
+			if _, _, err := st.Get(ctx, key); !errors.Is(err, ErrObjectNotFound) {
+				t.Errorf("Get deleted: %v", err)
+			}
+			if err := st.Put(ctx, "", strings.NewReader(""), 0, ""); err == nil {
+				t.Error("empty key accepted")
+			}
+		})
+	}
+}
+
+func TestUploadEncryptedRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	master, _ := envelope.ParseMasterKey("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	key := envelope.DeriveUserKey(master, 42)
+	plain := bytes.Repeat([]byte("chr1\t100\t.\tA\tT\n"), 20000)
+	sum := sha256.Sum256(plain)
+	for name, st := range stores(t) {
+		for _, size := range []int64{int64(len(plain)), -1} {
+			objKey := ObjectKey(3, 42)
+			up, err := UploadEncrypted(ctx, st, key, objKey, iotest.HalfReader(bytes.NewReader(plain)), size, "application/json")
+			if err != nil {
+				t.Fatalf("%s size %d: %v", name, size, err)
+			}
+			if up.Size != int64(len(plain)) || up.Checksum != hex.EncodeToString(sum[:]) || up.ObjectKey != objKey {
+				t.Errorf("%s: uploaded %+v", name, up)
+			}
+			// The stored blob is crypto.py's format.
+			rc, blobSize, _ := st.Get(ctx, objKey)
+			blob, _ := io.ReadAll(rc)
+			rc.Close()
+			if blobSize != envelope.BlobSize(int64(len(plain))) {
+				t.Errorf("%s: blob size %d", name, blobSize)
+			}
+			if got, err := envelope.Decrypt(key, blob); err != nil || !bytes.Equal(got, plain) {
+				t.Errorf("%s: single-shot Decrypt of the stored blob: %v", name, err)
+			}
+			d, err := OpenDecrypted(ctx, st, key, objKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(d)
+			d.Close()
+			if err != nil || !bytes.Equal(got, plain) || !d.Verified() {
+				t.Errorf("%s: OpenDecrypted: %v", name, err)
+			}
+			// Wrong user: authentication fails at the end.
+			d, _ = OpenDecrypted(ctx, st, envelope.DeriveUserKey(master, 43), objKey)
+			if _, err := io.ReadAll(d); !errors.Is(err, envelope.ErrDecrypt) {
+				t.Errorf("%s: wrong user: %v", name, err)
+			}
+			d.Close()
+		}
+		if _, err := OpenDecrypted(ctx, st, key, ObjectKey(3, 42)); !errors.Is(err, ErrObjectNotFound) {
+			t.Errorf("%s: OpenDecrypted missing: %v", name, err)
+		}
+	}
+}
+
+func TestUploadEncryptedFailureLeavesNoObject(t *testing.T) {
+	ctx := context.Background()
+	key := envelope.DeriveUserKey([]byte("m"), 1)
+	boom := errors.New("source failed")
+	for name, st := range stores(t) {
+		tests := map[string]struct {
+			r    io.Reader
+			size int64
+		}{
+			"reader error":    {io.MultiReader(strings.NewReader("some"), iotest.ErrReader(boom)), -1},
+			"short plaintext": {strings.NewReader("abc"), 10},
+		}
+		for tname, tc := range tests {
+			objKey := ObjectKey(1, 1)
+			if _, err := UploadEncrypted(ctx, st, key, objKey, tc.r, tc.size, ""); err == nil {
+				t.Errorf("%s/%s: upload succeeded", name, tname)
+			}
+			if ok, _ := st.Exists(ctx, objKey); ok {
+				t.Errorf("%s/%s: object left behind", name, tname)
+			}
+		}
+	}
+}
