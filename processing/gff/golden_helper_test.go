@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ import (
 
 var (
 	update = flag.Bool("update", false, "rewrite golden files from the Go output")
+	diffN  = flag.Int("diff-n", 0, "number of generated inputs for the differential tests (0 = each test's default)")
 	oracle = flag.String("oracle", "", "directory holding the Python Omicsomics 'app' package; rewrite golden files from the Python converters")
 )
 
@@ -463,4 +465,134 @@ func robustness(t *testing.T, conv processing.Converter, valid []byte) {
 			t.Fatalf("got %v, want the reader's error", err)
 		}
 	})
+}
+
+// pythonBatchDriver converts many files in one Python process and prints
+// one JSON result per line (same shape as pythonDriver).
+const pythonBatchDriver = `
+import asyncio, json, sys, os, logging, types
+sys.path.insert(0, sys.argv[1])
+sys.modules.setdefault("pandas", types.ModuleType("pandas"))
+logging.disable(logging.CRITICAL)
+from pathlib import Path
+import app.converters
+from app.converters.base import ConverterFactory
+from app.schemas.unified_format import OmicsType
+conv = ConverterFactory.create(OmicsType(sys.argv[2]))
+for path in sys.argv[4:]:
+    try:
+        ud = asyncio.run(conv.to_unified(Path(path), "S", sys.argv[3]))
+    except Exception as e:
+        print(json.dumps({"error": str(e)}))
+        continue
+    d = ud.model_dump(mode="json")
+    print(json.dumps({"headers": d["headers"], "records": d["records"],
+                      "statistics": d["statistics"], "custom_fields": d["metadata"]["custom_fields"]}))
+`
+
+// differential converts n generated inputs with conv and with the Python
+// converter (only with -oracle) and requires identical documents whenever
+// Python accepts the input, and an error from conv whenever Python fails,
+// unless deliberate(pythonError) says the difference is intended.
+func differential(t *testing.T, conv processing.Converter, omics, format, ext string, n int,
+	generate func(r *rand.Rand) []byte, deliberate func(pyErr string) bool) {
+	if *oracle == "" {
+		t.Skip("differential test against the Python converters: run with -oracle=DIR")
+	}
+	if *diffN > 0 {
+		n = *diffN
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "driver.py")
+	if err := os.WriteFile(script, []byte(pythonBatchDriver), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(n), 42))
+	inputs := make([][]byte, n)
+	args := []string{script, *oracle, omics, format}
+	for i := range inputs {
+		inputs[i] = generate(r)
+		p := filepath.Join(dir, fmt.Sprintf("in%05d%s", i, ext))
+		if err := os.WriteFile(p, inputs[i], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	out, err := exec.Command("python3", args...).Output()
+	if err != nil {
+		t.Fatalf("python: %v", err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	if len(lines) != n {
+		t.Fatalf("python gave %d results for %d inputs", len(lines), n)
+	}
+	accepted, failures := 0, 0
+	for i, line := range lines {
+		var res struct {
+			Error        *string         `json:"error"`
+			Headers      json.RawMessage `json:"headers"`
+			Records      json.RawMessage `json:"records"`
+			Statistics   json.RawMessage `json:"statistics"`
+			CustomFields json.RawMessage `json:"custom_fields"`
+		}
+		if err := json.Unmarshal(line, &res); err != nil {
+			t.Fatal(err)
+		}
+		var c collector
+		sum, gerr := conv.Convert(context.Background(), processing.Input{
+			R: bytes.NewReader(inputs[i]), Size: int64(len(inputs[i])), Format: format}, &c)
+		fail := func(format string, args ...any) {
+			failures++
+			if failures <= 5 {
+				t.Errorf("input %q: "+format, append([]any{inputs[i]}, args...)...)
+			}
+		}
+		if res.Error != nil {
+			if gerr == nil && !(deliberate != nil && deliberate(*res.Error)) {
+				fail("Python fails (%s) but Go accepts it", *res.Error)
+			}
+			continue
+		}
+		accepted++
+		if gerr != nil {
+			fail("Python accepts it but Go fails: %v", gerr)
+			continue
+		}
+		got := goGolden(t, c.recs, sum, nil)
+		for _, part := range []struct {
+			name      string
+			got, want json.RawMessage
+		}{
+			{"headers", got.Headers, res.Headers},
+			{"records", got.Records, res.Records},
+			{"statistics", got.Statistics, res.Statistics},
+			{"custom_fields", got.CustomFields, res.CustomFields},
+		} {
+			if g, w := canon(t, part.got), canon(t, part.want); g != w {
+				fail("%s differ:\n got %s\nwant %s", part.name, g, w)
+			}
+		}
+	}
+	t.Logf("%d inputs, %d accepted by Python, %d mismatches", n, accepted, failures)
+}
+
+// pick returns a random element of pool.
+func pick(r *rand.Rand, pool []string) string { return pool[r.IntN(len(pool))] }
+
+// randomLines builds a document of up to maxLines lines from line(r),
+// with random line terminators.
+func randomLines(r *rand.Rand, maxLines int, line func(r *rand.Rand) string) []byte {
+	var b strings.Builder
+	for i, n := 0, r.IntN(maxLines+1); i < n; i++ {
+		b.WriteString(line(r))
+		switch r.IntN(10) {
+		case 0:
+			b.WriteString("\r\n")
+		case 1:
+			b.WriteString("\r")
+		default:
+			b.WriteString("\n")
+		}
+	}
+	return []byte(b.String())
 }

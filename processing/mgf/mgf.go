@@ -30,8 +30,8 @@ func init() {
 // spectrum is the Python current_spectrum dict: the kept keys in the order
 // they were first set, then num_peaks.
 type spectrum struct {
-	keys [4]string
-	vals [4]string
+	keys [5]string
+	vals [5]string
 	n    int
 }
 
@@ -87,11 +87,13 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			peaks = 0
 			counter++
 		case line == "END IONS":
+			// Python sets num_peaks in the same dict, so after an END IONS
+			// without a new BEGIN IONS it keeps its earlier position.
+			cur.set("num_peaks", strconv.FormatInt(peaks, 10))
 			vals = vals[:0]
 			for i := 0; i < cur.n; i++ {
 				vals = append(vals, processing.Field{Key: cur.keys[i], Value: cur.vals[i]})
 			}
-			vals = append(vals, processing.Field{Key: "num_peaks", Value: strconv.FormatInt(peaks, 10)})
 			if t, ok := cur.get("title"); ok {
 				rec.ID = t
 			} else {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/omicsomics/omics-worker/processing"
@@ -85,4 +86,68 @@ func TestTokenLimit(t *testing.T) {
 	if _, err := (MzML{}).Convert(context.Background(), processing.Input{R: strings.NewReader(doc)}, &counter{}); err != nil {
 		t.Fatalf("default limit: %v", err)
 	}
+}
+
+// genXML builds a random, mostly well-formed document from elements named
+// in names, with random namespaces and attributes.
+func genXML(r *rand.Rand, root string, names, attrs []string) []byte {
+	var b strings.Builder
+	if r.IntN(3) == 0 {
+		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	}
+	nsDecl := pick(r, []string{``, ` xmlns="http://psi.hupo.org/ms/mzml"`, ` xmlns="urn:x"`,
+		` xmlns="http://sashimi.sourceforge.net/schema_revision/mzXML_3.2"`, ` xmlns:p="http://psi.hupo.org/ms/mzml"`})
+	b.WriteString("<" + root + nsDecl + ">")
+	var walk func(depth int)
+	walk = func(depth int) {
+		for i, n := 0, r.IntN(4); i < n; i++ {
+			name := pick(r, names)
+			b.WriteString("<" + name)
+			if r.IntN(6) == 0 {
+				b.WriteString(pick(r, []string{` xmlns=""`, ` xmlns="urn:x"`, ` xmlns="http://psi.hupo.org/ms/mzml"`}))
+			}
+			for j, m := 0, r.IntN(4); j < m; j++ {
+				b.WriteString(" " + pick(r, attrs) + `="` + pick(r, []string{"1", "", "2", "PT1S", "a&amp;b", "é", "x y"}) + `"`)
+			}
+			if depth > 3 || r.IntN(3) == 0 {
+				b.WriteString("/>")
+				continue
+			}
+			b.WriteString(">")
+			if r.IntN(4) == 0 {
+				b.WriteString(pick(r, []string{"text", "QUFBQQ==", " ", "<!-- c -->", "<![CDATA[x<y]]>"}))
+			}
+			walk(depth + 1)
+			b.WriteString("</" + name + ">")
+		}
+	}
+	walk(0)
+	b.WriteString("</" + root + ">")
+	if r.IntN(10) == 0 {
+		b.WriteString(pick(r, []string{"\n", "<x/>", "junk", "<!-- end -->"}))
+	}
+	return []byte(b.String())
+}
+
+func TestDifferentialMzML(t *testing.T) {
+	names := []string{"spectrum", "cvParam", "p:spectrum", "p:cvParam", "scan", "run", "binary", "userParam"}
+	attrs := []string{"id", "msLevel", "name", "value", "p:id", "index"}
+	names2 := []string{"scan start time", "Base Peak m/z", "base peak intensity", "TOTAL ION CURRENT", "ms level", "x"}
+	differential(t, MzML{}, "proteomics", "mzml", ".mzML", 300, func(r *rand.Rand) []byte {
+		doc := genXML(r, pick(r, []string{"mzML", "indexedmzML", "spectrum"}), names, attrs)
+		// Give cvParam names that match the rules.
+		s := string(doc)
+		for strings.Contains(s, `name="`) && r.IntN(5) > 0 {
+			s = strings.Replace(s, `name="`, `name=`+"\x00"+pick(r, names2)+" ", 1)
+		}
+		return []byte(strings.ReplaceAll(s, "name=\x00", `name="`))
+	}, nil)
+}
+
+func TestDifferentialMzXML(t *testing.T) {
+	names := []string{"scan", "msRun", "peaks", "p:scan", "precursorMz"}
+	attrs := []string{"num", "msLevel", "retentionTime", "basePeakMz", "basePeakIntensity", "totIonCurrent", "p:num"}
+	differential(t, MzXML{}, "proteomics", "mzxml", ".mzXML", 300, func(r *rand.Rand) []byte {
+		return genXML(r, pick(r, []string{"mzXML", "scan"}), names, attrs)
+	}, nil)
 }

@@ -69,6 +69,7 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 	d.CharsetReader = charsetReader
 	depth := 0
 	seenRoot := false
+	var ns nsScope
 	for tokens := 0; ; tokens++ {
 		if tokens%ctxCheckTokens == 0 {
 			if err := ctx.Err(); err != nil {
@@ -94,6 +95,9 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 			if err := checkAttrs(d, &t); err != nil {
 				return err
 			}
+			if err := ns.push(d, &t, depth); err != nil {
+				return err
+			}
 			seenRoot = true
 			if err := h.start(&t, depth); err != nil {
 				return err
@@ -101,6 +105,7 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 			depth++
 		case xml.EndElement:
 			depth--
+			ns.pop(depth)
 			if err := h.end(depth); err != nil {
 				return err
 			}
@@ -118,6 +123,57 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 				return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("text %s the document element (is this an XML file?)", where)}
 			}
 		}
+	}
+}
+
+// nsScope tracks the namespace URIs in scope, to reject names with an
+// undeclared prefix as expat does ("unbound prefix"). encoding/xml leaves
+// such a prefix untranslated in Name.Space, so a Space that is not a URI in
+// scope marks an unbound prefix.
+type nsScope struct {
+	bound []nsBinding
+}
+
+type nsBinding struct {
+	uri   string
+	depth int
+}
+
+const xmlNamespaceURL = "http://www.w3.org/XML/1998/namespace"
+
+func (s *nsScope) push(d *xml.Decoder, t *xml.StartElement, depth int) error {
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			s.bound = append(s.bound, nsBinding{a.Value, depth})
+		}
+	}
+	if !s.inScope(t.Name.Space) {
+		return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("malformed XML: unbound namespace prefix %q on <%s>", t.Name.Space, t.Name.Local)}
+	}
+	for _, a := range t.Attr {
+		if a.Name.Space != "xmlns" && !s.inScope(a.Name.Space) {
+			return &processing.ParseError{Line: lineOf(d), Field: a.Name.Local,
+				Msg: fmt.Sprintf("malformed XML: unbound namespace prefix %q on attribute %q", a.Name.Space, a.Name.Local)}
+		}
+	}
+	return nil
+}
+
+func (s *nsScope) inScope(space string) bool {
+	if space == "" || space == xmlNamespaceURL {
+		return true
+	}
+	for i := len(s.bound) - 1; i >= 0; i-- {
+		if s.bound[i].uri == space {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *nsScope) pop(depth int) {
+	for len(s.bound) > 0 && s.bound[len(s.bound)-1].depth >= depth {
+		s.bound = s.bound[:len(s.bound)-1]
 	}
 }
 

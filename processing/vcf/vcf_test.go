@@ -3,6 +3,8 @@ package vcf
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 
 	"github.com/omicsomics/omics-worker/processing"
@@ -60,4 +62,33 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+var vcfTokens = []string{"chr1", "1", "0012", " 7 ", "1_000", "1__0", "-5", "+3", "abc", ".", "", "nan", "-inf", "Infinity",
+	"1e5", "1.5", "1_0.5", "1E-7", "é", "\u00a0", "\x1f", "\u0663", "A", "G", "PASS", "DP=1", "GT", "0/1", "#x", "##"}
+
+func genVCF(r *rand.Rand) []byte {
+	return randomLines(r, 8, func(r *rand.Rand) string {
+		switch r.IntN(8) {
+		case 0:
+			return "##fileformat=" + pick(r, vcfTokens) + pick(r, []string{"", "=x", " "})
+		case 1:
+			return pick(r, []string{"#CHROM\tPOS", "##INFO=<ID=DP>", "", " ", "\t"})
+		}
+		fields := make([]string, 6+r.IntN(6))
+		for i := range fields {
+			fields[i] = pick(r, vcfTokens)
+			if i == 1 && r.IntN(2) == 0 {
+				fields[i] = strconv.Itoa(r.IntN(1000))
+			}
+			if i == 5 && r.IntN(2) == 0 {
+				fields[i] = pick(r, []string{".", "30", "1.5", "nan"})
+			}
+		}
+		return strings.Join(fields, "\t")
+	})
+}
+
+func TestDifferential(t *testing.T) {
+	differential(t, Converter{}, "genomics", "vcf", ".vcf", 400, genVCF, nil)
 }
