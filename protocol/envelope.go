@@ -342,14 +342,14 @@ func decodeBase64(s string) ([]byte, error) {
 func MarkRedelivered(raw []byte) ([]byte, error) {
 	top, err := parseObject(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadEnvelope, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
 	}
 	trueRaw := json.RawMessage("true")
 
 	headers := &object{}
 	if h, ok := top.get("headers"); ok && !isNull(h) {
 		if headers, err = parseObject(h); err != nil {
-			return nil, fmt.Errorf("%w: headers: %v", ErrBadEnvelope, err)
+			return nil, fmt.Errorf("%w: headers: %w", ErrBadEnvelope, err)
 		}
 	}
 	headers.set("redelivered", trueRaw)
@@ -359,13 +359,13 @@ func MarkRedelivered(raw []byte) ([]byte, error) {
 	props := &object{}
 	if p, ok := top.get("properties"); ok && !isNull(p) {
 		if props, err = parseObject(p); err != nil {
-			return nil, fmt.Errorf("%w: properties: %v", ErrBadEnvelope, err)
+			return nil, fmt.Errorf("%w: properties: %w", ErrBadEnvelope, err)
 		}
 	}
 	di := &object{}
 	if d, ok := props.get("delivery_info"); ok && !isNull(d) {
 		if di, err = parseObject(d); err != nil {
-			return nil, fmt.Errorf("%w: delivery_info: %v", ErrBadEnvelope, err)
+			return nil, fmt.Errorf("%w: delivery_info: %w", ErrBadEnvelope, err)
 		}
 	}
 	di.set("redelivered", trueRaw)

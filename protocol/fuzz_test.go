@@ -137,7 +137,7 @@ func FuzzPyRepr(f *testing.F) {
 		}
 		// a string repr is a valid, unambiguous literal: quoted, no raw newline
 		if str, ok := v.(string); ok {
-			if !(strings.HasPrefix(s, "'") || strings.HasPrefix(s, `"`)) || strings.ContainsAny(s, "\n\r") {
+			if (!strings.HasPrefix(s, "'") && !strings.HasPrefix(s, `"`)) || strings.ContainsAny(s, "\n\r") {
 				t.Fatalf("PyRepr(%q) = %q", str, s)
 			}
 		}

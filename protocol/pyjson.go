@@ -3,7 +3,6 @@ package protocol
 import (
 	"encoding/json"
 	"math"
-	"strconv"
 )
 
 // Float is a float64 that encodes like Python's json.dumps: integral values
@@ -18,13 +17,9 @@ func (f Float) MarshalJSON() ([]byte, error) {
 	if math.IsInf(v, 0) || math.IsNaN(v) {
 		return []byte("null"), nil
 	}
-	s := PyFloat(v)
-	// Python's json uses float.__repr__, which is what PyFloat renders,
-	// except that JSON has no "e+XX" restriction issues: keep as is.
-	if _, err := strconv.ParseFloat(s, 64); err != nil {
-		return []byte("null"), nil
-	}
-	return []byte(s), nil
+	// Python's json uses float.__repr__, which is what PyFloat renders
+	// ("1e+16" and "1e-05" are valid JSON numbers).
+	return []byte(PyFloat(v)), nil
 }
 
 // pyJSONValue returns v with every float64/float32 inside maps and slices

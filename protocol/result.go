@@ -275,7 +275,7 @@ func (m *ResultMeta) UnmarshalJSON(b []byte) error {
 	}
 	if !isNull(raw) {
 		if err := unmarshalNumber(raw, &m.Result); err != nil {
-			return fmt.Errorf("%w: result: %v", ErrBadResultMeta, err)
+			return fmt.Errorf("%w: result: %w", ErrBadResultMeta, err)
 		}
 	}
 	return nil
