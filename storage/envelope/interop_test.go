@@ -3,12 +3,11 @@ package envelope
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -18,7 +17,21 @@ var pythonScript = filepath.Join("..", "..", "testdata", "interop", "crypto", "e
 
 const debianPython = "/usr/bin/python3"
 
-func requirePython(t *testing.T) {
+type pyRequest struct {
+	Op     string `json:"op"`
+	Master string `json:"master"`
+	User   int64  `json:"user"`
+	Data   string `json:"data"`
+}
+
+type pyResponse struct {
+	OK    bool   `json:"ok"`
+	Data  string `json:"data"`
+	Error string `json:"error"`
+}
+
+// runPython runs all requests in one interpreter (start-up dominates).
+func runPython(t *testing.T, reqs []pyRequest) []pyResponse {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("live Python cross-check skipped with -short")
@@ -26,23 +39,23 @@ func requirePython(t *testing.T) {
 	if out, err := exec.Command(debianPython, "-c", "import cryptography").CombinedOutput(); err != nil {
 		t.Fatalf("the Python cross-check needs %s with python3-cryptography (apt-get install python3-cryptography): %v\n%s", debianPython, err, out)
 	}
-}
-
-func runPython(t *testing.T, stdin []byte, args ...string) ([]byte, error) {
-	t.Helper()
-	cmd := exec.Command(debianPython, append([]string{pythonScript}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
+	in, _ := json.Marshal(reqs)
+	cmd := exec.Command(debianPython, pythonScript, "batch")
+	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return out, errors.New(strings.TrimSpace(stderr.String()))
+		t.Fatalf("%s: %v\n%s", pythonScript, err, stderr.String())
 	}
-	return out, nil
+	var res []pyResponse
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(reqs) {
+		t.Fatalf("bad batch answer (%v): %s", err, out)
+	}
+	return res
 }
 
 func TestPythonCrossCheck(t *testing.T) {
-	requirePython(t)
 	masters := []string{
 		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		"8f3b2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e", // the repo's public dev default
@@ -55,6 +68,17 @@ func TestPythonCrossCheck(t *testing.T) {
 		"hello": []byte("hello"),
 		"vcf":   bytes.Repeat([]byte("chr1\t12345\t.\tA\tG\t50\tPASS\t.\n"), 5000),
 	}
+
+	type check struct {
+		name   string
+		verify func(r pyResponse) error
+	}
+	var reqs []pyRequest
+	var checks []check
+	add := func(req pyRequest, name string, verify func(pyResponse) error) {
+		reqs = append(reqs, req)
+		checks = append(checks, check{name, verify})
+	}
 	for _, m := range masters {
 		master, err := ParseMasterKey(m)
 		if err != nil {
@@ -62,13 +86,12 @@ func TestPythonCrossCheck(t *testing.T) {
 		}
 		for _, u := range users {
 			key := DeriveUserKey(master, u)
-			out, err := runPython(t, nil, "derive", m, strconv.FormatInt(u, 10))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.TrimSpace(string(out)); got != hex.EncodeToString(key) {
-				t.Fatalf("master %q user %d: Python key %s, Go key %x", m, u, got, key)
-			}
+			add(pyRequest{Op: "derive", Master: m, User: u}, fmt.Sprintf("derive %q %d", m, u), func(r pyResponse) error {
+				if r.Data != hex.EncodeToString(key) {
+					return fmt.Errorf("Python key %s, Go key %x", r.Data, key)
+				}
+				return nil
+			})
 		}
 		key := DeriveUserKey(master, 42)
 		for name, pt := range plain {
@@ -82,40 +105,52 @@ func TestPythonCrossCheck(t *testing.T) {
 			w.Write(pt)
 			w.Close()
 			for kind, b := range map[string][]byte{"single": blob, "stream": sb.Bytes()} {
-				got, err := runPython(t, b, "decrypt", m, "42")
-				if err != nil || !bytes.Equal(got, pt) {
-					t.Errorf("%s/%s Go %s blob -> Python: %v", m, name, kind, err)
-				}
+				add(pyRequest{Op: "decrypt", Master: m, User: 42, Data: hex.EncodeToString(b)},
+					fmt.Sprintf("Go %s blob -> Python (%q, %s)", kind, m, name), func(r pyResponse) error {
+						if !r.OK || r.Data != hex.EncodeToString(pt) {
+							return fmt.Errorf("Python decrypt: %+v", r.Error)
+						}
+						return nil
+					})
 			}
-			// Python -> Go.
-			pyBlob, err := runPython(t, pt, "encrypt", m, "42")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, err := Decrypt(key, pyBlob); err != nil || !bytes.Equal(got, pt) {
-				t.Errorf("%s/%s Python blob -> Go Decrypt: %v", m, name, err)
-			}
-			r, _ := NewDecryptReader(key, bytes.NewReader(pyBlob), int64(len(pyBlob)))
-			if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, pt) {
-				t.Errorf("%s/%s Python blob -> Go stream: %v", m, name, err)
-			}
+			// Python -> Go, single-shot and streaming.
+			add(pyRequest{Op: "encrypt", Master: m, User: 42, Data: hex.EncodeToString(pt)},
+				fmt.Sprintf("Python blob -> Go (%q, %s)", m, name), func(r pyResponse) error {
+					pyBlob, _ := hex.DecodeString(r.Data)
+					if got, err := Decrypt(key, pyBlob); err != nil || !bytes.Equal(got, pt) {
+						return fmt.Errorf("Decrypt: %v", err)
+					}
+					dr, _ := NewDecryptReader(key, bytes.NewReader(pyBlob), int64(len(pyBlob)))
+					var got bytes.Buffer
+					if _, err := got.ReadFrom(dr); err != nil || !bytes.Equal(got.Bytes(), pt) {
+						return fmt.Errorf("stream: %v", err)
+					}
+					return nil
+				})
 		}
 	}
-}
-
-func TestPythonRejectsWhatGoRejects(t *testing.T) {
-	requirePython(t)
+	// Both sides refuse the same things.
 	master, _ := ParseMasterKey("not-hex")
 	blob, _ := Encrypt(DeriveUserKey(master, 1), []byte("secret"))
-	// Wrong user: both sides refuse.
-	if _, err := runPython(t, blob, "decrypt", "not-hex", "2"); err == nil || err.Error() != "InvalidTag" {
-		t.Errorf("Python with the wrong user: %v", err)
-	}
 	if _, err := Decrypt(DeriveUserKey(master, 2), blob); !errors.Is(err, ErrDecrypt) {
 		t.Errorf("Go with the wrong user: %v", err)
 	}
-	// Short blob: same message.
-	if _, err := runPython(t, blob[:12], "decrypt", "not-hex", "1"); err == nil || err.Error() != ErrBlobTooShort.Error() {
-		t.Errorf("Python short blob: %v", err)
+	add(pyRequest{Op: "decrypt", Master: "not-hex", User: 2, Data: hex.EncodeToString(blob)}, "wrong user", func(r pyResponse) error {
+		if r.OK || r.Error != "InvalidTag" {
+			return fmt.Errorf("Python with the wrong user: %+v", r)
+		}
+		return nil
+	})
+	add(pyRequest{Op: "decrypt", Master: "not-hex", User: 1, Data: hex.EncodeToString(blob[:12])}, "short blob", func(r pyResponse) error {
+		if r.OK || r.Error != ErrBlobTooShort.Error() {
+			return fmt.Errorf("Python short blob: %+v (Go says %q)", r, ErrBlobTooShort)
+		}
+		return nil
+	})
+
+	for i, r := range runPython(t, reqs) {
+		if err := checks[i].verify(r); err != nil {
+			t.Errorf("%s: %v", checks[i].name, err)
+		}
 	}
 }

@@ -11,8 +11,13 @@ Usage (binary data on stdin/stdout):
   envelope.py derive  MASTER USER        -> hex key on stdout
   envelope.py encrypt MASTER USER < pt   -> blob
   envelope.py decrypt MASTER USER < blob -> plaintext (exit 2 on failure)
+  envelope.py batch < requests.json      -> responses.json
+The batch form (one interpreter for many operations) takes a JSON list of
+{"op", "master", "user", "data": hex} and answers a list of
+{"ok": true, "data": hex} or {"ok": false, "error": "..."}.
 """
 import binascii
+import json
 import os
 import sys
 
@@ -31,7 +36,37 @@ def user_key(master: str, user: int) -> bytes:
     return kdf.derive(material)
 
 
+def run(op: str, master: str, user: int, data: bytes) -> bytes:
+    key = user_key(master, user)
+    if op == "derive":
+        return key
+    if op == "encrypt":
+        nonce = os.urandom(12)
+        return nonce + AESGCM(key).encrypt(nonce, data, None)
+    if op == "decrypt":
+        if len(data) < 13:
+            raise ValueError("Encrypted blob too short")
+        return AESGCM(key).decrypt(data[:12], data[12:], None)
+    raise ValueError("unknown operation " + op)
+
+
+def batch() -> int:
+    out = []
+    for req in json.load(sys.stdin):
+        try:
+            res = run(req["op"], req["master"], int(req["user"]), bytes.fromhex(req.get("data", "")))
+            out.append({"ok": True, "data": res.hex()})
+        except InvalidTag:
+            out.append({"ok": False, "error": "InvalidTag"})
+        except ValueError as e:
+            out.append({"ok": False, "error": str(e)})
+    json.dump(out, sys.stdout)
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1] == "batch":
+        return batch()
     op, master, user = sys.argv[1], sys.argv[2], int(sys.argv[3])
     key = user_key(master, user)
     if op == "derive":
