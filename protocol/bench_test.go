@@ -1,0 +1,51 @@
+package protocol
+
+import "testing"
+
+func BenchmarkDecodeTask(b *testing.B) {
+	raw := readFile(b, "testdata/tasks/v2_args_kwargs.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		env, err := DecodeEnvelope(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := DecodeTask(env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeTask(b *testing.B) {
+	env, _ := DecodeEnvelope(readFile(b, "testdata/tasks/v2_args_kwargs.json"))
+	msg, err := DecodeTask(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeTask(msg, PublishOptions{Queue: "celery"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMarkRedelivered(b *testing.B) {
+	raw := readFile(b, "testdata/tasks/v2_args_kwargs.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := MarkRedelivered(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkResultMetaMarshal(b *testing.B) {
+	m := ResultMeta{Status: StateFailure, Result: NewExceptionInfo("ValueError", ModuleBuiltins, "boom"), TaskID: NewUUID4()}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.MarshalJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
