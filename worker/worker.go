@@ -223,22 +223,18 @@ func (w *Worker) cancelRunning() {
 
 // --- prefetch window ----------------------------------------------------
 
-func (w *Worker) hasRoom() bool {
-	limit := w.cfg.prefetchLimit()
-	return limit == 0 || w.inWindow < limit+w.etaHeld
-}
-
-// waitWindow blocks until the prefetch window has room; false = stopping.
-func (w *Worker) waitWindow() bool {
+// waitWindow blocks until the prefetch window has room and returns how
+// many messages may be fetched; 0 = stopping.
+func (w *Worker) waitWindow() int {
 	for {
 		w.mu.Lock()
-		stopping, room := w.stopping, w.hasRoom()
+		stopping, room := w.stopping, w.roomLocked()
 		w.mu.Unlock()
 		if stopping {
-			return false
+			return 0
 		}
-		if room {
-			return true
+		if room > 0 {
+			return room
 		}
 		select {
 		case <-w.windowCh:
@@ -246,6 +242,18 @@ func (w *Worker) waitWindow() bool {
 		}
 	}
 }
+
+// roomLocked is the free part of the prefetch window (unlimited windows
+// fetch in batches of unlimitedBatch).
+func (w *Worker) roomLocked() int {
+	limit := w.cfg.prefetchLimit()
+	if limit == 0 {
+		return unlimitedBatch
+	}
+	return max(limit+w.etaHeld-w.inWindow, 0)
+}
+
+const unlimitedBatch = 64
 
 // releaseLocked frees j's prefetch slot; w.mu must be held.
 func (w *Worker) releaseLocked(j *job) {
@@ -268,21 +276,40 @@ func (w *Worker) forget(j *job) {
 	j.state = stateDone
 }
 
+// batchFetcher is optionally implemented by a Broker that can pop several
+// messages in one round trip.
+type batchFetcher interface {
+	FetchMany(ctx context.Context, queues []string, max int, timeout time.Duration) ([]*protocol.Delivery, error)
+}
+
 func (w *Worker) fetchLoop(ctx context.Context) {
-	for w.waitWindow() {
-		d, err := w.broker.Fetch(ctx, w.cfg.Queues, w.cfg.FetchTimeout)
+	bf, _ := w.broker.(batchFetcher)
+	for {
+		room := w.waitWindow()
+		if room == 0 {
+			return
+		}
+		var ds []*protocol.Delivery
+		var err error
+		if bf != nil && room > 1 {
+			ds, err = bf.FetchMany(ctx, w.cfg.Queues, room, w.cfg.FetchTimeout)
+		} else {
+			var d *protocol.Delivery
+			d, err = w.broker.Fetch(ctx, w.cfg.Queues, w.cfg.FetchTimeout)
+			if d != nil {
+				ds = []*protocol.Delivery{d}
+			}
+		}
+		for _, d := range ds { // deliveries returned with an error are still held
+			w.receive(ctx, d)
+		}
 		if err != nil {
 			w.log.Error("fetch failed; retrying", "err", err, "pause", w.cfg.RetryPause)
 			select {
 			case <-time.After(w.cfg.RetryPause):
 			case <-w.stopCh:
 			}
-			continue
 		}
-		if d == nil {
-			continue
-		}
-		w.receive(ctx, d)
 	}
 }
 

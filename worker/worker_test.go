@@ -263,9 +263,7 @@ func TestETADoesNotBlockWindowAndRunsInOrder(t *testing.T) {
 	held := h.send(t, "t.rec", nil, nil, func(m *protocol.TaskMessage) { m.ETA = &far })
 	plain := h.send(t, "t.rec", nil, nil)
 	h.backend.waitFinal(t, plain.ID)
-	if n, _, _, _ := h.broker.snapshot(); n != 1 {
-		t.Fatalf("%d messages held, want the ETA one", n)
-	}
+	waitUntil(t, "only the ETA message held", func() bool { n, _, _, _ := h.broker.snapshot(); return n == 1 })
 
 	// ETA tasks run at their ETA, in ETA order.
 	now := time.Now()

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/worker"
+	"github.com/omicsomics/omics-worker/worker/diag"
+)
+
+// countingBackend counts SUCCESS writes (and keeps StoreAndAck visible).
+type countingBackend struct {
+	*redis.ResultBackend
+	success atomic.Int64
+	done    chan struct{}
+	want    int64
+}
+
+func (c *countingBackend) count(m *protocol.ResultMeta) {
+	if m.Status == protocol.StateSuccess && c.success.Add(1) == c.want {
+		close(c.done)
+	}
+}
+
+func (c *countingBackend) Store(ctx context.Context, m *protocol.ResultMeta) error {
+	err := c.ResultBackend.Store(ctx, m)
+	c.count(m)
+	return err
+}
+
+func (c *countingBackend) StoreAndAck(ctx context.Context, m *protocol.ResultMeta, d *protocol.Delivery) error {
+	err := c.ResultBackend.StoreAndAck(ctx, m, d)
+	c.count(m)
+	return err
+}
+
+// benchWorker measures the in-process Go worker against the real Redis
+// (broker DB 6, results DB 7): b.N messages are queued first, then the
+// worker drains them; tasks/s is reported.
+func benchWorker(b *testing.B, task string, kwargs map[string]any, concurrency int) {
+	if testing.Short() {
+		b.Skip("needs Redis")
+	}
+	ctx := context.Background()
+	q := fmt.Sprintf("bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+	rcfg := redis.Config{ResultExpires: 10 * time.Minute}
+	broker, err := redis.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, crashDBs.broker), rcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer broker.Close()
+	if err := broker.Ping(ctx); err != nil {
+		b.Fatalf("Redis at %s: %v (hint: start redis-server)", redisAddr, err)
+	}
+	rb, err := redis.NewResultBackend(fmt.Sprintf("redis://%s/%d", redisAddr, crashDBs.backend), rcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rb.Close()
+	rb.UseBroker(broker)
+	backend := &countingBackend{ResultBackend: rb, done: make(chan struct{}), want: int64(b.N)}
+	for range b.N {
+		raw, err := protocol.EncodeTask(protocol.NewTaskMessage(task, nil, kwargs), protocol.PublishOptions{Queue: q})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := broker.Publish(ctx, q, 0, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reg := worker.NewRegistry()
+	if err := diag.Register(reg); err != nil {
+		b.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{Queues: []string{q}, Concurrency: concurrency, RestoreInterval: -1}, broker, backend, reg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	b.ResetTimer()
+	go func() { _ = w.Run(runCtx); close(stopped) }()
+	select {
+	case <-backend.done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d tasks finished", backend.success.Load(), b.N)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
+	cancel()
+	<-stopped
+}
+
+func BenchmarkWorkerNoopC2(b *testing.B) { benchWorker(b, diag.Noop, nil, 2) }
+
+func BenchmarkWorkerProgress5C2(b *testing.B) {
+	benchWorker(b, diag.Progress, map[string]any{"steps": 5}, 2)
+}
+
+func BenchmarkWorkerNoopC8(b *testing.B) { benchWorker(b, diag.Noop, nil, 8) }
