@@ -116,12 +116,14 @@ func (w *Worker) execute(j *job) {
 	case o := <-done:
 		w.finish(ctx, j, t, tctx, o, begin)
 	case <-hardC:
+		t.finished.Store(true)
 		cancel(ErrHardTimeLimit)
 		j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))
 		pe := timeLimitExceeded(hard)
 		m := w.meta(t, protocol.StateFailure, pe.Info())
 		w.settleFinal(ctx, j, m)
 	case <-w.abandon:
+		t.finished.Store(true)
 		w.abandonJob(ctx, j, t)
 	}
 }

@@ -131,18 +131,20 @@ func (w *Worker) holdETA(j *job, wait time.Duration) {
 	default:
 	}
 	j.timer = time.AfterFunc(wait, func() {
+		// The check and the move to the ready queue are one step under
+		// w.mu, so a shutdown either sees the job waiting (and restores
+		// it) or queued (and restores it) — never in between. Expiry is
+		// re-checked by execute.
 		w.mu.Lock()
 		if j.state != stateETA {
 			w.mu.Unlock()
 			return
 		}
 		w.etaHeld--
+		j.state = stateQueued
+		w.ready = append(w.ready, j)
 		w.mu.Unlock()
-		ctx := context.Background()
-		if w.expired(ctx, j) {
-			return
-		}
-		w.push(j)
+		w.signalReady()
 	})
 }
 

@@ -3,11 +3,13 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
@@ -42,7 +44,16 @@ type Task struct {
 
 	def *taskDef
 	w   *Worker
+	// finished is set once the runtime recorded the task's final state
+	// (hard time limit, shutdown): later UpdateState calls are refused so
+	// an abandoned handler cannot overwrite it.
+	finished atomic.Bool
 }
+
+// ErrTaskFinished is returned by UpdateState after the runtime has already
+// recorded the task's final state (its hard time limit expired or the
+// worker gave it up at shutdown).
+var ErrTaskFinished = errors.New("task already finished")
 
 // UpdateState stores a custom (or standard) state with meta as its result,
 // e.g. UpdateState(ctx, "PROGRESS", map[string]any{"status": "parsing",
@@ -51,6 +62,9 @@ type Task struct {
 func (t *Task) UpdateState(ctx context.Context, state string, meta any) error {
 	if state == "" {
 		return fmt.Errorf("update state of %s: empty state", t.ID)
+	}
+	if t.finished.Load() {
+		return fmt.Errorf("update state %s of %s: %w", state, t.ID, ErrTaskFinished)
 	}
 	m := t.w.meta(t, state, meta)
 	if err := t.w.backend.Store(ctx, m); err != nil {

@@ -320,6 +320,11 @@ func (w *Worker) push(j *job) {
 	j.state = stateQueued
 	w.ready = append(w.ready, j)
 	w.mu.Unlock()
+	w.signalReady()
+}
+
+// signalReady wakes one idle pool goroutine.
+func (w *Worker) signalReady() {
 	select {
 	case w.wake <- struct{}{}:
 	default:

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestWorkerFlagsAndEnv(t *testing.T) {
+	env := map[string]string{
+		"CELERY_BROKER_URL":             "redis://:pw@broker:6379/2",
+		"CELERY_RESULT_BACKEND":         "redis://results:6379/3",
+		"LOG_LEVEL":                     "WARNING",
+		"LOG_FORMAT":                    "json",
+		"OMICS_WORKER_DIAGNOSTIC_TASKS": "1",
+	}
+	getenv := func(k string) string { return env[k] }
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, o *workerOptions)
+	}{
+		{"env fills defaults", nil, func(t *testing.T, o *workerOptions) {
+			if o.brokerURL != env["CELERY_BROKER_URL"] || o.backendURL != env["CELERY_RESULT_BACKEND"] ||
+				o.loglevel != "WARNING" || o.logformat != "json" || !o.diagnostic || o.queues != "file_processing" {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{"flags beat env", []string{"-l", "debug", "-b", "redis://x/1", "--diagnostic-tasks=false", "-Q", "a,b"},
+			func(t *testing.T, o *workerOptions) {
+				if o.loglevel != "debug" || o.brokerURL != "redis://x/1" || o.diagnostic || o.queues != "a,b" {
+					t.Errorf("%+v", o)
+				}
+			}},
+		{"celery spellings", []string{"-A", "app.celery_app", "-P", "prefork", "-E", "-c", "3", "--prefetch-multiplier", "4",
+			"--time-limit", "3600", "--soft-time-limit", "3300", "--no-acks-late"}, func(t *testing.T, o *workerOptions) {
+			cfg, err := workerConfig(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Concurrency != 3 || cfg.PrefetchMultiplier != 4 || cfg.TimeLimit != time.Hour ||
+				cfg.SoftTimeLimit != 3300*time.Second || !cfg.AcksEarly || !o.taskEvents {
+				t.Errorf("%+v", cfg)
+			}
+		}},
+		{"prefetch 0 is unlimited", []string{"--prefetch-multiplier", "0"}, func(t *testing.T, o *workerOptions) {
+			cfg, _ := workerConfig(o)
+			if cfg.PrefetchMultiplier >= 0 {
+				t.Errorf("multiplier %d", cfg.PrefetchMultiplier)
+			}
+		}},
+		{"hostname expansion", []string{"-n", "w1@%h"}, func(t *testing.T, o *workerOptions) {
+			cfg, _ := workerConfig(o)
+			if cfg.Hostname == "w1@%h" || cfg.Hostname[:3] != "w1@" {
+				t.Errorf("hostname %q", cfg.Hostname)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var o workerOptions
+			fs := newWorkerFlags(&o, io.Discard)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyEnv(fs, &o, getenv); err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, &o)
+		})
+	}
+}
+
+func TestWorkerConfigErrors(t *testing.T) {
+	for _, o := range []workerOptions{
+		{queues: " , ", visibilityTimeout: 1},
+		{queues: "q", concurrency: -1, visibilityTimeout: 1},
+		{queues: "q", visibilityTimeout: 0},
+	} {
+		if _, err := workerConfig(&o); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+	if _, err := parseLevel("loud"); err == nil {
+		t.Error("parseLevel accepted a bad level")
+	}
+	if _, err := newLogger(io.Discard, "info", "xml"); err == nil {
+		t.Error("newLogger accepted a bad format")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://:secret@h:6379/0":    "redis://:***@h:6379/0",
+		"rediss://user:pw@h/1":        "rediss://user:***@h/1",
+		"redis://localhost:6379/0":    "redis://localhost:6379/0",
+		"unix:///run/redis.sock?db=2": "unix:///run/redis.sock?db=2",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
