@@ -351,9 +351,6 @@ func pyName(name string) string {
 	parts := strings.Split(name, "/")
 	for i := len(parts) - 1; i >= 0; i-- {
 		if parts[i] != "" && parts[i] != "." {
-			if parts[i] == ".." && i == len(parts)-1 {
-				return ""
-			}
 			return parts[i]
 		}
 	}

@@ -63,7 +63,7 @@ func (r *Reader) Read() (row []string, ok bool) {
 	r.ends = r.ends[:0]
 	state := startField
 	first := true
-	fieldStart := 0
+	runes := 0 // characters in the current field
 	for {
 		if !r.lr.Next() {
 			if err := r.lr.Err(); err != nil {
@@ -108,6 +108,7 @@ func (r *Reader) Read() (row []string, ok bool) {
 			}
 		}
 		for _, c := range line {
+			before := len(r.rec)
 			switch state {
 			case startField:
 				switch c {
@@ -115,7 +116,8 @@ func (r *Reader) Read() (row []string, ok bool) {
 					state = inQuoted
 				case r.delim:
 					r.ends = append(r.ends, len(r.rec))
-					fieldStart = len(r.rec)
+					runes = 0
+					continue
 				default:
 					r.rec = append(r.rec, c)
 					state = inField
@@ -123,8 +125,9 @@ func (r *Reader) Read() (row []string, ok bool) {
 			case inField:
 				if c == r.delim {
 					r.ends = append(r.ends, len(r.rec))
-					fieldStart = len(r.rec)
+					runes = 0
 					state = startField
+					continue
 				} else {
 					r.rec = append(r.rec, c)
 				}
@@ -141,23 +144,29 @@ func (r *Reader) Read() (row []string, ok bool) {
 					state = inQuoted
 				case r.delim:
 					r.ends = append(r.ends, len(r.rec))
-					fieldStart = len(r.rec)
+					runes = 0
 					state = startField
+					continue
 				default:
 					r.rec = append(r.rec, c)
 					state = inField
 				}
 			}
-			if len(r.rec)-fieldStart > FieldLimit && utf8.RuneCount(r.rec[fieldStart:]) > FieldLimit {
-				r.err = r.limitError()
-				return nil, false
+			// One more character in the field if a non-continuation byte
+			// was appended.
+			if n := len(r.rec); n > before && r.rec[n-1]&0xc0 != 0x80 {
+				runes++
+				if runes > FieldLimit {
+					r.err = r.limitError()
+					return nil, false
+				}
 			}
 		}
 		if state == inQuoted {
 			// The line break is data inside quotes.
 			if r.lr.Terminated() {
 				r.rec = append(r.rec, '\n')
-				if len(r.rec)-fieldStart > FieldLimit && utf8.RuneCount(r.rec[fieldStart:]) > FieldLimit {
+				if runes++; runes > FieldLimit {
 					r.err = r.limitError()
 					return nil, false
 				}

@@ -1,0 +1,280 @@
+package processing_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/omicsomics/omics-worker/processing"
+)
+
+func convertString(t *testing.T, name, content string, opts processing.Options) (*processing.Result, string) {
+	t.Helper()
+	opts.Name = name
+	var out bytes.Buffer
+	res, err := processing.Convert(context.Background(), strings.NewReader(content), &out, opts)
+	if err != nil {
+		t.Fatalf("Convert: %v", err)
+	}
+	return res, out.String()
+}
+
+func TestConvertUnknownSizeMeasured(t *testing.T) {
+	content := "gene,s1\nA,1\nB,2\n"
+	res, doc := convertString(t, "x.tsv", content, processing.Options{})
+	if !res.Converted || res.BytesIn != int64(len(content)) {
+		t.Fatalf("res = %+v", res)
+	}
+	if !strings.Contains(doc, `"file_size_bytes": 16`) {
+		t.Fatalf("file size not measured:\n%s", doc)
+	}
+}
+
+func TestConvertGzipByMagic(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	io.WriteString(zw, "gene\ts1\nA\t1\n")
+	zw.Close()
+	// Named without .gz: detected by magic bytes; name "x.tsv.GZ": suffix stripped.
+	for _, name := range []string{"x.tsv", "x.tsv.GZ"} {
+		res, _ := convertString(t, name, gz.String(), processing.Options{Size: int64(gz.Len())})
+		if !res.Converted || !res.Gzip || res.Format != "tsv" || res.Records != 1 {
+			t.Fatalf("%s: %+v", name, res)
+		}
+		if res.SampleID != "sample_0_"+strings.TrimSuffix(name, ".GZ")[:len("x.tsv")-4] && res.SampleID != "sample_0_x" && res.SampleID != "sample_0_x.tsv" {
+			t.Fatalf("%s: sample id %q", name, res.SampleID)
+		}
+	}
+}
+
+func TestConvertNotConvertedWritesNothing(t *testing.T) {
+	res, doc := convertString(t, "notes.dat", "hello\n", processing.Options{})
+	if res.Converted || res.Reason != processing.ReasonUnsupported || doc != "" || res.BytesOut != 0 {
+		t.Fatalf("res=%+v doc=%q", res, doc)
+	}
+	res, doc = convertString(t, "a.csv", "", processing.Options{})
+	if res.Converted || !errors.Is(res.Err, processing.ErrEmptyFile) || doc != "" {
+		t.Fatalf("empty: res=%+v doc=%q", res, doc)
+	}
+}
+
+func TestConvertParseErrorPosition(t *testing.T) {
+	res, _ := convertString(t, "a.csv", "gene_id,s1\nA,1\nB,1,2\n", processing.Options{})
+	var pe *processing.ParseError
+	if res.Converted || !errors.As(res.Err, &pe) || pe.Line != 3 {
+		t.Fatalf("res=%+v", res)
+	}
+	last := res.ProcessingInfo[len(res.ProcessingInfo)-1]
+	if last.Key != "error" || last.Value != "line 3: this row has 3 fields but the header row has 2" {
+		t.Fatalf("info %v", res.ProcessingInfo)
+	}
+}
+
+func TestConvertForcedOmics(t *testing.T) {
+	res, _ := convertString(t, "a.bed", "chr1\t1\t2\n", processing.Options{OmicsType: processing.Epigenomics})
+	if res.Converted || res.Err == nil || res.Err.Error() != "No converter registered for OmicsType.EPIGENOMICS" {
+		t.Fatalf("res=%+v", res)
+	}
+	// Forced format, like /converters/convert/to-unified: proteomics TSV.
+	res, doc := convertString(t, "a.txt", "protein_id\tx\nP1\t1\n", processing.Options{OmicsType: processing.Proteomics, Format: "tsv"})
+	if !res.Converted || !strings.Contains(doc, `"id": "P1"`) || !strings.Contains(doc, `"x": "1"`) {
+		t.Fatalf("res=%+v\n%s", res, doc)
+	}
+}
+
+// endless yields a never-ending TSV matrix.
+type endless struct{ n int }
+
+func (e *endless) Read(p []byte) (int, error) {
+	row := "G\t1\t2\t3\n"
+	for i := range p {
+		if e.n == 0 {
+			p[i] = "g\ta\tb\tc\n"[i%8]
+			if i == 7 {
+				e.n = 1
+			}
+			continue
+		}
+		p[i] = row[(i)%len(row)]
+	}
+	return len(p), nil
+}
+
+func TestConvertCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var progressed int64
+	opts := processing.Options{Name: "x.tsv", Size: 1 << 40, TempDir: t.TempDir(), Progress: func(done, total int64) {
+		progressed = done
+		if done > 4<<20 {
+			cancel()
+		}
+	}}
+	res, err := processing.Convert(ctx, &endless{}, io.Discard, opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, res = %+v", err, res)
+	}
+	if progressed < 4<<20 || progressed > 16<<20 {
+		t.Fatalf("progress %d", progressed)
+	}
+}
+
+func TestConvertReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	r := io.MultiReader(strings.NewReader("gene\ts\nA\t1\n"), iotest.ErrReader(boom))
+	_, err := processing.Convert(context.Background(), r, io.Discard, processing.Options{Name: "x.tsv"})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type failWriter struct{}
+
+var errDisk = errors.New("disk full")
+
+func (failWriter) Write(p []byte) (int, error) { return 0, errDisk }
+
+func TestConvertWriteError(t *testing.T) {
+	_, err := processing.Convert(context.Background(), strings.NewReader("gene\ts\nA\t1\n"), failWriter{}, processing.Options{Name: "x.tsv"})
+	if !errors.Is(err, errDisk) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConvertHugeLine(t *testing.T) {
+	// A 1 GiB single line fails with ErrLineTooLong after reading at most
+	// the line limit (64 MiB), without holding the whole line.
+	r := io.LimitReader(repeatByte('a'), 1<<30)
+	var out bytes.Buffer
+	res, err := processing.Convert(context.Background(), r, &out, processing.Options{Name: "x.tsv", Size: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Converted || !errors.Is(res.Err, processing.ErrLineTooLong) {
+		t.Fatalf("res = %+v", res)
+	}
+}
+
+type repeatByte byte
+
+func (b repeatByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
+func TestConvertSpoolToFile(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("gene\ts1\n")
+	for i := 0; i < 2000; i++ {
+		sb.WriteString("G\t1.5\n")
+	}
+	dir := t.TempDir()
+	var mem, file bytes.Buffer
+	if _, err := processing.Convert(context.Background(), strings.NewReader(sb.String()), &mem, processing.Options{Name: "x.tsv", Now: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := processing.Convert(context.Background(), strings.NewReader(sb.String()), &file, processing.Options{Name: "x.tsv", Now: fixedNow, SpoolMemory: -1, TempDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mem.Bytes(), file.Bytes()) {
+		t.Fatal("file spool output differs from memory spool output")
+	}
+	if ents, _ := readDir(dir); ents != 0 {
+		t.Fatalf("%d spool files left behind", ents)
+	}
+}
+
+func fixedNow() (t0 timeT) { return created }
+
+// TestDocumentRoundTrip checks that the document parses as JSON and has
+// the UnifiedData shape.
+func TestDocumentRoundTrip(t *testing.T) {
+	_, doc := convertString(t, "q.csv", "gene_id,v\n\"a\u00e9\U0001F600\",\"x\ny\"\n", processing.Options{Now: fixedNow})
+	var v map[string]any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatal(err)
+	}
+	rec := v["records"].([]any)[0].(map[string]any)
+	if rec["id"] != "a\u00e9\U0001F600" || rec["values"].(map[string]any)["v"] != "x\ny" {
+		t.Fatalf("record %v", rec)
+	}
+}
+
+func FuzzJSONWriter(f *testing.F) {
+	f.Add("id", "key", "value", 1.5, int64(3))
+	f.Add("\u00e9\U0001F600\x7f</>&", "\"\\\n", "\x00\x1f", math.Inf(1), int64(-1))
+	f.Add("", "", "\xff", math.NaN(), int64(math.MaxInt64))
+	f.Fuzz(func(t *testing.T, id, key, val string, fl float64, n int64) {
+		dw := processing.NewDocWriter(processing.DocOptions{})
+		defer dw.Close()
+		vals := []processing.Field{{Key: key, Value: val}, {Key: "f", Value: fl}, {Key: "n", Value: n}, {Key: "nil", Value: nil},
+			{Key: "obj", Value: []processing.Field{{Key: key, Value: true}}}}
+		for i := 0; i < 2; i++ {
+			if err := dw.WriteRecord(&processing.Record{ID: id, Values: vals}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out bytes.Buffer
+		meta := &processing.Metadata{OmicsType: processing.Genomics, SourceFormat: val, SampleID: id, CreatedAt: created, UpdatedAt: updated,
+			CustomFields: []processing.Field{{Key: key, Value: n}}}
+		if err := dw.Finish(&out, meta, []string{key, val}, []processing.Field{{Key: "total", Value: int64(2)}}); err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Metadata map[string]any `json:"metadata"`
+			Headers  []string       `json:"headers"`
+			Records  []struct {
+				ID     string         `json:"id"`
+				Values map[string]any `json:"values"`
+			} `json:"records"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(out.Bytes()))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatalf("invalid JSON: %v\n%s", err, out.Bytes())
+		}
+		fix := func(s string) string { return string([]rune(s)) } // one U+FFFD per invalid byte, like the writer
+		if len(doc.Records) != 2 || doc.Records[1].ID != fix(id) || doc.Headers[0] != fix(key) || doc.Metadata["sample_id"] != fix(id) {
+			t.Fatalf("round trip: %+v", doc)
+		}
+		got := doc.Records[0].Values
+		if got[fix(key)] != fix(val) && fix(key) != "f" && fix(key) != "n" && fix(key) != "nil" && fix(key) != "obj" {
+			t.Fatalf("value %q -> %v", val, got[fix(key)])
+		}
+		if fix(key) != "f" {
+			if math.IsNaN(fl) || math.IsInf(fl, 0) {
+				if got["f"] != nil {
+					t.Fatalf("NaN/Inf not null: %v", got["f"])
+				}
+			} else {
+				num, _ := got["f"].(json.Number).Float64()
+				if num != fl {
+					t.Fatalf("float %v -> %v", fl, got["f"])
+				}
+			}
+		}
+		for _, c := range out.Bytes() {
+			if c >= 0x7f || (c < 0x20 && c != '\n') {
+				t.Fatalf("byte 0x%02x in output", c)
+			}
+		}
+	})
+}
+
+type timeT = time.Time
+
+func readDir(dir string) (int, error) {
+	ents, err := os.ReadDir(dir)
+	return len(ents), err
+}
