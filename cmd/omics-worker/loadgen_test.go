@@ -1,0 +1,309 @@
+package main
+
+// Tests of the loadgen subcommand. The integration test runs the real worker
+// runtime in-process (runWorker with --diagnostic-tasks) against the real
+// Redis, database 13 (assigned to the benchmark harness), with a unique queue
+// per test; it checks counts only, never timings.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	redigo "github.com/gomodule/redigo/redis"
+)
+
+const loadgenRedisURL = "redis://127.0.0.1:6379/13"
+
+func TestFinalState(t *testing.T) {
+	tests := []struct {
+		meta          string
+		final, failed bool
+	}{
+		{`{"status": "SUCCESS", "result": {"ok": true}}`, true, false},
+		{`{"status":"FAILURE","result":{"exc_type":"ValueError"}}`, true, true},
+		{`{"result": null, "status" :  "REVOKED"}`, true, true},
+		{`{"status": "STARTED", "result": {"pid": 1}}`, false, false},
+		{`{"status": "PROGRESS", "result": {"status": "SUCCESS"}}`, false, false},
+		{`{"status": "PENDING"}`, false, false},
+		{`{"status": 5}`, false, false},
+		{`{"status": "SUCC`, false, false},
+		{``, false, false},
+		{`not json`, false, false},
+	}
+	for _, tt := range tests {
+		final, failed := finalState([]byte(tt.meta))
+		if final != tt.final || failed != tt.failed {
+			t.Errorf("finalState(%q) = %v, %v; want %v, %v", tt.meta, final, failed, tt.final, tt.failed)
+		}
+	}
+}
+
+func TestLatencies(t *testing.T) {
+	tests := []struct {
+		in   []float64
+		want *latencyStats
+	}{
+		{nil, nil},
+		{[]float64{7}, &latencyStats{P50: 7, P90: 7, P99: 7, Max: 7, Mean: 7}},
+		{[]float64{4, 1, 3, 2}, &latencyStats{P50: 2, P90: 4, P99: 4, Max: 4, Mean: 2.5}},
+	}
+	for _, tt := range tests {
+		got := latencies(tt.in)
+		if (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
+			t.Errorf("latencies(%v) = %+v; want %+v", tt.in, got, tt.want)
+		}
+	}
+	// 1..100: the p-th value.
+	var ms []float64
+	for i := 100; i >= 1; i-- {
+		ms = append(ms, float64(i))
+	}
+	got := latencies(ms)
+	if got.P50 != 50 || got.P90 != 90 || got.P99 != 99 || got.Max != 100 || got.Mean != 50.5 {
+		t.Errorf("latencies(1..100) = %+v", got)
+	}
+}
+
+func TestTaskIDShape(t *testing.T) {
+	p := runPrefix()
+	id := taskID(p, 0x2a)
+	// UUID4 shape: 8-4-4-4-12 hex, version 4, variant a.
+	parts := strings.Split(id, "-")
+	if len(parts) != 5 || len(parts[0]) != 8 || len(parts[1]) != 4 || len(parts[2]) != 4 ||
+		len(parts[3]) != 4 || len(parts[4]) != 12 || parts[2][0] != '4' || parts[3][0] != 'a' {
+		t.Fatalf("task id %q is not UUID4-shaped", id)
+	}
+	if !strings.HasSuffix(id, "00000000002a") || !strings.HasPrefix(id, p) {
+		t.Fatalf("task id %q does not carry prefix %q and counter 0x2a", id, p)
+	}
+	if runPrefix() == p {
+		t.Fatal("two run prefixes are equal")
+	}
+}
+
+func TestTreeRSS(t *testing.T) {
+	if rss := treeRSSKiB(os.Getpid()); rss <= 0 {
+		t.Fatalf("treeRSSKiB(self) = %d", rss)
+	}
+	if rss := treeRSSKiB(1 << 30); rss != 0 {
+		t.Fatalf("treeRSSKiB(no such pid) = %d", rss)
+	}
+}
+
+func requireLoadgenRedis(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test (needs Redis on 127.0.0.1:6379); skipped with -short")
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:6379", 2*time.Second)
+	if err != nil {
+		t.Fatalf("Redis is not reachable at 127.0.0.1:6379: %v\nhint: start redis-server (use -short to skip integration tests)", err)
+	}
+	c.Close()
+}
+
+// startInprocWorker runs the worker subcommand in-process on queue and
+// returns a stop function that shuts it down (warm) and waits.
+func startInprocWorker(t *testing.T, queue string) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	var mu sync.Mutex
+	done := make(chan int, 1)
+	go func() {
+		w := &lockedWriter{w: &out, mu: &mu}
+		done <- runWorker(ctx, []string{"--diagnostic-tasks", "-Q", queue, "-c", "2",
+			"-b", loadgenRedisURL, "--result-backend", loadgenRedisURL, "-l", "warning",
+			"--shutdown-timeout", "10"}, w, w)
+	}()
+	return func() {
+		cancel()
+		code := <-done
+		if code != 0 {
+			mu.Lock()
+			t.Errorf("worker exited with %d:\n%s", code, out.String())
+			mu.Unlock()
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// cleanupLoadgenKeys deletes the queue's lists and the result keys of a run.
+func cleanupLoadgenKeys(t *testing.T, queue, idPrefix string) {
+	t.Helper()
+	c, err := redigo.Dial("tcp", "127.0.0.1:6379", redigo.DialDatabase(13))
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer c.Close()
+	_, _ = c.Do("DEL", queue, queue+"\x06\x163", queue+"\x06\x166", queue+"\x06\x169")
+	if idPrefix == "" {
+		return
+	}
+	cursor := "0"
+	for {
+		vals, err := redigo.Values(c.Do("SCAN", cursor, "MATCH", "celery-task-meta-"+idPrefix+"*", "COUNT", 1000))
+		if err != nil || len(vals) != 2 {
+			return
+		}
+		cursor, _ = redigo.String(vals[0], nil)
+		keys, _ := redigo.Strings(vals[1], nil)
+		if len(keys) > 0 {
+			args := make([]any, len(keys))
+			for i, k := range keys {
+				args[i] = k
+			}
+			_, _ = c.Do("DEL", args...)
+		}
+		if cursor == "0" {
+			return
+		}
+	}
+}
+
+func TestLoadgenCountsResults(t *testing.T) {
+	requireLoadgenRedis(t)
+	queue := fmt.Sprintf("lg_counts_%d_%d", os.Getpid(), time.Now().UnixNano())
+	stop := startInprocWorker(t, queue)
+	defer stop()
+
+	tests := []struct {
+		name         string
+		task         string
+		args         []any
+		kwargs       map[string]any
+		n            int
+		rate         float64
+		wantFailures int
+	}{
+		{name: "noop", task: "diag.noop", n: 300},
+		{name: "progress", task: "diag.progress", kwargs: map[string]any{"steps": 3}, n: 60},
+		{name: "fail", task: "diag.fail", args: []any{"boom"}, n: 25, wantFailures: 25},
+		{name: "rated", task: "diag.noop", n: 40, rate: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ready := t.TempDir() + "/ready"
+			rep, err := runLoad(context.Background(), loadgenConfig{
+				BrokerURL: loadgenRedisURL, BackendURL: loadgenRedisURL, Queue: queue,
+				Task: tt.task, Args: tt.args, Kwargs: tt.kwargs, N: tt.n, Rate: tt.rate,
+				Batch: 64, Timeout: 2 * time.Minute, WatchPID: os.Getpid(),
+				RedisStats: true, ReadyFile: ready, Label: tt.name,
+			})
+			if rep != nil {
+				defer cleanupLoadgenKeys(t, queue, rep.IDPrefix)
+			}
+			if err != nil {
+				t.Fatalf("runLoad: %v", err)
+			}
+			if rep.N != tt.n || rep.Done != tt.n || rep.Missing != 0 || rep.Failures != tt.wantFailures {
+				t.Fatalf("report n=%d done=%d missing=%d failures=%d; want n=done=%d, missing 0, failures %d",
+					rep.N, rep.Done, rep.Missing, rep.Failures, tt.n, tt.wantFailures)
+			}
+			if rep.Latency == nil || rep.Latency.Max < rep.Latency.P50 || rep.TasksPerS <= 0 {
+				t.Errorf("latency/throughput not computed: %+v, %v tasks/s", rep.Latency, rep.TasksPerS)
+			}
+			if rep.LastResult < rep.FirstEnqueue {
+				t.Errorf("last result %d before first enqueue %d", rep.LastResult, rep.FirstEnqueue)
+			}
+			if rep.RSSPeakKiB <= 0 || rep.Redis == nil || rep.Redis.Reads <= 0 {
+				t.Errorf("RSS or Redis stats missing: rss %d, redis %+v", rep.RSSPeakKiB, rep.Redis)
+			}
+			if _, err := os.Stat(ready); err != nil {
+				t.Errorf("ready file: %v", err)
+			}
+		})
+	}
+}
+
+// Without a worker nothing completes: loadgen reports every task missing and
+// returns an error instead of waiting forever.
+func TestLoadgenReportsMissing(t *testing.T) {
+	requireLoadgenRedis(t)
+	queue := fmt.Sprintf("lg_missing_%d_%d", os.Getpid(), time.Now().UnixNano())
+	rep, err := runLoad(context.Background(), loadgenConfig{
+		BrokerURL: loadgenRedisURL, BackendURL: loadgenRedisURL, Queue: queue,
+		N: 7, Timeout: 200 * time.Millisecond,
+	})
+	if rep != nil {
+		defer cleanupLoadgenKeys(t, queue, rep.IDPrefix)
+	}
+	if err == nil || rep == nil || rep.Missing != 7 || rep.Done != 0 {
+		t.Fatalf("runLoad without a worker: rep %+v, err %v; want 7 missing and an error", rep, err)
+	}
+}
+
+// A result stored while nobody listened (as after a lost pub/sub message) is
+// found by the MGET sweep and counted as missed_pubsub.
+func TestLoadgenSweepsMissedResults(t *testing.T) {
+	requireLoadgenRedis(t)
+	queue := fmt.Sprintf("lg_sweep_%d_%d", os.Getpid(), time.Now().UnixNano())
+	c, err := redigo.Dial("tcp", "127.0.0.1:6379", redigo.DialDatabase(13))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A fake worker that pops the messages and SETs a SUCCESS result without
+	// publishing it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			v, err := redigo.ByteSlices(c.Do("BRPOP", queue, 1))
+			if err != nil || len(v) != 2 {
+				continue
+			}
+			id := headerID(v[1])
+			_, _ = c.Do("SET", "celery-task-meta-"+id, `{"status": "SUCCESS", "result": null, "task_id": "`+id+`"}`, "EX", 600)
+		}
+	}()
+	rep, err := runLoad(context.Background(), loadgenConfig{
+		BrokerURL: loadgenRedisURL, BackendURL: loadgenRedisURL, Queue: queue,
+		N: 3, Timeout: 1500 * time.Millisecond,
+	})
+	cancel()
+	if rep != nil {
+		defer cleanupLoadgenKeys(t, queue, rep.IDPrefix)
+	}
+	if err != nil || rep.Done != 3 || rep.MissedPubsub != 3 || rep.Missing != 0 {
+		t.Fatalf("rep %+v, err %v; want 3 done, all seen by the sweep", rep, err)
+	}
+}
+
+// headerID extracts headers.id from an envelope without the protocol package
+// (enough for the fake worker above).
+func headerID(env []byte) string {
+	i := bytes.Index(env, []byte(`"id": "`))
+	if i < 0 {
+		i = bytes.Index(env, []byte(`"id":"`))
+		if i < 0 {
+			return ""
+		}
+		i += len(`"id":"`)
+	} else {
+		i += len(`"id": "`)
+	}
+	j := bytes.IndexByte(env[i:], '"')
+	if j < 0 {
+		return ""
+	}
+	return string(env[i : i+j])
+}
