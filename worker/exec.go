@@ -29,6 +29,9 @@ func (w *Worker) execute(j *job) {
 	if w.expired(ctx, j) {
 		return
 	}
+	if w.hookStart(ctx, j) { // revoked while reserved
+		return
+	}
 	t := &Task{
 		ID:           msg.ID,
 		Name:         msg.Task,
@@ -79,6 +82,7 @@ func (w *Worker) execute(j *job) {
 	w.mu.Lock()
 	j.cancel = cancel
 	w.mu.Unlock()
+	w.hookCancelSet(j)
 
 	if err := t.checkSignature(); err != nil {
 		w.finish(ctx, j, t, tctx, outcome{err: err}, time.Now())
@@ -149,6 +153,9 @@ func (w *Worker) finish(ctx context.Context, j *job, t *Task, tctx context.Conte
 	elapsed := time.Since(begin)
 	if o.err != nil && errors.Is(context.Cause(tctx), ErrWorkerShutdown) && !o.panicked {
 		w.abandonJob(ctx, j, t)
+		return
+	}
+	if w.hookFinish(ctx, j, tctx, o) { // terminated by a remote revoke
 		return
 	}
 	var rerr *RetryError

@@ -61,6 +61,9 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 	if w.expired(ctx, j) {
 		return
 	}
+	if w.hookReceived(ctx, j) { // revoked, or held by a rate limit
+		return
+	}
 	if msg.ETA != nil {
 		if wait := time.Until(*msg.ETA); wait > 0 {
 			w.holdETA(j, wait)
@@ -131,10 +134,10 @@ func (w *Worker) holdETA(j *job, wait time.Duration) {
 	default:
 	}
 	j.timer = time.AfterFunc(wait, func() {
-		// The check and the move to the ready queue are one step under
-		// w.mu, so a shutdown either sees the job waiting (and restores
-		// it) or queued (and restores it) — never in between. Expiry is
-		// re-checked by execute.
+		// Leaving the ETA state and joining the ready queue happen under
+		// w.mu with a state check, so a concurrent shutdown restores the
+		// job exactly once. Expiry and revocation are re-checked by
+		// execute; rate limits apply from the ETA on.
 		w.mu.Lock()
 		if j.state != stateETA {
 			w.mu.Unlock()
@@ -142,6 +145,15 @@ func (w *Worker) holdETA(j *job, wait time.Duration) {
 		}
 		w.etaHeld--
 		j.state = stateQueued
+		w.mu.Unlock()
+		if w.holdForRate(j) {
+			return
+		}
+		w.mu.Lock()
+		if j.state != stateQueued || w.stopping {
+			w.mu.Unlock()
+			return // restored by the shutdown
+		}
 		w.ready = append(w.ready, j)
 		w.mu.Unlock()
 		w.signalReady()
@@ -151,6 +163,7 @@ func (w *Worker) holdETA(j *job, wait time.Duration) {
 // settle stores meta (if any) and acknowledges (rejects) the delivery.
 func (w *Worker) settle(ctx context.Context, j *job, meta *protocol.ResultMeta) {
 	defer w.forget(j)
+	defer w.hookSettle(j, meta)
 	if meta != nil && meta.TaskID != "" {
 		if err := w.storeAndAck(ctx, j, meta); err != nil {
 			j.log.Error("storing the result failed; the message stays unacked and returns after the visibility timeout", "err", err, "state", meta.Status)

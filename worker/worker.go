@@ -67,6 +67,10 @@ type Worker struct {
 	coldOnce sync.Once
 	coldCh   chan struct{} // closed by ColdShutdown
 	runOnce  sync.Once
+
+	// x is the state of the remote-control / events / monitoring hooks
+	// (hooks.go); its zero value is ready.
+	x ext
 }
 
 // New builds a worker that runs the handlers of reg. A nil logger drops
@@ -155,6 +159,7 @@ func (w *Worker) run(ctx context.Context) error {
 	for range w.cfg.Concurrency {
 		pool.Go(func() { w.poolLoop() })
 	}
+	w.hookPool(&pool)
 	fetchDone := make(chan struct{})
 	go func() {
 		defer close(fetchDone)
@@ -289,13 +294,21 @@ func (w *Worker) fetchLoop(ctx context.Context) {
 		if room == 0 {
 			return
 		}
+		queues := w.Queues() // add_consumer / cancel_consumer change them
+		if len(queues) == 0 {
+			select {
+			case <-time.After(w.cfg.FetchTimeout):
+			case <-w.stopCh:
+			}
+			continue
+		}
 		var ds []*protocol.Delivery
 		var err error
 		if bf != nil && room > 1 {
-			ds, err = bf.FetchMany(ctx, w.cfg.Queues, room, w.cfg.FetchTimeout)
+			ds, err = bf.FetchMany(ctx, queues, room, w.cfg.FetchTimeout)
 		} else {
 			var d *protocol.Delivery
-			d, err = w.broker.Fetch(ctx, w.cfg.Queues, w.cfg.FetchTimeout)
+			d, err = w.broker.Fetch(ctx, queues, w.cfg.FetchTimeout)
 			if d != nil {
 				ds = []*protocol.Delivery{d}
 			}
@@ -366,6 +379,9 @@ func (w *Worker) poolLoop() {
 		w.mu.Lock()
 		delete(w.running, j)
 		w.mu.Unlock()
+		if w.hookRetire() { // pool_shrink
+			return
+		}
 	}
 }
 
