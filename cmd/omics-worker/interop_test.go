@@ -282,7 +282,7 @@ func TestInteropSharedQueue(t *testing.T) {
 	startPyWorker(t, scenarioDBs, q)
 	startGoWorker(t, scenarioDBs, q, "-c", "1")
 	res := runClient(t, scenarioDBs, q, "share", "30", "0.1")
-	t.Logf("tasks per worker: %v", res["per_worker"])
+	t.Logf("tasks per worker: %v; runs of retried tasks per worker: %v", res["per_worker"], res["flaky_runs_per_worker"])
 }
 
 // TestInteropForwardUnknown: with --forward-unknown, a task the Go worker
@@ -294,6 +294,23 @@ func TestInteropForwardUnknown(t *testing.T) {
 	startPyWorker(t, scenarioDBs, pyQ)
 	startGoWorker(t, scenarioDBs, q, "-c", "1", "--forward-unknown", pyQ)
 	runClient(t, scenarioDBs, q, "forward")
+}
+
+// TestInteropRetryHandoff: the Go worker's retry message (same id,
+// retries+1, eta) is run by a Python worker after the Go worker's warm
+// shutdown restored it from its ETA timer.
+func TestInteropRetryHandoff(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "handoff")
+	g := startGoWorker(t, scenarioDBs, q, "-c", "1")
+	ids := clientToFile(t, scenarioDBs, q, "retry-handoff-start")
+	g.waitFor(t, "Task scheduled for its ETA", 1, 20*time.Second)
+	g.stop(syscall.SIGTERM, 20*time.Second)
+	if !strings.Contains(g.out.String(), "Restoring 1 unacknowledged message(s)") {
+		t.Fatalf("the ETA-waiting retry was not restored at shutdown:\n%s", g.out.String())
+	}
+	startPyWorker(t, scenarioDBs, q)
+	runClient(t, scenarioDBs, q, "retry-handoff-finish", ids)
 }
 
 // crashAndKill starts a Go worker that prefetches and runs sleep tasks, waits

@@ -163,6 +163,27 @@ def scenario_forward():
     return {"result": r.result}
 
 
+def scenario_retry_handoff_start():
+    """diag.flaky fails once on the Go worker, which republishes it with a
+    3 s countdown and stores RETRY. Prints the id; the Go test then stops
+    the Go worker (warm shutdown restores the ETA-waiting retry message)."""
+    r = d.flaky.delay(fail_times=1, key="handoff", countdown=3)
+    deadline = time.time() + GET_TIMEOUT
+    while r.state != "RETRY" and time.time() < deadline:
+        time.sleep(0.02)
+    check(r.state == "RETRY", "state %s, want RETRY", r.state)
+    check(type(r.info).__name__ == "ConnectionError", "RETRY info %r", r.info)
+    return {"ids": [r.id]}
+
+
+def scenario_retry_handoff_finish(path):
+    """A Python worker runs the Go worker's retry message."""
+    r = AsyncResult(load_ids(path)[0], app=app)
+    v = r.get(timeout=GET_TIMEOUT)
+    check(v == {"ok": True, "key": "handoff", "retries": 1}, "result %r", v)
+    return {"result": v}
+
+
 def scenario_publish(kind, n):
     """Publish n tasks of kind (noop, sleep:<s>, echo) and print their ids."""
     ids = []
@@ -239,10 +260,17 @@ def scenario_share(n, seconds):
     while ps.get_message(timeout=1) is None:
         pass
     rs = [d.sleep.delay(float(seconds)) for _ in range(int(n))]
+    # Retries republished by one worker are run by either: both must read
+    # the other's retry messages (same id, retries+1, eta).
+    flaky = [d.flaky.delay(fail_times=2, key="f%d" % i, countdown=0.1) for i in range(6)]
     for r in rs:
         r.get(timeout=GET_TIMEOUT * 3)
+    for i, r in enumerate(flaky):
+        v = r.get(timeout=GET_TIMEOUT * 3)
+        check(v == {"ok": True, "key": "f%d" % i, "retries": 2}, "flaky %r", v)
     ids = {r.id for r in rs}
-    started = {}
+    started, flaky_hosts = {}, {}
+    flaky_ids = {r.id for r in flaky}
     t_end = time.time() + 2
     while time.time() < t_end:
         m = ps.get_message(timeout=0.2)
@@ -251,6 +279,9 @@ def scenario_share(n, seconds):
         meta = json.loads(m["data"])
         if meta["status"] == "STARTED" and meta["task_id"] in ids:
             started.setdefault(meta["task_id"], []).append(meta["result"]["hostname"])
+        if meta["status"] == "STARTED" and meta["task_id"] in flaky_ids:
+            h = meta["result"]["hostname"]
+            flaky_hosts[h] = flaky_hosts.get(h, 0) + 1
     ps.close()
     check(set(started) == ids, "%d tasks never STARTED", len(ids - set(started)))
     dup = {k: v for k, v in started.items() if len(v) != 1}
@@ -259,7 +290,7 @@ def scenario_share(n, seconds):
     for v in started.values():
         hosts[v[0]] = hosts.get(v[0], 0) + 1
     check(len(hosts) == 2, "work not shared: %r", hosts)
-    return {"per_worker": hosts}
+    return {"per_worker": hosts, "flaky_runs_per_worker": flaky_hosts}
 
 
 def main():
