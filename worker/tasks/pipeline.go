@@ -1,0 +1,550 @@
+package tasks
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/omicsomics/omics-worker/processing"
+	"github.com/omicsomics/omics-worker/storage"
+	"github.com/omicsomics/omics-worker/storage/envelope"
+	"github.com/omicsomics/omics-worker/storage/postgres"
+	"github.com/omicsomics/omics-worker/worker"
+)
+
+// Tuning adjusts the pipeline per task. The zero value is the setting of
+// process_file_async.
+type Tuning struct {
+	// SpoolMemory is the converter's in-memory record spool before it
+	// moves to a temporary file (0 = processing.DefaultSpoolMemory, 4 MiB;
+	// negative = always a file).
+	SpoolMemory int
+	// ProgressInterval overrides Config.ProgressInterval when not zero.
+	ProgressInterval time.Duration
+}
+
+// LargeFileTuning is the setting of process_large_file_async: records are
+// spooled to disk from the first byte and progress is reported at most
+// every 2 s, so memory stays at the fixed buffers whatever the size.
+var LargeFileTuning = Tuning{SpoolMemory: -1, ProgressInterval: 2 * time.Second}
+
+// Reporter stores intermediate task states (*worker.Task satisfies it).
+type Reporter interface {
+	UpdateState(ctx context.Context, state string, meta any) error
+}
+
+// Request is one task call.
+type Request struct {
+	// RawFileID is the raw_file_id argument.
+	RawFileID int64
+	// SampleID is the sample_id argument ("" = None: the default
+	// sample_<project_id>_<stem>).
+	SampleID string
+	// TaskID is used in logs only.
+	TaskID string
+}
+
+// Processor runs the pipeline. Build it with New.
+type Processor struct {
+	cfg Config
+	log *slog.Logger
+
+	mu sync.Mutex
+	// pending are uploaded objects whose SaveProcessed failed in a way the
+	// database could not confirm or deny (raw id -> object keys); the next
+	// run for the same raw file settles them (see settlePending).
+	pending map[int64][]string
+}
+
+// New checks cfg and returns a Processor.
+func New(cfg Config) (*Processor, error) {
+	if cfg.Files == nil || cfg.Objects == nil || cfg.Keys == nil {
+		return nil, errors.New("tasks: Config needs Files, Objects and Keys")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ProgressInterval == 0 {
+		cfg.ProgressInterval = 500 * time.Millisecond
+	}
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = func(n int) time.Duration { return 2 * time.Second << min(n, 10) }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.IsTransient == nil {
+		cfg.IsTransient = storage.IsTransient
+	}
+	return &Processor{cfg: cfg, log: cfg.Logger, pending: map[int64][]string{}}, nil
+}
+
+func (p *Processor) maxRetries() int {
+	switch {
+	case p.cfg.MaxRetries == 0:
+		return 3
+	case p.cfg.MaxRetries < 0:
+		return 0
+	}
+	return p.cfg.MaxRetries
+}
+
+// Handler returns the worker handler of the task with tuning tun.
+func (p *Processor) Handler(tun Tuning) worker.Handler {
+	return func(ctx context.Context, t *worker.Task) (any, error) {
+		rawID, err := t.IntArg("raw_file_id")
+		if err != nil {
+			return nil, err
+		}
+		sampleID, err := t.StringArgOr("sample_id", "")
+		if err != nil {
+			return nil, err
+		}
+		res, err := p.Process(ctx, t, Request{RawFileID: rawID, SampleID: sampleID, TaskID: t.ID}, tun)
+		if err != nil {
+			return nil, p.outcome(err, t.Retries, rawID, t.ID)
+		}
+		return res, nil
+	}
+}
+
+// outcome turns a pipeline error into what the runtime records: a retry
+// with backoff for transient infrastructure errors (until MaxRetries),
+// else the error itself (a *worker.PyError or a context error).
+func (p *Processor) outcome(err error, retries int, rawID int64, taskID string) error {
+	var te *transientError
+	if !errors.As(err, &te) {
+		return err
+	}
+	if retries >= p.maxRetries() {
+		p.log.Error("giving up after retries", "task_id", taskID, "raw_file_id", rawID, "retries", retries, "err", te.err)
+		return te.py
+	}
+	delay := p.cfg.RetryDelay(retries)
+	p.log.Warn("transient error, retrying", "task_id", taskID, "raw_file_id", rawID, "retry", retries+1, "countdown", delay, "err", te.err)
+	return worker.Retry(te.py, delay)
+}
+
+// transientError is an infrastructure failure worth a retry.
+type transientError struct {
+	py  *worker.PyError
+	err error
+}
+
+func (e *transientError) Error() string { return e.py.Error() }
+func (e *transientError) Unwrap() error { return e.py }
+
+// infra classifies an infrastructure error of operation op on the
+// database (db) or object storage.
+func (p *Processor) infra(err error, db bool, format string, a ...any) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	op := fmt.Sprintf(format, a...)
+	what := "object storage"
+	if db {
+		what = "database"
+	}
+	if p.cfg.IsTransient(err) {
+		return &transientError{
+			py:  worker.PyErrorf("ConnectionError", "%s unavailable while %s: %w", what, op, err),
+			err: err,
+		}
+	}
+	return worker.PyErrorf("RuntimeError", "%s error while %s: %w", what, op, err)
+}
+
+// run is the state of one task run.
+type run struct {
+	p   *Processor
+	rep Reporter
+	req Request
+	tun Tuning
+	log *slog.Logger
+	raw *postgres.File
+}
+
+func (r *run) report(ctx context.Context, state string, progress int, status string) {
+	r.reportMeta(ctx, state, Progress{Status: status, Progress: progress})
+}
+
+func (r *run) reportMeta(ctx context.Context, state string, meta Progress) {
+	if r.rep == nil {
+		return
+	}
+	if err := r.rep.UpdateState(ctx, state, meta); err != nil {
+		// The result backend is the broker's Redis: if it is gone the
+		// final state will fail too and the message will be redelivered.
+		r.log.Warn("could not store progress", "state", state, "progress", meta.Progress, "err", err)
+	}
+}
+
+// Process runs the pipeline for one call and returns the SUCCESS value,
+// or an error: a *worker.PyError for a permanent failure (the FAILURE the
+// client sees), a transient error (see Handler), or a context error.
+func (p *Processor) Process(ctx context.Context, rep Reporter, req Request, tun Tuning) (*Result, error) {
+	r := &run{p: p, rep: rep, req: req, tun: tun,
+		log: p.log.With("task_id", req.TaskID, "raw_file_id", req.RawFileID)}
+	res, err := r.process(ctx)
+	var de *doneError
+	if errors.As(err, &de) {
+		return de.res, nil
+	}
+	return res, err
+}
+
+func (r *run) process(ctx context.Context) (*Result, error) {
+	p, req := r.p, r.req
+	r.report(ctx, StateStarted, 0, StatusStarting)
+
+	r.report(ctx, StateProgress, 10, StatusLoading)
+	raw, err := p.cfg.Files.GetFile(ctx, req.RawFileID)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return nil, worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", req.RawFileID))
+	}
+	if err != nil {
+		return nil, p.infra(err, true, "loading file %d", req.RawFileID)
+	}
+	r.raw = raw
+	r.settlePending(ctx)
+	if res, ok, err := r.alreadyDone(ctx, raw); err != nil || ok {
+		return res, err
+	}
+
+	r.report(ctx, StateProgress, 20, StatusDetecting)
+	key, err := p.cfg.Keys.UserKey(raw.UploadedByID)
+	if err != nil {
+		return nil, worker.PyErrorf("ValueError", "no key for user %d: %w", raw.UploadedByID, err)
+	}
+	body, blobSize, err := p.cfg.Objects.Get(ctx, raw.ObjectKey)
+	if errors.Is(err, storage.ErrObjectNotFound) {
+		msg := fmt.Sprintf("Stored object of file %d not found: %s", raw.ID, raw.ObjectKey)
+		return nil, r.failPermanent(ctx, worker.NewPyError("FileNotFoundError", msg), nil, "")
+	}
+	if err != nil {
+		return nil, p.infra(err, false, "reading object %s of file %d", raw.ObjectKey, raw.ID)
+	}
+	defer body.Close()
+	return r.convertAndSave(ctx, key, body, blobSize)
+}
+
+// alreadyDone implements the exactly-once effect: when the raw row already
+// links an existing processed row (an earlier delivery of this task, or
+// the synchronous upload path, got there first), succeed with that row.
+func (r *run) alreadyDone(ctx context.Context, raw *postgres.File) (*Result, bool, error) {
+	pid, ok := raw.ProcessedFileID()
+	if !ok {
+		return nil, false, nil
+	}
+	if _, err := r.p.cfg.Files.GetFile(ctx, pid); err != nil {
+		if errors.Is(err, postgres.ErrNotFound) {
+			r.log.Warn("raw file links a missing processed row; processing again", "processed_file_id", pid)
+			return nil, false, nil
+		}
+		return nil, false, r.p.infra(err, true, "loading processed file %d", pid)
+	}
+	res := &Result{Success: true, ProcessedFileID: pid}
+	if v, ok := raw.MetadataValue("omics_type"); ok {
+		_ = json.Unmarshal(v, &res.OmicsType)
+	}
+	if v, ok := raw.MetadataValue("processing_info"); ok {
+		var info struct {
+			RecordCount int64  `json:"record_count"`
+			OmicsType   string `json:"omics_type"`
+		}
+		if json.Unmarshal(v, &info) == nil {
+			res.RecordCount = info.RecordCount
+			if res.OmicsType == "" {
+				res.OmicsType = info.OmicsType
+			}
+		}
+	}
+	r.log.Info("raw file already processed; not processing again", "processed_file_id", pid)
+	r.report(ctx, StateProgress, 100, StatusComplete)
+	return res, true, nil
+}
+
+// failPermanent records a permanent failure on the raw row (processing_info
+// with converted=false, and omics_type when known) and returns pe. info is
+// the processing_info to store (nil = {"original_filename", "converted":
+// false, "error": message of pe}).
+func (r *run) failPermanent(ctx context.Context, pe *worker.PyError, info json.RawMessage, omics string) error {
+	if info == nil {
+		var err error
+		info, err = json.Marshal(struct {
+			OriginalFilename string `json:"original_filename"`
+			Converted        bool   `json:"converted"`
+			Error            string `json:"error"`
+		}{r.raw.Filename, false, pe.Args[0].(string)})
+		if err != nil {
+			return pe
+		}
+	}
+	err := r.p.cfg.Files.MarkFailed(ctx, r.raw.ID, info, omics)
+	switch {
+	case err == nil:
+	case errors.Is(err, postgres.ErrAlreadyProcessed):
+		// A concurrent delivery succeeded meanwhile: report its result.
+		raw, gerr := r.p.cfg.Files.GetFile(ctx, r.raw.ID)
+		if gerr == nil {
+			if res, ok, derr := r.alreadyDone(ctx, raw); derr == nil && ok {
+				return &doneError{res}
+			}
+		}
+	case errors.Is(err, postgres.ErrNotFound):
+		return worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", r.raw.ID))
+	default:
+		return r.p.infra(err, true, "recording the failure of file %d (%s)", r.raw.ID, pe.Error())
+	}
+	r.log.Info("processing failed", "err", pe.Error())
+	return pe
+}
+
+// doneError carries a success discovered while failing (a concurrent
+// delivery finished first); Process turns it back into a result.
+type doneError struct{ res *Result }
+
+func (e *doneError) Error() string { return "already processed" }
+
+func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, blobSize int64) (*Result, error) {
+	p, raw := r.p, r.raw
+	decryptFailed := func(err error) error {
+		why := "wrong key or tampered data"
+		if errors.Is(err, envelope.ErrBlobTooShort) {
+			why = "encrypted blob too short"
+		} else if !errors.Is(err, envelope.ErrDecrypt) {
+			why = err.Error()
+		}
+		msg := fmt.Sprintf("Decryption of file %d failed: %s", raw.ID, why)
+		return r.failPermanent(ctx, worker.NewPyError("ValueError", msg), nil, "")
+	}
+	dr, err := envelope.NewDecryptReader(key, body, blobSize)
+	if err != nil {
+		return nil, decryptFailed(err)
+	}
+
+	r.report(ctx, StateProgress, progressConvertFrom, StatusConverting)
+	out, err := os.CreateTemp(p.cfg.TempDir, "omics-processed-*.json")
+	if err != nil {
+		return nil, worker.PyErrorf("OSError", "temporary file for the processed document: %w", err)
+	}
+	defer func() {
+		out.Close()
+		os.Remove(out.Name())
+	}()
+	bw := bufio.NewWriterSize(out, 256<<10)
+	plainSize := blobSize - envelope.Overhead
+	prog := newProgressReporter(r, plainSize, p.cfg.Now)
+	opts := processing.Options{
+		Name:        raw.Filename,
+		Size:        plainSize,
+		SampleID:    r.req.SampleID,
+		ProjectID:   raw.ProjectID,
+		TempDir:     p.cfg.TempDir,
+		SpoolMemory: r.tun.SpoolMemory,
+		Progress:    func(done, total int64) { prog.update(ctx, done, total) },
+	}
+	if prog.interval(p.cfg.ProgressInterval) < 0 {
+		opts.Progress = nil
+	}
+	conv, cerr := processing.Convert(ctx, dr, bw, opts)
+	// The plaintext is authenticated only at the end of the blob: read
+	// what the converter left so that a wrong key or a tampered blob is
+	// always reported as such, whatever the converter made of it.
+	var derr error
+	if !dr.Verified() && ctx.Err() == nil {
+		_, derr = io.Copy(io.Discard, dr)
+	}
+	switch {
+	case isDecryptErr(cerr):
+		return nil, decryptFailed(cerr)
+	case isDecryptErr(derr):
+		return nil, decryptFailed(derr)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case cerr != nil:
+		return nil, r.streamErr(cerr)
+	case derr != nil:
+		return nil, r.streamErr(derr)
+	}
+	omics := string(conv.OmicsType)
+	info, err := fieldsJSON(conv.ProcessingInfo)
+	if err != nil {
+		return nil, worker.PyErrorf("RuntimeError", "encoding processing_info: %w", err)
+	}
+	if !conv.Converted {
+		why := conv.Reason
+		if why == "" && conv.Err != nil {
+			why = conv.Err.Error()
+		}
+		return nil, r.failPermanent(ctx, worker.NewPyError("ValueError", "Processing failed: "+why), info, omics)
+	}
+
+	r.report(ctx, StateProgress, progressConvertTo, StatusSaving)
+	if err := bw.Flush(); err != nil {
+		return nil, worker.PyErrorf("OSError", "writing the processed document: %w", err)
+	}
+	size := conv.BytesOut
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return nil, worker.PyErrorf("OSError", "reading the processed document: %w", err)
+	}
+	objKey := storage.ObjectKey(raw.ProjectID, raw.UploadedByID)
+	up, err := storage.UploadEncrypted(ctx, p.cfg.Objects, key, objKey, out, size, "application/json")
+	if err != nil {
+		// UploadEncrypted has deleted the partial object.
+		return nil, p.infra(err, false, "uploading the processed file of file %d", raw.ID)
+	}
+	nf := postgres.NewFile{
+		Filename:     raw.Filename + ".processed.json",
+		ObjectKey:    up.ObjectKey,
+		Size:         up.Size,
+		Checksum:     up.Checksum,
+		ContentType:  "application/json",
+		ProjectID:    raw.ProjectID,
+		UploadedByID: raw.UploadedByID,
+	}
+	patch := map[string]any{"processing_info": info, "omics_type": omics}
+	id, err := p.cfg.Files.SaveProcessed(ctx, raw, nf, patch)
+	switch {
+	case err == nil:
+	case errors.Is(err, postgres.ErrAlreadyProcessed) && id != 0:
+		r.log.Info("a concurrent delivery saved the processed file first; discarding ours", "processed_file_id", id)
+		r.deleteObject(up.ObjectKey)
+	default:
+		if r.linkedTo(up.ObjectKey, &id) {
+			break // the commit went through although we saw an error
+		}
+		if errors.Is(err, postgres.ErrNotFound) {
+			return nil, worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", raw.ID))
+		}
+		return nil, p.infra(err, true, "saving the processed file of file %d", raw.ID)
+	}
+	r.report(ctx, StateProgress, 100, StatusComplete)
+	r.log.Info("file processed", "processed_file_id", id, "omics_type", omics, "records", conv.Records,
+		"bytes_in", conv.BytesIn, "bytes_out", size)
+	return &Result{Success: true, ProcessedFileID: id, OmicsType: omics, RecordCount: int64(conv.Records)}, nil
+}
+
+// keepPending remembers an uploaded object whose fate the database could
+// not tell.
+func (r *run) keepPending(objKey string, err error) {
+	r.log.Warn("cannot verify the failed save; keeping the uploaded object until the retry settles it",
+		"object_key", objKey, "err", err)
+	r.p.mu.Lock()
+	r.p.pending[r.raw.ID] = append(r.p.pending[r.raw.ID], objKey)
+	r.p.mu.Unlock()
+}
+
+// settlePending deletes the objects earlier runs for this raw file left
+// pending, unless the raw row links a processed row that holds them.
+func (r *run) settlePending(ctx context.Context) {
+	r.p.mu.Lock()
+	keys := r.p.pending[r.raw.ID]
+	delete(r.p.pending, r.raw.ID)
+	r.p.mu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	linked := ""
+	if pid, ok := r.raw.ProcessedFileID(); ok {
+		f, err := r.p.cfg.Files.GetFile(ctx, pid)
+		if err != nil && !errors.Is(err, postgres.ErrNotFound) {
+			r.p.mu.Lock()
+			r.p.pending[r.raw.ID] = append(r.p.pending[r.raw.ID], keys...)
+			r.p.mu.Unlock()
+			return
+		}
+		if err == nil {
+			linked = f.ObjectKey
+		}
+	}
+	for _, k := range keys {
+		if k != linked {
+			r.log.Info("deleting the object of an earlier failed save", "object_key", k)
+			r.deleteObject(k)
+		}
+	}
+}
+
+// PendingObjects lists uploaded objects not yet settled (see
+// settlePending), for tests and shutdown logs.
+func (p *Processor) PendingObjects() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, ks := range p.pending {
+		out = append(out, ks...)
+	}
+	return out
+}
+
+// linkedTo checks after a failed SaveProcessed whether the transaction
+// committed anyway (an error on the commit's reply). It returns true with
+// the id when the raw row links a row holding objKey. Otherwise it
+// deletes the object — unless the database cannot tell, in which case the
+// object is kept (never delete what a committed row may reference) and
+// the next run for this raw file (the retry) settles it.
+func (r *run) linkedTo(objKey string, id *int64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	raw, err := r.p.cfg.Files.GetFile(ctx, r.raw.ID)
+	if err != nil {
+		if !errors.Is(err, postgres.ErrNotFound) {
+			r.keepPending(objKey, err)
+			return false
+		}
+		r.deleteObject(objKey)
+		return false
+	}
+	if pid, ok := raw.ProcessedFileID(); ok {
+		f, err := r.p.cfg.Files.GetFile(ctx, pid)
+		if err == nil && f.ObjectKey == objKey {
+			*id = pid
+			return true
+		}
+		if err != nil && !errors.Is(err, postgres.ErrNotFound) {
+			r.keepPending(objKey, err)
+			return false
+		}
+	}
+	r.deleteObject(objKey)
+	return false
+}
+
+func (r *run) deleteObject(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.p.cfg.Objects.Delete(ctx, key); err != nil {
+		r.log.Error("could not delete the uploaded object (orphan)", "object_key", key, "err", err)
+	}
+}
+
+// streamErr classifies an error of Convert that is not about the file's
+// content: reading the object or writing the temporary document.
+func (r *run) streamErr(err error) error {
+	var pathErr *os.PathError
+	if errors.As(err, &pathErr) {
+		return worker.PyErrorf("OSError", "processing file %d: %w", r.raw.ID, err)
+	}
+	return r.p.infra(err, false, "reading object %s of file %d", r.raw.ObjectKey, r.raw.ID)
+}
+
+func isDecryptErr(err error) bool {
+	return errors.Is(err, envelope.ErrDecrypt) || errors.Is(err, envelope.ErrBlobTooShort)
+}
+
+// fieldsJSON encodes an ordered object compactly, keeping its key order.
+func fieldsJSON(fields []processing.Field) (json.RawMessage, error) {
+	b, err := processing.AppendJSON(nil, fields, 0)
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(b), nil
+}

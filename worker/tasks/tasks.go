@@ -1,0 +1,117 @@
+// Package tasks implements the Omicsomics Celery tasks on top of the
+// worker runtime:
+//
+//	app.tasks.file_tasks.process_file_async(raw_file_id, sample_id=None)
+//	app.tasks.file_tasks.process_large_file_async(raw_file_id, sample_id=None)
+//
+// Both run the same pipeline (a correct version of the Python task, spec
+// processing.md §7.4): load the raw data_files row, stream its encrypted
+// object through decryption into the converter, spool the UnifiedData
+// document to a temporary file, encrypt it streaming into the object store
+// and link it to the raw row in one database transaction. Progress is
+// reported with the exact states and messages the FastAPI status endpoint
+// expects (see States).
+//
+// The package declares what it needs from storage as small interfaces
+// (FileStore, ObjectStore, Keyring); storage/postgres, storage/s3,
+// storage/local and MasterKeyring satisfy them.
+package tasks
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/omicsomics/omics-worker/storage/postgres"
+	"github.com/omicsomics/omics-worker/worker"
+)
+
+// Celery task names.
+const (
+	ProcessFileTask      = "app.tasks.file_tasks.process_file_async"
+	ProcessLargeFileTask = "app.tasks.file_tasks.process_large_file_async"
+)
+
+// Time limits of the Omicsomics Celery app (celery_app.py); a message's
+// timelimit header still wins.
+const (
+	TimeLimit     = 3600 * time.Second
+	SoftTimeLimit = 3300 * time.Second
+)
+
+// FileStore reads and writes data_files rows (storage/postgres.Store).
+type FileStore interface {
+	// GetFile returns a row; an error wrapping postgres.ErrNotFound when
+	// it does not exist.
+	GetFile(ctx context.Context, id int64) (*postgres.File, error)
+	// SaveProcessed inserts the processed row and links it from the raw
+	// row in one transaction; postgres.ErrAlreadyProcessed (with the
+	// existing id) when the raw row already links one.
+	SaveProcessed(ctx context.Context, raw *postgres.File, processed postgres.NewFile, rawMetadataPatch map[string]any) (int64, error)
+	// MarkFailed merges processing_info (and omics_type when not empty)
+	// into the raw row's metadata; postgres.ErrAlreadyProcessed when the
+	// raw row already links a processed row.
+	MarkFailed(ctx context.Context, rawID int64, processingInfo any, omicsType string) error
+}
+
+// ObjectStore holds the encrypted blobs (storage/s3.Store,
+// storage/local.Store). Its method set is storage.ObjectStore's.
+type ObjectStore interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	Delete(ctx context.Context, key string) error
+	Exists(ctx context.Context, key string) (bool, error)
+}
+
+// Keyring returns the AES-256 key of a user (see MasterKeyring).
+type Keyring interface {
+	UserKey(userID int64) ([]byte, error)
+}
+
+// Config configures the tasks. Files, Objects and Keys are required; the
+// zero value of every other field means the default noted.
+type Config struct {
+	Files   FileStore
+	Objects ObjectStore
+	Keys    Keyring
+	// Logger receives task logs (default: discard).
+	Logger *slog.Logger
+	// TempDir holds the converted document while it is uploaded, and the
+	// converter's record spool ("" = os.TempDir()).
+	TempDir string
+	// ProgressInterval is the minimum time between two fine-grained
+	// PROGRESS updates during conversion (default 500 ms; negative = no
+	// fine-grained updates).
+	ProgressInterval time.Duration
+	// RetryDelay returns the countdown of the n-th retry (n = 0, 1, 2) of
+	// a transient database/storage error (default 2 s, 4 s, 8 s).
+	RetryDelay func(n int) time.Duration
+	// MaxRetries bounds retries of transient errors (default 3, like
+	// Celery's default max_retries; negative = never retry).
+	MaxRetries int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// IsTransient classifies infrastructure errors as worth a retry
+	// (default: storage.IsTransient).
+	IsTransient func(error) bool
+}
+
+// Register adds both tasks to reg with the Python signature
+// (raw_file_id, sample_id=None) and the Omicsomics time limits.
+func Register(reg *worker.Registry, cfg Config) error {
+	p, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	opts := worker.TaskOptions{
+		Params:        []string{"raw_file_id", "sample_id"},
+		TimeLimit:     TimeLimit,
+		SoftTimeLimit: SoftTimeLimit,
+		MaxRetries:    p.maxRetries(),
+	}
+	if err := reg.Register(ProcessFileTask, p.Handler(Tuning{}), opts); err != nil {
+		return err
+	}
+	return reg.Register(ProcessLargeFileTask, p.Handler(LargeFileTuning), opts)
+}
