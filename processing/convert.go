@@ -53,6 +53,12 @@ type Options struct {
 	// document to w when the file is not converted. By default nothing is
 	// written in that case (the task stores no processed file, spec §7.4).
 	WriteFallback bool
+	// Stream lets converters that know their headers and custom_fields
+	// before the first record (the expression-matrix converters) write
+	// the document straight to w instead of spooling the records first:
+	// less disk I/O, but w then holds a partial document when the file
+	// turns out to be malformed later (Result.Converted false, BytesOut > 0).
+	Stream bool
 }
 
 // Result describes a conversion.
@@ -175,9 +181,14 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 	}
 
 	var dw *DocWriter
+	cw := &countingWriter{w: w}
 	if res.Err == nil && res.Reason == "" {
 		dw = NewDocWriter(DocOptions{TempDir: opts.TempDir, SpoolMemory: opts.SpoolMemory})
 		defer dw.Close()
+		if opts.Stream {
+			meta.UpdatedAt = now()
+			dw.Stream(cw, meta)
+		}
 		size := opts.Size
 		sum, cerr := conv.Convert(ctx, Input{R: br, Name: opts.Name, Size: size, Format: format}, dw)
 		if cerr != nil {
@@ -227,7 +238,6 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 		{"sample_id", sampleID},
 		{"original_filename", opts.Name},
 	}
-	cw := &countingWriter{w: w}
 	switch {
 	case res.Err == nil && res.Reason == "":
 		res.Converted = true
@@ -240,7 +250,9 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 		info = append(info, Field{"converted", true}, Field{"record_count", int64(res.Records)}, Field{"statistics", stats})
 		res.ProcessingInfo = info
 		meta.CustomFields = res.Summary.CustomFields
-		meta.UpdatedAt = now()
+		if !opts.Stream {
+			meta.UpdatedAt = now()
+		}
 		if err := dw.Finish(cw, meta, res.Summary.Headers, stats); err != nil {
 			res.BytesOut = cw.n
 			return res, err

@@ -51,14 +51,20 @@ type DocOptions struct {
 // precedes them in the document is only known at the end. Finish writes
 // the whole document. Close removes the spool file; always call it.
 type DocWriter struct {
-	opts    DocOptions
-	mem     bytes.Buffer
-	file    *os.File
-	fileBuf *bufio.Writer
-	buf     []byte
-	n       int
-	spooled int64
-	err     error
+	opts DocOptions
+	// streaming (see Stream / WriteHead)
+	sw        io.Writer
+	smeta     *Metadata
+	headDone  bool
+	headBytes []byte // encoded headers + custom_fields, to check in Finish
+	direct    *bufio.Writer
+	mem       bytes.Buffer
+	file      *os.File
+	fileBuf   *bufio.Writer
+	buf       []byte
+	n         int
+	spooled   int64
+	err       error
 }
 
 // NewDocWriter returns an empty DocWriter.
@@ -107,7 +113,61 @@ func (d *DocWriter) WriteRecord(r *Record) error {
 	return d.spool(b)
 }
 
+// HeadWriter is implemented by a RecordWriter that can write the document
+// head early. A converter whose headers and custom_fields are final before
+// its first record (e.g. an expression matrix) may call WriteHead once,
+// before WriteRecord; records then go straight to the output instead of
+// the spool.
+type HeadWriter interface {
+	WriteHead(headers []string, customFields []Field) error
+}
+
+// Stream enables WriteHead: the head and the records are written to w as
+// soon as they are known. meta must be complete except CustomFields.
+// Then w receives a partial document if the conversion fails later.
+func (d *DocWriter) Stream(w io.Writer, meta *Metadata) {
+	d.sw, d.smeta = w, meta
+}
+
+// WriteHead implements HeadWriter. Without Stream, or after a record, it
+// does nothing (the head is written by Finish).
+func (d *DocWriter) WriteHead(headers []string, customFields []Field) error {
+	if d.sw == nil || d.n > 0 || d.headDone || d.err != nil {
+		return nil
+	}
+	m := *d.smeta
+	m.CustomFields = customFields
+	b, err := appendHead(make([]byte, 0, 4096), &m, headers)
+	if err != nil {
+		return err
+	}
+	d.headBytes, _ = appendTail(nil, customFields, headers)
+	d.direct = bufio.NewWriterSize(d.sw, 256<<10)
+	if _, err := d.direct.Write(append(b, '[')); err != nil {
+		d.err = err
+		return err
+	}
+	d.headDone = true
+	return nil
+}
+
+// appendTail encodes what must not change after WriteHead.
+func appendTail(b []byte, custom []Field, headers []string) ([]byte, error) {
+	b, err := appendObject(b, custom, 0)
+	for _, h := range headers {
+		b = jsonw.AppendString(b, h)
+	}
+	return b, err
+}
+
 func (d *DocWriter) spool(b []byte) error {
+	if d.direct != nil {
+		if _, err := d.direct.Write(b); err != nil {
+			d.err = err
+			return err
+		}
+		return nil
+	}
 	if d.file == nil && (d.opts.SpoolMemory < 0 || d.mem.Len()+len(b) > d.opts.SpoolMemory) {
 		f, err := os.CreateTemp(d.opts.TempDir, "omics-records-*.json")
 		if err != nil {
@@ -139,52 +199,34 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 	if d.err != nil {
 		return d.err
 	}
-	b := make([]byte, 0, 4096)
-	b = append(b, '{')
-	b = jsonw.AppendIndent(b, 1)
-	b = append(b, `"metadata": {`...)
-	b = jsonw.AppendIndent(b, 2)
-	b = append(b, `"omics_type": `...)
-	b = jsonw.AppendString(b, string(meta.OmicsType))
-	b = appendMember(b, 2, "format_version")
-	b = jsonw.AppendString(b, FormatVersion)
-	b = appendMember(b, 2, "source_format")
-	b = jsonw.AppendString(b, meta.SourceFormat)
-	b = appendMember(b, 2, "sample_id")
-	b = jsonw.AppendString(b, meta.SampleID)
-	b = appendMember(b, 2, "organism")
-	b = appendOptString(b, meta.Organism)
-	b = appendMember(b, 2, "reference_genome")
-	b = appendOptString(b, meta.ReferenceGenome)
-	b = appendMember(b, 2, "created_at")
-	b = jsonw.AppendTime(b, meta.CreatedAt)
-	b = appendMember(b, 2, "updated_at")
-	b = jsonw.AppendTime(b, meta.UpdatedAt)
-	b = appendMember(b, 2, "processing_steps")
-	b = append(b, "[]"...)
-	b = appendMember(b, 2, "custom_fields")
-	var err error
-	if b, err = appendObject(b, meta.CustomFields, 2); err != nil {
-		return fmt.Errorf("custom_fields: %w", err)
-	}
-	b = jsonw.AppendIndent(b, 1)
-	b = append(b, '}')
-	b = appendMember(b, 1, "headers")
-	if len(headers) == 0 {
-		b = append(b, "[]"...)
-	} else {
-		b = append(b, '[')
-		for i, h := range headers {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonw.AppendIndent(b, 2)
-			b = jsonw.AppendString(b, h)
+	if d.headDone {
+		check, _ := appendTail(nil, meta.CustomFields, headers)
+		if !bytes.Equal(check, d.headBytes) {
+			return errors.New("processing: headers or custom_fields changed after WriteHead")
 		}
-		b = jsonw.AppendIndent(b, 1)
-		b = append(b, ']')
+		if d.n == 0 {
+			if _, err := d.direct.Write([]byte("]")); err != nil {
+				return err
+			}
+		} else {
+			b := jsonw.AppendIndent(nil, 1)
+			if _, err := d.direct.Write(append(b, ']')); err != nil {
+				return err
+			}
+		}
+		b, err := appendStats(nil, stats)
+		if err != nil {
+			return err
+		}
+		if _, err := d.direct.Write(b); err != nil {
+			return err
+		}
+		return d.direct.Flush()
 	}
-	b = appendMember(b, 1, "records")
+	b, err := appendHead(make([]byte, 0, 4096), meta, headers)
+	if err != nil {
+		return err
+	}
 	if d.n == 0 {
 		b = append(b, "[]"...)
 		if _, err := w.Write(b); err != nil {
@@ -243,6 +285,68 @@ func (d *DocWriter) Close() error {
 		err = rerr
 	}
 	return err
+}
+
+// appendHead appends the document up to and including `"records": `.
+func appendHead(b []byte, meta *Metadata, headers []string) ([]byte, error) {
+	b = append(b, '{')
+	b = jsonw.AppendIndent(b, 1)
+	b = append(b, `"metadata": {`...)
+	b = jsonw.AppendIndent(b, 2)
+	b = append(b, `"omics_type": `...)
+	b = jsonw.AppendString(b, string(meta.OmicsType))
+	b = appendMember(b, 2, "format_version")
+	b = jsonw.AppendString(b, FormatVersion)
+	b = appendMember(b, 2, "source_format")
+	b = jsonw.AppendString(b, meta.SourceFormat)
+	b = appendMember(b, 2, "sample_id")
+	b = jsonw.AppendString(b, meta.SampleID)
+	b = appendMember(b, 2, "organism")
+	b = appendOptString(b, meta.Organism)
+	b = appendMember(b, 2, "reference_genome")
+	b = appendOptString(b, meta.ReferenceGenome)
+	b = appendMember(b, 2, "created_at")
+	b = jsonw.AppendTime(b, meta.CreatedAt)
+	b = appendMember(b, 2, "updated_at")
+	b = jsonw.AppendTime(b, meta.UpdatedAt)
+	b = appendMember(b, 2, "processing_steps")
+	b = append(b, "[]"...)
+	b = appendMember(b, 2, "custom_fields")
+	var err error
+	if b, err = appendObject(b, meta.CustomFields, 2); err != nil {
+		return b, fmt.Errorf("custom_fields: %w", err)
+	}
+	b = jsonw.AppendIndent(b, 1)
+	b = append(b, '}')
+	b = appendMember(b, 1, "headers")
+	if len(headers) == 0 {
+		b = append(b, "[]"...)
+	} else {
+		b = append(b, '[')
+		for i, h := range headers {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonw.AppendIndent(b, 2)
+			b = jsonw.AppendString(b, h)
+		}
+		b = jsonw.AppendIndent(b, 1)
+		b = append(b, ']')
+	}
+	b = appendMember(b, 1, "records")
+	return b, nil
+}
+
+// appendStats appends `,\n  "statistics": {...}\n}`.
+func appendStats(b []byte, stats []Field) ([]byte, error) {
+	b = append(b, ',')
+	b = jsonw.AppendIndent(b, 1)
+	b = append(b, `"statistics": `...)
+	b, err := appendObject(b, stats, 1)
+	if err != nil {
+		return b, fmt.Errorf("statistics: %w", err)
+	}
+	return append(b, '\n', '}'), nil
 }
 
 func appendMember(b []byte, level int, key string) []byte {

@@ -101,6 +101,20 @@ func runCase(t *testing.T, c goldenCase) (doc, info []byte, res *processing.Resu
 	if err != nil {
 		t.Fatalf("Convert: %v", err)
 	}
+	if res.Converted {
+		// Streaming gives the same bytes.
+		f.Seek(0, 0)
+		opts := c.options()
+		opts.Size = st.Size()
+		opts.Stream = true
+		var streamed bytes.Buffer
+		if _, err := processing.Convert(context.Background(), f, &streamed, opts); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(streamed.Bytes(), out.Bytes()) {
+			t.Errorf("Stream output differs:\n%s", streamed.Bytes())
+		}
+	}
 	info, err = processing.AppendJSON(nil, res.ProcessingInfo, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,9 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		Name: fname, Size: st.Size(), SampleID: *sampleID, ProjectID: *projectID,
 		Organism: *organism, ReferenceGenome: *refGenome,
 		OmicsType: processing.OmicsType(*omics), Format: *format, WriteFallback: *fallback,
+		// The output file is removed when the conversion fails, so a
+		// partial streamed document never survives.
+		Stream: !*fallback && outFile != nil,
 	}
 	bar := !*quiet && isTerminal(stderr) && st.Size() >= 8<<20
 	start := time.Now()

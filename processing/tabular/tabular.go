@@ -108,6 +108,11 @@ func (Matrix) Convert(ctx context.Context, in processing.Input, out processing.R
 		return sum, err
 	}
 	numeric := !strings.EqualFold(in.Format, "csv")
+	if hw, ok := out.(processing.HeadWriter); ok {
+		if err := hw.WriteHead(nonNil(t.headers), []processing.Field{}); err != nil {
+			return sum, err
+		}
+	}
 	var rec processing.Record
 	n := 0
 	for {
