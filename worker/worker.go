@@ -109,8 +109,13 @@ func New(cfg Config, broker Broker, backend ResultBackend, reg *Registry, logger
 	return w, nil
 }
 
-// Config returns the effective configuration (defaults filled in).
-func (w *Worker) Config() Config { return w.cfg }
+// Config returns the effective configuration (defaults filled in;
+// Concurrency follows pool_grow/pool_shrink).
+func (w *Worker) Config() Config {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cfg
+}
 
 // Ready is closed once the worker has bound its queues and started
 // consuming.
