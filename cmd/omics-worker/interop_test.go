@@ -313,6 +313,30 @@ func TestInteropRetryHandoff(t *testing.T) {
 	runClient(t, scenarioDBs, q, "retry-handoff-finish", ids)
 }
 
+// TestInteropColdShutdown: SIGTERM twice while a task runs: the worker
+// cancels it, restores its message and exits; another worker runs it.
+func TestInteropColdShutdown(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "cold")
+	g := startGoWorker(t, scenarioDBs, q, "-c", "1")
+	ids := clientToFile(t, scenarioDBs, q, "publish", "sleep:2", "1")
+	g.waitFor(t, "Task received", 1, 20*time.Second)
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	g.waitFor(t, "warm shutdown", 1, 10*time.Second)
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("worker did not exit after the second signal:\n%s", g.out.String())
+	}
+	if out := g.out.String(); !strings.Contains(out, "cold shutdown") || !strings.Contains(out, "message restored") ||
+		strings.Contains(out, "succeeded in") {
+		t.Fatalf("expected a cold shutdown restoring the running task:\n%s", out)
+	}
+	startGoWorker(t, scenarioDBs, q, "-c", "1")
+	runClient(t, scenarioDBs, q, "wait-all", ids, "30")
+}
+
 // crashAndKill starts a Go worker that prefetches and runs sleep tasks, waits
 // until it holds several of them, and SIGKILLs it. It returns the ids file.
 func crashAndKill(t *testing.T, q string) string {
