@@ -49,6 +49,7 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		vals[i].Key = h
 	}
 	rec := processing.Record{Values: vals}
+	var chrom, filter, format boxCache
 	for lr.Next() {
 		b := lr.Line()
 		if bytes.HasPrefix(b, prefixMeta) {
@@ -85,19 +86,26 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			qual = q
 		}
 		rec.ID = fields[0] + ":" + fields[1] + ":" + fields[3] + ":" + fields[4]
-		vals[0].Value = fields[0]
+		// Boxing a string into an interface allocates; columns that repeat
+		// (chromosome, filter, format) or are single bases reuse a boxed
+		// value. This halves the allocations per record.
+		vals[0].Value = chrom.box(fields[0])
 		vals[1].Value = pos
 		if fields[2] == "." {
 			vals[2].Value = nil
 		} else {
 			vals[2].Value = fields[2]
 		}
-		vals[3].Value = fields[3]
-		vals[4].Value = fields[4]
+		vals[3].Value = boxAllele(fields[3])
+		vals[4].Value = boxAllele(fields[4])
 		vals[5].Value = qual
-		vals[6].Value = fields[6]
+		vals[6].Value = filter.box(fields[6])
 		vals[7].Value = fields[7]
-		vals[8].Value = optField(fields, 8)
+		if len(fields) > 8 {
+			vals[8].Value = format.box(fields[8])
+		} else {
+			vals[8].Value = nil
+		}
 		vals[9].Value = optField(fields, 9)
 		if err := out.WriteRecord(&rec); err != nil {
 			return processing.Summary{}, err
@@ -132,6 +140,36 @@ func parseInt(line int, field, text string) (any, error) {
 	}
 	return nil, &processing.ParseError{Line: line, Field: field,
 		Msg: fmt.Sprintf("%s %s is not an integer", field, quote(text)), Err: err}
+}
+
+// boxCache remembers the last boxed string of a column.
+type boxCache struct {
+	s string
+	v any
+}
+
+func (c *boxCache) box(s string) any {
+	if c.v == nil || c.s != s {
+		c.s, c.v = s, s
+	}
+	return c.v
+}
+
+// oneChar holds every printable ASCII character boxed as a string.
+var oneChar [128]any
+
+func init() {
+	for c := 0x20; c < 0x7f; c++ {
+		oneChar[c] = string(rune(c))
+	}
+}
+
+// boxAllele boxes s, without allocating for a single-base allele.
+func boxAllele(s string) any {
+	if len(s) == 1 && s[0] < 0x7f && s[0] >= 0x20 {
+		return oneChar[s[0]]
+	}
+	return s
 }
 
 func optField(fields []string, i int) any {
