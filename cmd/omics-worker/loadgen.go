@@ -168,11 +168,12 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "omics-worker loadgen: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if err := json.Unmarshal([]byte(argsJSON), &cfg.Args); err != nil {
+	// json.Number keeps 5 an integer (a float64 would be sent as 5.0).
+	if err := unmarshalNumbers(argsJSON, &cfg.Args); err != nil {
 		fmt.Fprintf(stderr, "omics-worker loadgen: --args: %v\n", err)
 		return 2
 	}
-	if err := json.Unmarshal([]byte(kwargsJSON), &cfg.Kwargs); err != nil {
+	if err := unmarshalNumbers(kwargsJSON, &cfg.Kwargs); err != nil {
 		fmt.Fprintf(stderr, "omics-worker loadgen: --kwargs: %v\n", err)
 		return 2
 	}
@@ -194,6 +195,12 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+func unmarshalNumbers(s string, v any) error {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	return d.Decode(v)
 }
 
 func printLoadReport(w io.Writer, r *loadgenReport) {

@@ -154,7 +154,7 @@ func cleanupLoadgenKeys(t *testing.T, queue, idPrefix string) {
 		return
 	}
 	defer c.Close()
-	_, _ = c.Do("DEL", queue, queue+"\x06\x163", queue+"\x06\x166", queue+"\x06\x169")
+	_, _ = c.Do("DEL", queue, queue+"\x06\x163", queue+"\x06\x166", queue+"\x06\x169", "_kombu.binding."+queue)
 	if idPrefix == "" {
 		return
 	}
