@@ -107,7 +107,7 @@ func genXML(r *rand.Rand, root string, names, attrs []string) []byte {
 				b.WriteString(pick(r, []string{` xmlns=""`, ` xmlns="urn:x"`, ` xmlns="http://psi.hupo.org/ms/mzml"`}))
 			}
 			for j, m := 0, r.IntN(4); j < m; j++ {
-				b.WriteString(" " + pick(r, attrs) + `="` + pick(r, []string{"1", "", "2", "PT1S", "a&amp;b", "é", "x y"}) + `"`)
+				b.WriteString(" " + pick(r, attrs) + `="` + pick(r, []string{"1", "", "2", "PT1S", "a&amp;b", "é", "x y", "a\tb", "x\r\ny", "\r", "\n z", "&#9;t&#10;", "&#13;\r\n", "q>r"}) + `"`)
 			}
 			if depth > 3 || r.IntN(3) == 0 {
 				b.WriteString("/>")
@@ -115,7 +115,7 @@ func genXML(r *rand.Rand, root string, names, attrs []string) []byte {
 			}
 			b.WriteString(">")
 			if r.IntN(4) == 0 {
-				b.WriteString(pick(r, []string{"text", "QUFBQQ==", " ", "<!-- c -->", "<![CDATA[x<y]]>"}))
+				b.WriteString(pick(r, []string{"text", "QUFBQQ==", " ", "<!-- c=\"\t -->", "<![CDATA[x<y\"]]]>", "<?pi a=\"\t\"?>", "a\r\nb\tc"}))
 			}
 			walk(depth + 1)
 			b.WriteString("</" + name + ">")

@@ -65,7 +65,7 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 		maxToken = DefaultMaxTokenBytes
 	}
 	br := &budgetReader{ctx: ctx, r: r, limit: int64(maxToken)}
-	d := xml.NewDecoder(br)
+	d := xml.NewDecoder(&attrNormReader{r: br})
 	d.CharsetReader = charsetReader
 	depth := 0
 	seenRoot := false
