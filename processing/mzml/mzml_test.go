@@ -93,7 +93,10 @@ func TestTokenLimit(t *testing.T) {
 func genXML(r *rand.Rand, root string, names, attrs []string) []byte {
 	var b strings.Builder
 	if r.IntN(3) == 0 {
-		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+		b.WriteString(pick(r, []string{"", "", "", "\n", " ", "\ufeff"}) + `<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	}
+	if r.IntN(8) == 0 {
+		b.WriteString(pick(r, []string{`<!DOCTYPE x>`, `<!DOCTYPE x [<!ENTITY e "v">]>`, "<!-- pre -->", "<?pi?>", "x", "\x01"}))
 	}
 	nsDecl := pick(r, []string{``, ` xmlns="http://psi.hupo.org/ms/mzml"`, ` xmlns="urn:x"`,
 		` xmlns="http://sashimi.sourceforge.net/schema_revision/mzXML_3.2"`, ` xmlns:p="http://psi.hupo.org/ms/mzml"`})
@@ -114,6 +117,9 @@ func genXML(r *rand.Rand, root string, names, attrs []string) []byte {
 				continue
 			}
 			b.WriteString(">")
+			if r.IntN(12) == 0 {
+				b.WriteString(pick(r, []string{"\x01", "&foo;", "&#0;", "&#x10FFFF;", "&e;", "\ufffe", "]]>", "&", "<", "\x7f", "\u0085"}))
+			}
 			if r.IntN(4) == 0 {
 				b.WriteString(pick(r, []string{"text", "QUFBQQ==", " ", "<!-- c=\"\t -->", "<![CDATA[x<y\"]]]>", "<?pi a=\"\t\"?>", "a\r\nb\tc"}))
 			}
@@ -130,8 +136,8 @@ func genXML(r *rand.Rand, root string, names, attrs []string) []byte {
 }
 
 func TestDifferentialMzML(t *testing.T) {
-	names := []string{"spectrum", "cvParam", "p:spectrum", "p:cvParam", "scan", "run", "binary", "userParam"}
-	attrs := []string{"id", "msLevel", "name", "value", "p:id", "index"}
+	names := []string{"spectrum", "cvParam", "p:spectrum", "p:cvParam", "scan", "run", "binary", "userParam", "p:a:b", "é", "1x", "xml:x", "xmlns:q"}
+	attrs := []string{"id", "msLevel", "name", "value", "p:id", "index", "xml:id", "xmlns:p", "xmlns:x", "a:b:c", "é"}
 	names2 := []string{"scan start time", "Base Peak m/z", "base peak intensity", "TOTAL ION CURRENT", "ms level", "x"}
 	differential(t, MzML{}, "proteomics", "mzml", ".mzML", 300, func(r *rand.Rand) []byte {
 		doc := genXML(r, pick(r, []string{"mzML", "indexedmzML", "spectrum"}), names, attrs)

@@ -70,6 +70,7 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 	depth := 0
 	seenRoot := false
 	var ns nsScope
+	declOK := true // an XML declaration is still allowed
 	for tokens := 0; ; tokens++ {
 		if tokens%ctxCheckTokens == 0 {
 			if err := ctx.Err(); err != nil {
@@ -87,7 +88,13 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 		if err != nil {
 			return xmlError(d, err)
 		}
+		atStart := declOK
+		declOK = false
 		switch t := tok.(type) {
+		case xml.ProcInst:
+			if t.Target == "xml" && !atStart {
+				return &processing.ParseError{Line: lineOf(d), Msg: "malformed XML: the <?xml ...?> declaration is not at the start of the file"}
+			}
 		case xml.StartElement:
 			if depth == 0 && seenRoot {
 				return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("junk after the document element: a second root element <%s>", t.Name.Local)}
@@ -112,7 +119,11 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 		case xml.CharData:
 			rest := bytes.TrimLeft(t, " \t\r\n")
 			if tokens == 0 {
-				// A UTF-8 byte order mark, which expat accepts.
+				// A UTF-8 byte order mark, which expat accepts (also
+				// before the XML declaration).
+				if string(t) == "\ufeff" {
+					declOK = true
+				}
 				rest = bytes.TrimLeft(bytes.TrimPrefix(t, []byte("\ufeff")), " \t\r\n")
 			}
 			if depth == 0 && len(rest) > 0 {
@@ -143,6 +154,10 @@ const xmlNamespaceURL = "http://www.w3.org/XML/1998/namespace"
 
 func (s *nsScope) push(d *xml.Decoder, t *xml.StartElement, depth int) error {
 	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" && a.Value == "" {
+			return &processing.ParseError{Line: lineOf(d), Field: a.Name.Local,
+				Msg: fmt.Sprintf("malformed XML: namespace prefix %q must not be undeclared (xmlns:%s=\"\")", a.Name.Local, a.Name.Local)}
+		}
 		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
 			s.bound = append(s.bound, nsBinding{a.Value, depth})
 		}
