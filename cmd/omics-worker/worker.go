@@ -17,6 +17,24 @@
 //
 // Registrars run in the order of their Name, after flag parsing and before
 // the worker starts; an error aborts start-up with exit code 1.
+//
+// Worker extensions (remote control, events, metrics...) get the running
+// *worker.Worker and the Redis broker the same way:
+//
+//	func init() {
+//		addWorkerExtension(workerExtension{
+//			Name:  "events",
+//			Flags: func(fs *flag.FlagSet) { ... },
+//			Start: func(ctx context.Context, w *worker.Worker, env extensionEnv) (func(), error) {
+//				w.AddObserver(...) // before Run
+//				go loop(ctx, env.Broker)   // ctx is cancelled after the worker stopped
+//				return stop, nil           // stop (may be nil) runs after the worker stopped
+//			},
+//		})
+//	}
+//
+// Extensions start in the order of their Name after worker.New and before
+// Run; env.TaskEvents reports -E.
 package main
 
 import (
@@ -63,6 +81,37 @@ type taskRegistrar struct {
 }
 
 var taskRegistrars []taskRegistrar
+
+// extensionEnv is what a worker extension gets.
+type extensionEnv struct {
+	Logger   *slog.Logger
+	Hostname string
+	Getenv   func(string) string
+	// Broker and Backend are the Redis transport and result backend the
+	// worker uses.
+	Broker  *redis.Broker
+	Backend *redis.ResultBackend
+	// Config is the worker's effective configuration.
+	Config worker.Config
+	// TaskEvents is -E / --task-events.
+	TaskEvents bool
+}
+
+// workerExtension runs alongside the worker runtime.
+type workerExtension struct {
+	// Name identifies the extension (logs, errors, ordering).
+	Name string
+	// Flags, if set, adds flags to the worker's flag set before parsing.
+	Flags func(fs *flag.FlagSet)
+	// Start runs after worker.New and before Run. ctx is cancelled once
+	// the worker has stopped; the returned func (may be nil) runs then too.
+	Start func(ctx context.Context, w *worker.Worker, env extensionEnv) (func(), error)
+}
+
+var workerExtensions []workerExtension
+
+// addWorkerExtension is called from init() functions of this package.
+func addWorkerExtension(e workerExtension) { workerExtensions = append(workerExtensions, e) }
 
 // addTaskRegistrar is called from init() functions of this package.
 func addTaskRegistrar(r taskRegistrar) { taskRegistrars = append(taskRegistrars, r) }
@@ -138,6 +187,11 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	for _, r := range taskRegistrars {
 		if r.Flags != nil {
 			r.Flags(fs)
+		}
+	}
+	for _, e := range workerExtensions {
+		if e.Flags != nil {
+			e.Flags(fs)
 		}
 	}
 	return fs
@@ -384,6 +438,31 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	if err != nil {
 		logger.Error("worker", "err", err)
 		return 1, cleanup
+	}
+	extCtx, extCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer extCancel() // runs before the cleanups: extensions stop first
+	exts := append([]workerExtension(nil), workerExtensions...)
+	sort.SliceStable(exts, func(i, k int) bool { return exts[i].Name < exts[k].Name })
+	xenv := extensionEnv{Logger: logger, Hostname: cfg.Hostname, Getenv: os.Getenv, Broker: broker,
+		Backend: backend, Config: w.Config(), TaskEvents: o.taskEvents}
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	for _, e := range exts {
+		if e.Start == nil {
+			continue
+		}
+		stop, err := e.Start(extCtx, w, xenv)
+		if err != nil {
+			logger.Error("starting worker extension", "extension", e.Name, "err", err)
+			return 1, cleanup
+		}
+		if stop != nil {
+			stops = append(stops, stop)
+		}
 	}
 	go func() {
 		n := 0
