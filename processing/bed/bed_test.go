@@ -22,7 +22,7 @@ func FuzzBED(f *testing.F) { fuzzConverter(f, Converter{}, "testdata/*.bed") }
 func TestRobustness(t *testing.T) { robustness(t, Converter{}, []byte("chr1\t1\t2\n")) }
 
 var bedTokens = []string{"chr1", "1", "0012", " 7 ", "1_000", "-5", "abc", ".", "", "nan", "-inf", "1e5", "1.5", "é",
-	"\u00a0", "\x1f", "\u0663", "+", "-", "name", "track", "#x"}
+	"\u00a0", "\x1f", "\u0663", "\x0b", "\x0c", "\x1c", "\u0085", "\u2028", "\u3000", "+", "-", "name", "track", "#x"}
 
 func genBED(r *rand.Rand) []byte {
 	return randomLines(r, 8, func(r *rand.Rand) string {

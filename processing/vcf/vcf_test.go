@@ -65,7 +65,7 @@ func TestErrors(t *testing.T) {
 }
 
 var vcfTokens = []string{"chr1", "1", "0012", " 7 ", "1_000", "1__0", "-5", "+3", "abc", ".", "", "nan", "-inf", "Infinity",
-	"1e5", "1.5", "1_0.5", "1E-7", "é", "\u00a0", "\x1f", "\u0663", "A", "G", "PASS", "DP=1", "GT", "0/1", "#x", "##"}
+	"1e5", "1.5", "1_0.5", "1E-7", "é", "\u00a0", "\x1f", "\u0663", "\x0b", "\x0c", "\x1c", "\u0085", "\u2028", "\u3000", "1\u2028", "\ufeff", "A", "G", "PASS", "DP=1", "GT", "0/1", "#x", "##"}
 
 func genVCF(r *rand.Rand) []byte {
 	return randomLines(r, 8, func(r *rand.Rand) string {
