@@ -1,0 +1,156 @@
+// Registers the Omicsomics file tasks (worker/tasks) with the worker,
+// configured from the environment of the upstream celery-worker service:
+// DATABASE_URL, OBJECT_STORAGE_ENDPOINT/_ACCESS_KEY/_SECRET_KEY/_BUCKET and
+// MASTER_KEY (see docs/tasks.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sync"
+	"time"
+
+	_ "github.com/omicsomics/omics-worker/processing/all" // every converter
+	"github.com/omicsomics/omics-worker/storage"
+	"github.com/omicsomics/omics-worker/storage/postgres"
+	"github.com/omicsomics/omics-worker/worker"
+	"github.com/omicsomics/omics-worker/worker/tasks"
+)
+
+// defaultDatabaseURL is the Python settings' default DATABASE_URL.
+const defaultDatabaseURL = "postgresql+asyncpg://postgres:postgres@db:5432/omicsomics"
+
+var fileTaskFlags struct {
+	enabled bool
+	tmpDir  string
+	dbConns int
+}
+
+func init() {
+	addTaskRegistrar(taskRegistrar{
+		Name: "file_tasks",
+		Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&fileTaskFlags.enabled, "file-tasks", true,
+				"register app.tasks.file_tasks.process_file_async and process_large_file_async (needs DATABASE_URL, OBJECT_STORAGE_*, MASTER_KEY)")
+			fs.StringVar(&fileTaskFlags.tmpDir, "tmp-dir", "", "directory for temporary files of the file tasks (env OMICS_WORKER_TMPDIR, default the system's)")
+			fs.IntVar(&fileTaskFlags.dbConns, "db-pool-size", 0, "PostgreSQL connections of the file tasks (default: concurrency + 1)")
+		},
+		Register: registerFileTasks,
+	})
+}
+
+func registerFileTasks(ctx context.Context, reg *worker.Registry, env taskEnv) (func(), error) {
+	if !fileTaskFlags.enabled {
+		return nil, nil
+	}
+	log := env.Logger.With("component", "file_tasks")
+	master := env.Getenv("MASTER_KEY")
+	if master == "" {
+		master = tasks.DefaultMasterKey
+		log.Warn("MASTER_KEY is not set: using the Omicsomics development default (as the backend does); set MASTER_KEY in production")
+	}
+	keys, err := tasks.NewMasterKeyring(master)
+	if err != nil {
+		return nil, err
+	}
+	ocfg := storage.ObjectStoreConfigFromEnv(env.Getenv)
+	ocfg.Logger = log
+	objects, err := storage.OpenObjectStore(ctx, ocfg)
+	if err != nil {
+		return nil, err
+	}
+	dbURL := env.Getenv("DATABASE_URL")
+	if dbURL == "" {
+		dbURL = defaultDatabaseURL
+	}
+	if _, err := postgres.ParseDatabaseURL(dbURL); err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	files := &lazyFiles{cfg: postgres.Config{URL: dbURL, Logger: log, MaxConns: int32(fileTaskFlags.dbConns)}}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if _, err := files.store(pingCtx); err != nil {
+		log.Warn("database not reachable yet; the file tasks will connect on first use (and retry)", "err", err)
+	}
+	cancel()
+	tmp := fileTaskFlags.tmpDir
+	if tmp == "" {
+		tmp = env.Getenv("OMICS_WORKER_TMPDIR")
+	}
+	if err := tasks.Register(reg, tasks.Config{Files: files, Objects: objects, Keys: keys, Logger: log, TempDir: tmp}); err != nil {
+		return nil, err
+	}
+	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},
+		"object_storage", cmpOr(ocfg.Endpoint, storage.DefaultEndpoint), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
+	return files.Close, nil
+}
+
+// lazyFiles opens the PostgreSQL pool on first use, so that the worker can
+// start before the database (compose start order, outages); a failed open
+// is a transient error and the task is retried.
+type lazyFiles struct {
+	cfg postgres.Config
+	mu  sync.Mutex
+	s   *postgres.Store
+}
+
+func (l *lazyFiles) store(ctx context.Context) (*postgres.Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		return l.s, nil
+	}
+	s, err := postgres.OpenConfig(ctx, l.cfg)
+	if err != nil {
+		if !storage.IsTransient(err) && !errors.Is(err, postgres.ErrUnsupportedURL) {
+			// Connect failures are transient by nature here.
+			err = &connectError{err}
+		}
+		return nil, err
+	}
+	l.s = s
+	return s, nil
+}
+
+type connectError struct{ err error }
+
+func (e *connectError) Error() string   { return e.err.Error() }
+func (e *connectError) Unwrap() error   { return e.err }
+func (e *connectError) Timeout() bool   { return true } // net.Error: classified as transient
+func (e *connectError) Temporary() bool { return true } // net.Error
+
+func (l *lazyFiles) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		l.s.Close()
+		l.s = nil
+	}
+}
+
+func (l *lazyFiles) GetFile(ctx context.Context, id int64) (*postgres.File, error) {
+	s, err := l.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetFile(ctx, id)
+}
+
+func (l *lazyFiles) SaveProcessed(ctx context.Context, raw *postgres.File, nf postgres.NewFile, patch map[string]any) (int64, error) {
+	s, err := l.store(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return s.SaveProcessed(ctx, raw, nf, patch)
+}
+
+func (l *lazyFiles) MarkFailed(ctx context.Context, rawID int64, info any, omics string) error {
+	s, err := l.store(ctx)
+	if err != nil {
+		return err
+	}
+	return s.MarkFailed(ctx, rawID, info, omics)
+}
+
+var _ tasks.FileStore = (*lazyFiles)(nil)
