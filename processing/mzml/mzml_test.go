@@ -74,7 +74,7 @@ func TestRobustness(t *testing.T) {
 }
 
 func TestTokenLimit(t *testing.T) {
-	doc := `<mzML xmlns="http://psi.hupo.org/ms/mzml"><spectrum id="a"><binary>` + strings.Repeat("QUFB", 100000) + `</binary></spectrum></mzML>`
+	doc := `<mzML xmlns="http://psi.hupo.org/ms/mzml"><spectrum id="a"><binary>` + strings.Repeat("Q-F-", 100000) + `</binary></spectrum></mzML>`
 	_, err := (MzML{MaxTokenBytes: 64 << 10}).Convert(context.Background(), processing.Input{R: strings.NewReader(doc)}, &counter{})
 	if !errors.Is(err, ErrTokenTooLarge) {
 		t.Fatalf("got %v, want ErrTokenTooLarge", err)

@@ -64,8 +64,10 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 	if maxToken <= 0 {
 		maxToken = DefaultMaxTokenBytes
 	}
-	br := &budgetReader{ctx: ctx, r: r, limit: int64(maxToken)}
-	d := xml.NewDecoder(&attrNormReader{r: br})
+	// The budget is counted after the pre-filter: it bounds what
+	// encoding/xml may buffer, and dropped base64 costs no memory.
+	br := &budgetReader{ctx: ctx, r: &attrNormReader{r: r}, limit: int64(maxToken)}
+	d := xml.NewDecoder(br)
 	d.CharsetReader = charsetReader
 	depth := 0
 	seenRoot := false
