@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	redigo "github.com/gomodule/redigo/redis"
@@ -112,6 +113,8 @@ type redisStats struct {
 	CommandsPerTask float64 `json:"commands_per_task"`
 	// PerTask is calls per task by command (loadgen's LPUSH/INFO removed).
 	PerTask map[string]float64 `json:"calls_per_task"`
+	// CPUusPerTask is the Redis server's CPU time (user+sys) per task.
+	CPUusPerTask float64 `json:"cpu_us_per_task"`
 }
 
 // loadgenReport is the JSON line.
@@ -131,9 +134,15 @@ type loadgenReport struct {
 	Latency      *latencyStats `json:"latency,omitempty"`
 	FirstEnqueue int64         `json:"first_enqueue_unix_ns"`
 	LastResult   int64         `json:"last_result_unix_ns"`
-	RSSStartKiB  int64         `json:"rss_start_kib,omitempty"`
-	RSSPeakKiB   int64         `json:"rss_peak_kib,omitempty"`
-	Redis        *redisStats   `json:"redis,omitempty"`
+	// WorkerCPUusPerTask is the CPU time (user+sys, reaped children
+	// included) of the --pid tree per task, at clock-tick resolution.
+	WorkerCPUusPerTask float64 `json:"worker_cpu_us_per_task,omitempty"`
+	// LoadgenCPUusPerTask is this process's CPU time per task (publishing
+	// and listening).
+	LoadgenCPUusPerTask float64     `json:"loadgen_cpu_us_per_task"`
+	RSSStartKiB         int64       `json:"rss_start_kib,omitempty"`
+	RSSPeakKiB          int64       `json:"rss_peak_kib,omitempty"`
+	Redis               *redisStats `json:"redis,omitempty"`
 }
 
 func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -212,13 +221,16 @@ func printLoadReport(w io.Writer, r *loadgenReport) {
 		fmt.Fprintf(w, "enqueue -> final state: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms, mean %.2f ms\n",
 			l.P50, l.P90, l.P99, l.Max, l.Mean)
 	}
+	if r.WorkerCPUusPerTask > 0 {
+		fmt.Fprintf(w, "CPU per task: worker tree %.0f us, loadgen %.0f us\n", r.WorkerCPUusPerTask, r.LoadgenCPUusPerTask)
+	}
 	if r.RSSPeakKiB > 0 {
 		fmt.Fprintf(w, "RSS of pid tree: %.1f MiB at start, %.1f MiB peak\n",
 			float64(r.RSSStartKiB)/1024, float64(r.RSSPeakKiB)/1024)
 	}
 	if s := r.Redis; s != nil {
-		fmt.Fprintf(w, "redis: %.2f round trips/task (total_reads_processed), %.2f commands/task\n",
-			s.ReadsPerTask, s.CommandsPerTask)
+		fmt.Fprintf(w, "redis: %.2f round trips/task (total_reads_processed), %.2f commands/task, %.0f us CPU/task\n",
+			s.ReadsPerTask, s.CommandsPerTask, s.CPUusPerTask)
 		names := make([]string, 0, len(s.PerTask))
 		for k := range s.PerTask {
 			names = append(names, k)
@@ -421,7 +433,11 @@ func runLoad(ctx context.Context, cfg loadgenConfig) (*loadgenReport, error) {
 	enq := make([]time.Duration, cfg.N)
 
 	// RSS sampler.
-	var rssStart, rssPeak int64
+	var rssStart, rssPeak, cpuStart int64
+	if cfg.WatchPID > 0 {
+		cpuStart = treeCPUus(cfg.WatchPID)
+	}
+	ownStart := selfCPUus()
 	stopSampler := make(chan struct{})
 	samplerDone := make(chan struct{})
 	if cfg.WatchPID > 0 {
@@ -505,6 +521,11 @@ func runLoad(ctx context.Context, cfg loadgenConfig) (*loadgenReport, error) {
 	}
 	close(stopSampler)
 	<-samplerDone
+	var workerCPU int64
+	if cfg.WatchPID > 0 {
+		workerCPU = treeCPUus(cfg.WatchPID) - cpuStart
+	}
+	ownCPU := selfCPUus() - ownStart
 
 	col.mu.Lock()
 	recv := append([]time.Duration(nil), col.recv...)
@@ -570,6 +591,10 @@ func runLoad(ctx context.Context, cfg loadgenConfig) (*loadgenReport, error) {
 		lat = append(lat, float64(d-enq[i])/float64(time.Millisecond))
 	}
 	r.Missing = cfg.N - r.Done
+	r.LoadgenCPUusPerTask = float64(ownCPU) / float64(cfg.N)
+	if workerCPU > 0 {
+		r.WorkerCPUusPerTask = float64(workerCPU) / float64(cfg.N)
+	}
 	r.FirstEnqueue = t0.UnixNano()
 	if last > 0 {
 		r.LastResult = t0.Add(last).UnixNano()
@@ -603,7 +628,7 @@ func latencies(ms []float64) *latencyStats {
 // every cmdstat_<name> calls counter ("cmd:<name>").
 func redisCounters(c redigo.Conn) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, section := range []string{"stats", "commandstats"} {
+	for _, section := range []string{"stats", "commandstats", "cpu"} {
 		s, err := redigo.String(c.Do("INFO", section))
 		if err != nil {
 			return nil, fmt.Errorf("INFO %s: %w", section, err)
@@ -618,6 +643,9 @@ func redisCounters(c redigo.Conn) (map[string]int64, error) {
 			case k == "total_reads_processed" || k == "total_commands_processed":
 				n, _ := strconv.ParseInt(v, 10, 64)
 				out[k] = n
+			case k == "used_cpu_sys" || k == "used_cpu_user":
+				f, _ := strconv.ParseFloat(v, 64)
+				out[k] = int64(f * 1e6)
 			case strings.HasPrefix(k, "cmdstat_"):
 				calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
 				n, _ := strconv.ParseInt(calls, 10, 64)
@@ -636,6 +664,8 @@ func statsDelta(before, after map[string]int64, n, batches int) *redisStats {
 	// is one read; the first pair counted itself only partly, ignore it).
 	own := int64(batches + 2)
 	s.ReadsPerTask = float64(s.Reads-own) / float64(n)
+	cpu := after["used_cpu_sys"] + after["used_cpu_user"] - before["used_cpu_sys"] - before["used_cpu_user"]
+	s.CPUusPerTask = float64(cpu) / float64(n)
 	s.CommandsPerTask = float64(s.Commands-int64(n)-2) / float64(n)
 	for k, v := range after {
 		name, ok := strings.CutPrefix(k, "cmd:")
@@ -656,13 +686,69 @@ func statsDelta(before, after map[string]int64, n, batches int) *redisStats {
 	return s
 }
 
+// clockTick is USER_HZ, 100 on every Linux platform Go supports.
+const clockTick = 100
+
+// treeCPUus sums utime+stime+cutime+cstime over pid and its descendants
+// (cutime/cstime hold the children already reaped, e.g. recycled prefork
+// children), in microseconds.
+func treeCPUus(pid int) int64 {
+	var ticks int64
+	for _, p := range treePIDs(pid) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		// after ")": state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+		if len(f) < 15 {
+			continue
+		}
+		for _, k := range f[11:15] {
+			n, _ := strconv.ParseInt(k, 10, 64)
+			ticks += n
+		}
+	}
+	return ticks * (1_000_000 / clockTick)
+}
+
+// selfCPUus is this process's CPU time (user+sys) in microseconds.
+func selfCPUus() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano()/1000 + ru.Stime.Nano()/1000
+}
+
 // treeRSSKiB sums the resident set size of pid and all its descendants
 // (prefork pools are a process tree). 0 if pid is gone.
 func treeRSSKiB(pid int) int64 {
+	var total int64
+	page := int64(os.Getpagesize())
+	for _, p := range treePIDs(pid) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/statm")
+		if err == nil {
+			f := strings.Fields(string(b))
+			if len(f) > 1 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				total += n * page / 1024
+			}
+		}
+	}
+	return total
+}
+
+// treePIDs returns pid and its descendants (pid even if it is gone).
+func treePIDs(pid int) []int {
 	children := map[int][]int{}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return []int{pid}
 	}
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
@@ -685,21 +771,13 @@ func treeRSSKiB(pid int) int64 {
 		pp, _ := strconv.Atoi(f[1])
 		children[pp] = append(children[pp], p)
 	}
-	var total int64
-	page := int64(os.Getpagesize())
+	var out []int
 	stack := []int{pid}
 	for len(stack) > 0 {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/statm")
-		if err == nil {
-			f := strings.Fields(string(b))
-			if len(f) > 1 {
-				n, _ := strconv.ParseInt(f[1], 10, 64)
-				total += n * page / 1024
-			}
-		}
+		out = append(out, p)
 		stack = append(stack, children[p]...)
 	}
-	return total
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -306,4 +307,41 @@ func headerID(env []byte) string {
 		return ""
 	}
 	return string(env[i : i+j])
+}
+
+// BenchmarkWorkerLoad runs the worker runtime in-process (-c 2) and feeds it
+// b.N tasks with loadgen, for CPU profiles of the whole path:
+//
+//	go test -run '^$' -bench WorkerLoad -benchtime 20000x -cpuprofile cpu.out ./cmd/omics-worker/
+//	go tool pprof -top cpu.out
+//
+// OMICS_BENCH_REDIS_URL selects the Redis (default DB 13 on 127.0.0.1:6379);
+// OMICS_BENCH_TASK / OMICS_BENCH_KWARGS the task (default diag.noop).
+func BenchmarkWorkerLoad(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs Redis")
+	}
+	url := cmpOr(os.Getenv("OMICS_BENCH_REDIS_URL"), loadgenRedisURL)
+	task := cmpOr(os.Getenv("OMICS_BENCH_TASK"), "diag.noop")
+	var kwargs map[string]any
+	if err := unmarshalNumbers(cmpOr(os.Getenv("OMICS_BENCH_KWARGS"), "{}"), &kwargs); err != nil {
+		b.Fatal(err)
+	}
+	queue := fmt.Sprintf("lg_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- runWorker(ctx, []string{"--diagnostic-tasks", "-Q", queue, "-c", "2",
+			"-b", url, "--result-backend", url, "-l", "error"}, io.Discard, io.Discard)
+	}()
+	defer func() { cancel(); <-done }()
+	b.ResetTimer()
+	rep, err := runLoad(context.Background(), loadgenConfig{BrokerURL: url, BackendURL: url,
+		Queue: queue, Task: task, Kwargs: kwargs, N: b.N, Timeout: 10 * time.Minute})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(rep.TasksPerS, "tasks/s")
+	b.ReportMetric(rep.LoadgenCPUusPerTask, "loadgen-us/task")
 }

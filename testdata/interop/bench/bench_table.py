@@ -82,6 +82,10 @@ def main():
         ("startup ms", lambda k: get(k, None, "startup_ms"), "%.1f", False),
         ("round trips/noop", lambda k: get(k, "noop", "redis", "round_trips_per_task"), "%.2f", False),
         ("round trips/progress", lambda k: get(k, "progress", "redis", "round_trips_per_task"), "%.2f", False),
+        ("worker CPU us/noop", lambda k: get(k, "noop", "worker_cpu_us_per_task"), "%.0f", False),
+        ("worker CPU us/progress", lambda k: get(k, "progress", "worker_cpu_us_per_task"), "%.0f", False),
+        ("redis CPU us/noop", lambda k: get(k, "noop", "redis", "cpu_us_per_task"), "%.0f", False),
+        ("redis CPU us/progress", lambda k: get(k, "progress", "redis", "cpu_us_per_task"), "%.0f", False),
         ("commands/noop", lambda k: get(k, "noop", "redis", "commands_per_task"), "%.2f", False),
         ("commands/progress", lambda k: get(k, "progress", "redis", "commands_per_task"), "%.2f", False),
     ]
