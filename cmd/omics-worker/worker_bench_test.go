@@ -43,7 +43,7 @@ func (c *countingBackend) StoreAndAck(ctx context.Context, m *protocol.ResultMet
 // benchWorker measures the in-process Go worker against the real Redis
 // (broker DB 6, results DB 7): b.N messages are queued first, then the
 // worker drains them; tasks/s is reported.
-func benchWorker(b *testing.B, task string, kwargs map[string]any, concurrency int) {
+func benchWorker(b *testing.B, task string, kwargs map[string]any, cfg worker.Config) {
 	if testing.Short() {
 		b.Skip("needs Redis")
 	}
@@ -78,7 +78,8 @@ func benchWorker(b *testing.B, task string, kwargs map[string]any, concurrency i
 	if err := diag.Register(reg); err != nil {
 		b.Fatal(err)
 	}
-	w, err := worker.New(worker.Config{Queues: []string{q}, Concurrency: concurrency, RestoreInterval: -1}, broker, backend, reg, nil)
+	cfg.Queues, cfg.RestoreInterval = []string{q}, -1
+	w, err := worker.New(cfg, broker, backend, reg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,10 +98,22 @@ func benchWorker(b *testing.B, task string, kwargs map[string]any, concurrency i
 	<-stopped
 }
 
-func BenchmarkWorkerNoopC2(b *testing.B) { benchWorker(b, diag.Noop, nil, 2) }
-
-func BenchmarkWorkerProgress5C2(b *testing.B) {
-	benchWorker(b, diag.Progress, map[string]any{"steps": 5}, 2)
+func BenchmarkWorkerNoopC2(b *testing.B) {
+	benchWorker(b, diag.Noop, nil, worker.Config{Concurrency: 2})
 }
 
-func BenchmarkWorkerNoopC8(b *testing.B) { benchWorker(b, diag.Noop, nil, 8) }
+func BenchmarkWorkerNoopC2EarlyAck(b *testing.B) {
+	benchWorker(b, diag.Noop, nil, worker.Config{Concurrency: 2, AcksEarly: true})
+}
+
+func BenchmarkWorkerNoopC2Prefetch4(b *testing.B) {
+	benchWorker(b, diag.Noop, nil, worker.Config{Concurrency: 2, PrefetchMultiplier: 4})
+}
+
+func BenchmarkWorkerProgress5C2(b *testing.B) {
+	benchWorker(b, diag.Progress, map[string]any{"steps": 5}, worker.Config{Concurrency: 2})
+}
+
+func BenchmarkWorkerNoopC8(b *testing.B) {
+	benchWorker(b, diag.Noop, nil, worker.Config{Concurrency: 8})
+}
