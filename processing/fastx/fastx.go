@@ -27,6 +27,8 @@ var (
 func init() {
 	processing.Register(processing.Genomics, "fasta", FASTA{})
 	processing.Register(processing.Genomics, "fastq", FASTQ{})
+	// SUPPORTED_FORMATS lists "fastq.gz" (the engine decompresses by magic).
+	processing.Register(processing.Genomics, "fastq.gz", FASTQ{})
 }
 
 // residue classes for the sequence byte table.

@@ -30,6 +30,8 @@ type Converter struct {
 
 func init() {
 	processing.Register(processing.Genomics, "vcf", Converter{})
+	// Python's GenomicsConverter accepts the format string "vcf.gz" too.
+	processing.Register(processing.Genomics, "vcf.gz", Converter{})
 }
 
 var (
