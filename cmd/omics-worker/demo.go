@@ -42,8 +42,9 @@ func init() {
 type planFile struct {
 	Name      string  `json:"name"`
 	RawFileID int64   `json:"raw_file_id"`
-	SampleID  *string `json:"sample_id,omitempty"`
-	Large     bool    `json:"large,omitempty"`
+	SampleID  *string `json:"sample_id"`       // null = sample_id=None, as the upload passes it
+	Batch     bool    `json:"batch,omitempty"` // enqueue without sample_id, as batch-upload does
+	Large     bool    `json:"large,omitempty"` // process_large_file_async
 	Expect    expect  `json:"expect"`
 }
 
@@ -53,6 +54,7 @@ type expect struct {
 	OmicsType   string `json:"omics_type,omitempty"`
 	RecordCount *int   `json:"record_count,omitempty"`
 	Error       string `json:"error,omitempty"`
+	ErrorPrefix string `json:"error_prefix,omitempty"`
 }
 
 type plan struct {

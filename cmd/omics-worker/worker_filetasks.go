@@ -26,6 +26,7 @@ var fileTaskFlags struct {
 	enabled bool
 	tmpDir  string
 	dbConns int
+	retry   float64
 }
 
 func init() {
@@ -35,6 +36,8 @@ func init() {
 			fs.BoolVar(&fileTaskFlags.enabled, "file-tasks", true,
 				"register app.tasks.file_tasks.process_file_async and process_large_file_async (needs DATABASE_URL, OBJECT_STORAGE_*, MASTER_KEY)")
 			fs.StringVar(&fileTaskFlags.tmpDir, "tmp-dir", "", "directory for temporary files of the file tasks (env OMICS_WORKER_TMPDIR, default the system's)")
+			fs.Float64Var(&fileTaskFlags.retry, "file-tasks-retry-delay", 2,
+				"seconds before the first retry of a transient database/storage error; doubled for each of the 3 retries")
 			fs.IntVar(&fileTaskFlags.dbConns, "db-pool-size", 0, "PostgreSQL connections of the file tasks (default: concurrency + 1)")
 		},
 		Register: registerFileTasks,
@@ -78,7 +81,10 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, env taskEnv) (
 	if tmp == "" {
 		tmp = env.Getenv("OMICS_WORKER_TMPDIR")
 	}
-	if err := tasks.Register(reg, tasks.Config{Files: files, Objects: objects, Keys: keys, Logger: log, TempDir: tmp}); err != nil {
+	base := seconds(fileTaskFlags.retry)
+	cfg := tasks.Config{Files: files, Objects: objects, Keys: keys, Logger: log, TempDir: tmp,
+		RetryDelay: func(n int) time.Duration { return base << min(n, 10) }}
+	if err := tasks.Register(reg, cfg); err != nil {
 		return nil, err
 	}
 	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},

@@ -45,10 +45,12 @@ def cmd_run(args):
     tasks = []
     for f in plan["files"]:
         task = process_large_file_async if f.get("large") else process_file_async
-        if "sample_id" in f:
-            res = task.delay(raw_file_id=f["raw_file_id"], sample_id=f["sample_id"])
-        else:  # batch-upload omits sample_id
+        if f.get("batch"):  # batch-upload omits sample_id
             res = task.delay(raw_file_id=f["raw_file_id"])
+        elif "sample_id" in f:
+            res = task.delay(raw_file_id=f["raw_file_id"], sample_id=f["sample_id"])
+        else:
+            res = task.delay(raw_file_id=f["raw_file_id"], sample_id=None)
         tasks.append({"file": f, "id": res.id, "seen": [], "published": [], "final": None})
     by_id = {t["id"]: t for t in tasks}
 
@@ -62,10 +64,10 @@ def cmd_run(args):
             except Exception as exc:  # the endpoint would answer HTTP 500
                 races.append("%s: status endpoint raised %r" % (t["file"]["name"], exc))
                 continue
-            if resp["state"] in ("SUCCESS", "FAILURE") and resp["status"] not in ("Processing complete", "Processing failed"):
-                # The endpoint read task.state twice around a state change
-                # (its STARTED/PROGRESS branch built with a SUCCESS/FAILURE
-                # state): an upstream race, not a worker fault. Poll again.
+            if not coherent(resp):
+                # The endpoint read task.state more than once around a state
+                # change (e.g. the PROGRESS branch answered with state
+                # SUCCESS): an upstream race, not a worker fault. Poll again.
                 races.append("%s: incoherent response %r" % (t["file"]["name"], resp))
                 continue
             if not t["seen"] or t["seen"][-1] != resp:
@@ -105,6 +107,20 @@ def cmd_run(args):
     return 0 if not errors else 1
 
 
+def coherent(resp):
+    """Whether a response's shape is the one of its state's branch."""
+    st = resp.get("state")
+    if st == "PENDING":
+        return resp.get("status") == "Task is waiting to be processed"
+    if st in ("STARTED", "PROGRESS"):
+        return "progress" in resp and "result" not in resp and "error" not in resp
+    if st == "SUCCESS":
+        return resp.get("status") == "Processing complete" and "result" in resp
+    if st == "FAILURE":
+        return resp.get("status") == "Processing failed" and "error" in resp
+    return "progress" not in resp
+
+
 def drain(ps, by_id):
     while True:
         m = ps.get_message(timeout=0)
@@ -127,6 +143,9 @@ def check_seen(name, seen, errors):
         st = resp["state"]
         if st not in RANK:
             errors.append("%s: unexpected state %r" % (name, resp))
+            continue
+        if st == "RETRY":  # the retry starts over from STARTED
+            last_rank, last_progress = 0, 0
             continue
         if RANK[st] < last_rank:
             errors.append("%s: state went back: %r" % (name, seen))
@@ -152,10 +171,14 @@ EXPECTED_STEPS = [
 
 def check_published(name, published, expect, errors):
     """Every state the worker stored, as published on the result channel."""
-    steps = []
+    steps = [[]]
     for p in published:
         st, res = p["status"], p["result"]
-        if st in ("STARTED", "PROGRESS"):
+        if st == "RETRY":
+            if not (isinstance(res, dict) and "exc_type" in res):
+                errors.append("%s: RETRY result is not an exception dict: %r" % (name, res))
+            steps.append([])
+        elif st in ("STARTED", "PROGRESS"):
             if not isinstance(res, dict):
                 errors.append("%s: %s meta is not an object: %r" % (name, st, res))
                 continue
@@ -165,17 +188,20 @@ def check_published(name, published, expect, errors):
                 if not (40 < res["progress"] < 70) or res["status"] != "Converting to unified format":
                     errors.append("%s: bad fine-grained progress %r" % (name, res))
                 continue
-            steps.append((st, res.get("progress"), res.get("status")))
+            steps[-1].append((st, res.get("progress"), res.get("status")))
         elif st in ("SUCCESS", "FAILURE"):
             if st == "FAILURE" and not (isinstance(res, dict) and "exc_type" in res):
                 errors.append("%s: FAILURE result is not an exception dict: %r" % (name, res))
-    want = EXPECTED_STEPS if expect.get("success") else None
-    if want is not None and steps != [tuple(s) for s in want]:
-        errors.append("%s: stored steps %r, want %r" % (name, steps, want))
-    if want is None:
-        prefix = [tuple(s) for s in EXPECTED_STEPS[:len(steps)]]
-        if steps != prefix:
-            errors.append("%s: stored steps %r are not a prefix of the expected ones" % (name, steps))
+    # Each attempt (a RETRY starts a new one) must follow the expected
+    # steps: the whole list for the successful one, a prefix otherwise.
+    want = [tuple(s) for s in EXPECTED_STEPS]
+    for i, attempt in enumerate(steps):
+        last = i == len(steps) - 1
+        if last and expect.get("success"):
+            if attempt != want:
+                errors.append("%s: stored steps %r, want %r" % (name, attempt, want))
+        elif attempt != want[:len(attempt)]:
+            errors.append("%s: stored steps %r are not a prefix of the expected ones" % (name, attempt))
 
 
 def check_final(name, final, expect, errors):
@@ -200,6 +226,9 @@ def check_final(name, final, expect, errors):
         want = expect.get("error")
         if want is not None and final.get("error") != want:
             errors.append("%s: error %r, want %r" % (name, final.get("error"), want))
+        prefix = expect.get("error_prefix")
+        if prefix is not None and not str(final.get("error")).startswith(prefix):
+            errors.append("%s: error %r, want a message starting %r" % (name, final.get("error"), prefix))
 
 
 def user_key(master_key, user_id):
