@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -284,9 +285,11 @@ func (w *Worker) retry(ctx context.Context, j *job, t *Task, r *RetryError, tctx
 		result = pe.Info()
 		reason = ": " + protocol.PyReprException(pe.Info())
 	}
-	tb := fmt.Sprintf("Traceback (most recent call last):\n  File \"omics-worker\", line 0, in %s\ncelery.exceptions.Retry: Retry in %ds%s\n",
-		t.Name, int(countdown.Round(time.Second)/time.Second), reason)
-	j.log.Info(fmt.Sprintf("Task %s[%s] retry: Retry in %ds%s", t.Name, t.ID, int(countdown.Round(time.Second)/time.Second), reason))
+	// celery's Retry.humanize: "Retry in 5s" / "Retry in 0.2s".
+	when := strconv.FormatFloat(countdown.Round(time.Millisecond).Seconds(), 'f', -1, 64)
+	tb := fmt.Sprintf("Traceback (most recent call last):\n  File \"omics-worker\", line 0, in %s\ncelery.exceptions.Retry: Retry in %ss%s\n",
+		t.Name, when, reason)
+	j.log.Info(fmt.Sprintf("Task %s[%s] retry: Retry in %ss%s", t.Name, t.ID, when, reason))
 	m := w.meta(t, protocol.StateRetry, result)
 	m.Traceback = &tb
 	m.Children = []any{[]any{[]any{msg.ID, nil}, nil}}
