@@ -114,9 +114,40 @@ func interopDir(t *testing.T) string {
 	return dir
 }
 
-// uniqueQueue returns a queue name no other test (or run) uses.
+// uniqueQueue returns a queue name no other test (or run) uses; its
+// binding sets (and any leftover list) are deleted when the test ends.
 func uniqueQueue(t *testing.T, tag string) string {
-	return fmt.Sprintf("it_%s_%d_%d", tag, os.Getpid(), time.Now().UnixNano())
+	q := fmt.Sprintf("it_%s_%d_%d", tag, os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		for _, db := range []int{scenarioDBs.broker, crashDBs.broker} {
+			for _, suffix := range []string{"", "_py"} {
+				name := q + suffix
+				redisDel(db, "_kombu.binding."+name, name, name+"\x06\x163", name+"\x06\x166", name+"\x06\x169")
+			}
+		}
+	})
+	return q
+}
+
+// redisDel deletes keys of one database (best effort, test cleanup only).
+func redisDel(db int, keys ...string) {
+	c, err := net.DialTimeout("tcp", redisAddr, 2*time.Second)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	cmd := func(args ...string) string {
+		s := fmt.Sprintf("*%d\r\n", len(args))
+		for _, a := range args {
+			s += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
+		}
+		return s
+	}
+	_, _ = c.Write([]byte(cmd("SELECT", fmt.Sprint(db)) + cmd(append([]string{"DEL"}, keys...)...)))
+	r := bufio.NewReader(c)
+	_, _ = r.ReadString('\n')
+	_, _ = r.ReadString('\n')
 }
 
 // syncBuffer collects a process's output.
