@@ -19,14 +19,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
@@ -313,5 +316,153 @@ func TestEndToEndDatabaseOutage(t *testing.T) {
 	}
 	if retries != 3 {
 		t.Errorf("%d RETRY states, want 3 (max_retries): %v", retries, rep.Tasks[0].Published)
+	}
+}
+
+// upstreamWorkerEnv is the environment block of the celery-worker service
+// in Jeblqr/Omicsomics infrastructure/docker-compose.yml (commit 834d4c9).
+var upstreamWorkerEnv = map[string]string{
+	"DATABASE_URL":              "postgresql+asyncpg://${POSTGRES_USER:-postgres}:${POSTGRES_PASSWORD:-changeme}@db:5432/${POSTGRES_DB:-omicsomics}",
+	"OBJECT_STORAGE_ENDPOINT":   "http://minio:9000",
+	"OBJECT_STORAGE_ACCESS_KEY": "${MINIO_ROOT_USER:-minioadmin}",
+	"OBJECT_STORAGE_SECRET_KEY": "${MINIO_ROOT_PASSWORD:-changeme123}",
+	"OBJECT_STORAGE_BUCKET":     "${MINIO_BUCKET:-omicsomics}",
+	"REDIS_URL":                 "redis://redis:6379/0",
+	"CELERY_BROKER_URL":         "redis://redis:6379/0",
+	"CELERY_RESULT_BACKEND":     "redis://redis:6379/0",
+	"PYTHONPATH":                "/app",
+	"LOG_LEVEL":                 "${LOG_LEVEL:-INFO}",
+	"PYTHONUNBUFFERED":          "1",
+}
+
+type composeService struct {
+	Image       string                                `yaml:"image"`
+	Build       *struct{ Context, Dockerfile string } `yaml:"build"`
+	Environment map[string]string                     `yaml:"environment"`
+	DependsOn   map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+	Command     any `yaml:"command"` // a string or a list
+	Healthcheck *struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+	Networks []string `yaml:"networks"`
+	Restart  string   `yaml:"restart"`
+}
+
+// expandDefaults replaces ${VAR:-default} by default (what compose does
+// with an empty environment).
+func expandDefaults(s string) string {
+	return regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`).ReplaceAllString(s, "$1")
+}
+
+// TestComposeFile validates docker-compose.yml and the Dockerfile (no
+// Docker engine here): the Go worker replaces celery-worker with the same
+// environment, dependencies, a healthcheck our binary can answer, flags
+// our worker accepts, and a build from this repository's Dockerfile.
+func TestComposeFile(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Services map[string]composeService `yaml:"services"`
+		Networks map[string]any            `yaml:"networks"`
+		Volumes  map[string]any            `yaml:"volumes"`
+	}
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for _, name := range []string{"db", "minio", "redis", "backend", "celery-worker"} {
+		if _, ok := c.Services[name]; !ok {
+			t.Errorf("service %s missing", name)
+		}
+	}
+	w := c.Services["celery-worker"]
+	if !maps.Equal(w.Environment, upstreamWorkerEnv) {
+		t.Errorf("celery-worker environment differs from upstream:\n got %v\nwant %v", w.Environment, upstreamWorkerEnv)
+	}
+	// The backend and the worker must agree on everything they share.
+	for _, k := range []string{"DATABASE_URL", "OBJECT_STORAGE_ENDPOINT", "OBJECT_STORAGE_ACCESS_KEY", "OBJECT_STORAGE_SECRET_KEY",
+		"OBJECT_STORAGE_BUCKET", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"} {
+		if b := c.Services["backend"].Environment[k]; b != w.Environment[k] {
+			t.Errorf("%s: backend %q, worker %q", k, b, w.Environment[k])
+		}
+	}
+	if _, err := postgres.ParseDatabaseURL(expandDefaults(w.Environment["DATABASE_URL"])); err != nil {
+		t.Errorf("worker DATABASE_URL: %v", err)
+	}
+	for dep, cond := range map[string]string{"db": "service_healthy", "redis": "service_healthy", "minio": "service_healthy"} {
+		if got := w.DependsOn[dep].Condition; got != cond {
+			t.Errorf("celery-worker depends_on %s: condition %q, want %q", dep, got, cond)
+		}
+		if _, ok := c.Services[dep]; !ok {
+			t.Errorf("celery-worker depends on undefined service %s", dep)
+		}
+	}
+	if w.Build == nil || w.Build.Context != "." || w.Build.Dockerfile != "Dockerfile" {
+		t.Errorf("celery-worker build %+v, want context . and Dockerfile", w.Build)
+	}
+	for _, n := range w.Networks {
+		if _, ok := c.Networks[n]; !ok {
+			t.Errorf("network %s undefined", n)
+		}
+	}
+	// The command is a subcommand of ours with flags our worker accepts.
+	list, _ := w.Command.([]any)
+	var cmd []string
+	for _, v := range list {
+		s, _ := v.(string)
+		cmd = append(cmd, s)
+	}
+	if len(cmd) == 0 || cmd[0] != "worker" {
+		t.Fatalf("celery-worker command %v: want a list starting with the worker subcommand", w.Command)
+	}
+	var o workerOptions
+	var stderr bytes.Buffer
+	fs := newWorkerFlags(&o, &stderr)
+	if err := fs.Parse(cmd[1:]); err != nil || fs.NArg() != 0 {
+		t.Errorf("command flags %q: %v %s", cmd[1:], err, stderr.String())
+	}
+	if _, err := workerConfig(&o); err != nil {
+		t.Errorf("command flags %q: %v", cmd[1:], err)
+	}
+	// The healthcheck runs the image's binary with a subcommand it has.
+	if w.Healthcheck == nil || len(w.Healthcheck.Test) < 3 || w.Healthcheck.Test[0] != "CMD" || w.Healthcheck.Test[1] != "/omics-worker" {
+		t.Fatalf("celery-worker healthcheck %+v: want [CMD /omics-worker <subcommand>]", w.Healthcheck)
+	}
+	if _, ok := commands[w.Healthcheck.Test[2]]; !ok {
+		t.Errorf("healthcheck subcommand %q is not a command of omics-worker", w.Healthcheck.Test[2])
+	}
+
+	// Dockerfile: multi-stage, static, non-root, the binary where the
+	// healthcheck and the entrypoint expect it.
+	df, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(df)
+	for _, want := range []string{"CGO_ENABLED=0", "AS build", "COPY --from=build /out/omics-worker /omics-worker",
+		`ENTRYPOINT ["/omics-worker"]`, "USER nonroot", "./cmd/omics-worker"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	if strings.Count(text, "\nFROM ") < 2 {
+		t.Error("Dockerfile is not multi-stage")
+	}
+	if !strings.Contains(text, "distroless/static") && !strings.Contains(text, "FROM scratch") {
+		t.Error("final stage is neither distroless/static nor scratch")
+	}
+	// The build context must keep what the build needs.
+	di, err := os.ReadFile(filepath.Join("..", "..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(di), "\n") {
+		switch strings.TrimSpace(line) {
+		case "go.mod", "go.sum", "cmd", "*.go", "storage", "**/*.sql":
+			t.Errorf(".dockerignore excludes %q, which the build needs", line)
+		}
 	}
 }
