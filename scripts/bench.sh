@@ -123,14 +123,16 @@ tree_mem() {
 now_ns() { date +%s%N; }
 
 WPID=
-# start_worker KIND QUEUE: starts the worker in the background, sets WPID.
+# start_worker KIND QUEUE [EXTRA FLAGS...]: starts the worker in the
+# background, sets WPID.
 start_worker() {
 	local kind=$1 q=$2
+	shift 2
 	case $kind in
 	go)
 		"$BIN" worker --diagnostic-tasks -Q "$q" -c "$C" --prefetch-multiplier 1 \
 			--time-limit 3600 --soft-time-limit 3300 \
-			-b "$URL" --result-backend "$URL" -l warning >"$TMP/$kind.log" 2>&1 &
+			-b "$URL" --result-backend "$URL" -l warning "$@" >"$TMP/$kind.log" 2>&1 &
 		;;
 	py | py50)
 		local mtpc=
@@ -140,7 +142,7 @@ start_worker() {
 			export CELERY_BROKER_URL=$URL CELERY_RESULT_BACKEND=$URL OMICS_TEST_QUEUE=$q \
 				OMICS_TEST_MAX_TASKS_PER_CHILD=$mtpc PYTHONPATH=.. PYTHONDONTWRITEBYTECODE=1
 			exec $PY -m celery -A bench_app worker -c "$C" --prefetch-multiplier 1 -Q "$q" \
-				-l warning -n "bench-$kind@%h"
+				-l warning -n "bench-$kind@%h" "$@"
 		) >"$TMP/$kind.log" 2>&1 &
 		;;
 	esac
@@ -153,36 +155,51 @@ stop_worker() {
 	wait "$WPID" 2>/dev/null || true
 }
 
+# startup_run KIND QUEUE NAME [FLAGS...]: enqueue one noop, start the
+# worker, set STARTUP_MS to the ms from exec to its SUCCESS; the worker
+# keeps running (WPID).
+startup_run() {
+	local kind=$1 q=$2 name=$3
+	shift 3
+	rm -f "$TMP/ready"
+	lg -Q "$q" -n 1 --ready-file "$TMP/ready" --timeout 60s --label "$kind $name" \
+		>"$RUNS/$kind-$name.txt" &
+	local lgpid=$!
+	for _ in $(seq 300); do [[ -e $TMP/ready ]] && break; sleep 0.01; done
+	local t0 last
+	t0=$(now_ns)
+	start_worker "$kind" "$q" "$@"
+	if ! wait "$lgpid"; then
+		echo "bench: $kind did not answer the startup task; log:" >&2
+		cat "$TMP/$kind.log" >&2
+		exit 1
+	fi
+	last=$(tail -1 "$RUNS/$kind-$name.txt" | jq .last_result_unix_ns)
+	STARTUP_MS=$(awk -v ns="$((last - t0))" 'BEGIN{printf "%.1f", ns/1e6}')
+}
+
 # bench_worker KIND NOOP_N PROGRESS_N
 bench_worker() {
 	local kind=$1 nn=$2 np=$3 q
 	q=bench_${kind}_$$_$(date +%s)
 	echo "== $kind: queue $q" >&2
 
-	# Startup: the task waits in the queue before the worker exists.
-	rm -f "$TMP/ready"
-	lg -Q "$q" -n 1 --ready-file "$TMP/ready" --timeout 60s --label "$kind startup" \
-		>"$RUNS/$kind-startup.txt" &
-	local lgpid=$!
-	for _ in $(seq 300); do [[ -e $TMP/ready ]] && break; sleep 0.01; done
-	local t0
-	t0=$(now_ns)
-	start_worker "$kind" "$q"
-	if ! wait "$lgpid"; then
-		echo "bench: $kind did not answer the startup task; log:" >&2
-		cat "$TMP/$kind.log" >&2
-		exit 1
-	fi
-	local last
-	last=$(tail -1 "$RUNS/$kind-startup.txt" | jq .last_result_unix_ns)
-	local startup_ms=$(((last - t0) / 1000))
-	startup_ms=$(awk -v us="$startup_ms" 'BEGIN{printf "%.1f", us/1000}')
+	# Startup: the task waits in the queue before the worker exists. Once
+	# with --without-mingle (no 1 s neighbour discovery before consuming),
+	# then with the defaults (mingle on, as `celery worker`); that worker
+	# stays up for the rest.
+	local startup_nomingle_ms startup_ms
+	startup_run "$kind" "$q" nomingle --without-mingle
+	startup_nomingle_ms=$STARTUP_MS
+	stop_worker
+	startup_run "$kind" "$q" startup
+	startup_ms=$STARTUP_MS
 	sleep 1
 	local mem
 	mem=$(tree_mem "$WPID")
-	echo "{\"kind\":\"$kind\",\"startup_ms\":$startup_ms,\"idle_rss_kib\":${mem% *},\"idle_pss_kib\":${mem#* },\"procs\":$(tree_pids "$WPID" | wc -l)}" \
+	echo "{\"kind\":\"$kind\",\"startup_ms\":$startup_ms,\"startup_without_mingle_ms\":$startup_nomingle_ms,\"idle_rss_kib\":${mem% *},\"idle_pss_kib\":${mem#* },\"procs\":$(tree_pids "$WPID" | wc -l)}" \
 		>"$RUNS/$kind-idle.json"
-	echo "   startup ${startup_ms} ms, idle RSS/PSS ${mem% *}/${mem#* } KiB" >&2
+	echo "   startup ${startup_ms} ms (${startup_nomingle_ms} ms without mingle), idle RSS/PSS ${mem% *}/${mem#* } KiB" >&2
 
 	# Warm-up (imports, connections, JIT-free but caches).
 	lg -Q "$q" -n 200 --label "$kind warmup" >/dev/null

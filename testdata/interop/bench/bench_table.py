@@ -80,6 +80,7 @@ def main():
         ("peak RSS MiB (sum)", peak, "%.1f", False),
         ("processes", lambda k: get(k, None, "procs"), "%d", None),
         ("startup ms", lambda k: get(k, None, "startup_ms"), "%.1f", False),
+        ("startup ms w/o mingle", lambda k: get(k, None, "startup_without_mingle_ms"), "%.1f", False),
         ("round trips/noop", lambda k: get(k, "noop", "redis", "round_trips_per_task"), "%.2f", False),
         ("round trips/progress", lambda k: get(k, "progress", "redis", "round_trips_per_task"), "%.2f", False),
         ("worker CPU us/noop", lambda k: get(k, "noop", "worker_cpu_us_per_task"), "%.0f", False),
