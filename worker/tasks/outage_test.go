@@ -1,0 +1,232 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/omicsomics/omics-worker/storage/postgres"
+	"github.com/omicsomics/omics-worker/storage/s3"
+	"github.com/omicsomics/omics-worker/worker"
+)
+
+// pgProxy forwards TCP connections to the real PostgreSQL; cut() breaks
+// every connection and refuses new ones until restore(): a real database
+// outage as the worker sees it, without touching the shared server.
+type pgProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]struct{}
+}
+
+func newPGProxy(t testing.TB, target string) *pgProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pgProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	return p
+}
+
+func (p *pgProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		if !down {
+			p.conns[c] = struct{}{}
+		}
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
+		go p.pipe(c)
+	}
+}
+
+func (p *pgProxy) pipe(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[s] = struct{}{}
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(s, c); s.Close() }()
+	_, _ = io.Copy(c, s)
+	c.Close()
+}
+
+func (p *pgProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *pgProxy) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+// url is the scratch database's URL through the proxy.
+func (p *pgProxy) url(dbURL string) string {
+	_, rest, _ := strings.Cut(dbURL, "@")
+	_, path, _ := strings.Cut(rest, "/")
+	return "postgres://postgres@" + p.ln.Addr().String() + "/" + path
+}
+
+// cutAt is a Reporter that cuts the proxy when a given progress is
+// reported.
+type cutAt struct {
+	recorder
+	at    int
+	proxy *pgProxy
+}
+
+func (c *cutAt) UpdateState(ctx context.Context, state string, meta any) error {
+	if m, ok := meta.(Progress); ok && m.Progress == c.at {
+		c.proxy.cut()
+	}
+	return c.recorder.UpdateState(ctx, state, meta)
+}
+
+func TestDatabaseOutageBeforeSaveLeavesNothing(t *testing.T) {
+	e := newEnv(t, "s3")
+	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))
+	proxy := newPGProxy(t, "127.0.0.1:5432")
+	files, err := postgres.OpenConfig(context.Background(), postgres.Config{URL: proxy.url(e.dbURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer files.Close()
+	cfg := e.config()
+	cfg.Files = files
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objsBefore := e.list(t)
+
+	// The database goes away after the document was converted, while it
+	// is being saved: the upload succeeds, the transaction cannot run.
+	rep := &cutAt{at: 70, proxy: proxy}
+	_, err = p.Process(context.Background(), rep, Request{RawFileID: raw.ID}, Tuning{})
+	var te *transientError
+	if !errors.As(err, &te) || te.py.Type != "ConnectionError" ||
+		!strings.HasPrefix(te.py.Args[0].(string), "database unavailable while saving the processed file of file") {
+		t.Fatalf("err = %v, want a transient ConnectionError", err)
+	}
+	// The runtime gets a retry with backoff, and after max retries the
+	// error itself.
+	var re *worker.RetryError
+	if out := p.outcome(err, 0, raw.ID, "t"); !errors.As(out, &re) || re.Countdown != 2*time.Second {
+		t.Errorf("outcome(retries=0) = %v, want Retry in 2s", out)
+	}
+	if out := p.outcome(err, 2, raw.ID, "t"); !errors.As(out, &re) || re.Countdown != 8*time.Second {
+		t.Errorf("outcome(retries=2) = %v, want Retry in 8s", out)
+	}
+	var pe *worker.PyError
+	if out := p.outcome(err, 3, raw.ID, "t"); errors.As(out, &re) || !errors.As(out, &pe) || pe.Type != "ConnectionError" {
+		t.Errorf("outcome(retries=3) = %#v, want the ConnectionError", out)
+	}
+
+	// Whether the uploaded object is referenced could not be checked: it
+	// is kept pending until the next run for this file settles it.
+	if pend := p.PendingObjects(); len(pend) != 1 {
+		t.Fatalf("pending objects %v, want the uploaded one", pend)
+	}
+	if n := e.rowCount(t); n != 1 {
+		t.Errorf("%d rows after the failed save, want only the raw one", n)
+	}
+
+	// The retry, with the database back: the pending object is deleted,
+	// the file processed once.
+	proxy.restore()
+	res, err := p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.PendingObjects()) != 0 {
+		t.Errorf("still pending: %v", p.PendingObjects())
+	}
+	if n := e.rowCount(t); n != 2 {
+		t.Errorf("%d rows, want raw + processed", n)
+	}
+	objs := e.list(t)
+	if len(objs) != len(objsBefore)+1 {
+		t.Errorf("objects %v, want the raw one and the processed one", objs)
+	}
+	pf, _ := e.files.GetFile(context.Background(), res.ProcessedFileID)
+	if !strings.Contains(joinLines(objs), pf.ObjectKey) {
+		t.Errorf("processed object %s missing from %v", pf.ObjectKey, objs)
+	}
+}
+
+func TestDatabaseOutageAtLoadIsTransient(t *testing.T) {
+	e := newEnv(t, "local")
+	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))
+	proxy := newPGProxy(t, "127.0.0.1:5432")
+	files, err := postgres.OpenConfig(context.Background(), postgres.Config{URL: proxy.url(e.dbURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer files.Close()
+	proxy.cut()
+	cfg := e.config()
+	cfg.Files = files
+	p, _ := New(cfg)
+	_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+	var te *transientError
+	if !errors.As(err, &te) || !strings.HasPrefix(te.py.Args[0].(string), "database unavailable while loading file") {
+		t.Fatalf("err = %v, want a transient database error", err)
+	}
+}
+
+func TestObjectStorageOutageIsTransient(t *testing.T) {
+	e := newEnv(t, "local")
+	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))
+	// An S3 server that went away: connection refused.
+	ts := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	st, err := s3.New(context.Background(), s3.Config{Endpoint: ts.URL, AccessKey: "a", SecretKey: "b", Bucket: "omicsomics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+	cfg := e.config()
+	cfg.Objects = st
+	p, _ := New(cfg)
+	rows := e.rowCount(t)
+	_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+	var te *transientError
+	if !errors.As(err, &te) || te.py.Type != "ConnectionError" ||
+		!strings.HasPrefix(te.py.Args[0].(string), "object storage unavailable while reading object") {
+		t.Fatalf("err = %v, want a transient object storage error", err)
+	}
+	if e.rowCount(t) != rows || e.metadata(t, raw.ID)["processing_info"] != nil {
+		t.Error("an outage must not be recorded as a processing failure")
+	}
+}
