@@ -67,3 +67,22 @@ func BenchmarkFASTQ(b *testing.B) {
 		}
 	}
 }
+
+// TestGeneratedFASTQ checks that the benchmark generator writes FASTQ this
+// converter reads completely.
+func TestGeneratedFASTQ(t *testing.T) {
+	var z bytes.Buffer
+	n, err := gen.FASTQGzip(&z, 256<<10, 100, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d discard
+	sum, err := (FASTQ{}).Convert(context.Background(), processing.Input{R: zr}, &d)
+	if err != nil || int64(sum.Records) != n || d.n != sum.Records {
+		t.Fatalf("err %v, %d records, generator wrote %d", err, sum.Records, n)
+	}
+}

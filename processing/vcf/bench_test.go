@@ -40,3 +40,18 @@ func BenchmarkVCF(b *testing.B) {
 	runtime.ReadMemStats(&ms1)
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(records), "B/record")
 }
+
+// TestGeneratedVCF checks that the benchmark generator writes VCF this
+// converter reads completely.
+func TestGeneratedVCF(t *testing.T) {
+	var buf bytes.Buffer
+	n, err := gen.VCF(&buf, 256<<10, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d discard
+	sum, err := (Converter{}).Convert(context.Background(), processing.Input{R: &buf}, &d)
+	if err != nil || int64(sum.Records) != n || d.n != sum.Records {
+		t.Fatalf("err %v, %d records, generator wrote %d", err, sum.Records, n)
+	}
+}
