@@ -27,10 +27,16 @@ var (
 func init() {
 	processing.Register(processing.Proteomics, "mzml", MzML{})
 	processing.Register(processing.Proteomics, "mzxml", MzXML{})
+	processing.Register(processing.Metabolomics, "mzml", MzML{Metabolomics: true})
 }
 
 // MzML converts mzML (plain or indexedmzML). The zero value is ready to use.
 type MzML struct {
+	// Metabolomics selects the output of the Python MetabolomicsConverter
+	// (same records; custom_fields {"data_type": "metabolomics",
+	// "total_spectra": N} without "parser") instead of the
+	// ProteomicsConverter's.
+	Metabolomics bool
 	// MaxTokenBytes bounds one XML token (e.g. one base64 binary array);
 	// 0 means DefaultMaxTokenBytes.
 	MaxTokenBytes int
@@ -164,14 +170,21 @@ func (c MzML) Convert(ctx context.Context, in processing.Input, out processing.R
 		return processing.Summary{}, err
 	}
 	n := int64(h.written)
-	return processing.Summary{
-		Headers: MzMLHeaders,
-		CustomFields: []processing.Field{
+	custom := []processing.Field{
+		{Key: "total_spectra", Value: n},
+		{Key: "parser", Value: "xml_fallback"},
+	}
+	if c.Metabolomics {
+		custom = []processing.Field{
+			{Key: "data_type", Value: "metabolomics"},
 			{Key: "total_spectra", Value: n},
-			{Key: "parser", Value: "xml_fallback"},
-		},
-		Statistics: []processing.Field{{Key: "total_spectra", Value: n}},
-		Records:    h.written,
+		}
+	}
+	return processing.Summary{
+		Headers:      MzMLHeaders,
+		CustomFields: custom,
+		Statistics:   []processing.Field{{Key: "total_spectra", Value: n}},
+		Records:      h.written,
 	}, nil
 }
 

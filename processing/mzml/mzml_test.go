@@ -23,6 +23,18 @@ func TestGoldenMzML(t *testing.T) {
 	runGolden(t, MzML{}, cases)
 }
 
+func TestGoldenMetabolomicsMzML(t *testing.T) {
+	files, _ := filepath.Glob("testdata/metabolomics/*.mzML")
+	var cases []goldenCase
+	for _, f := range files {
+		cases = append(cases, goldenCase{path: f, omics: "metabolomics", format: "mzml"})
+	}
+	if len(cases) == 0 {
+		t.Fatal("no inputs")
+	}
+	runGolden(t, MzML{Metabolomics: true}, cases)
+}
+
 func TestGoldenMzXML(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.mzXML")
 	var cases []goldenCase
