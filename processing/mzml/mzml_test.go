@@ -169,3 +169,16 @@ func TestDifferentialMzXML(t *testing.T) {
 		return genXML(r, pick(r, []string{"mzXML", "scan"}), names, attrs)
 	}, nil)
 }
+
+func TestDepthLimit(t *testing.T) {
+	doc := strings.Repeat("<a>", MaxDepth+1)
+	_, err := (MzML{}).Convert(context.Background(), processing.Input{R: strings.NewReader(doc)}, &counter{})
+	var pe *processing.ParseError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "nested deeper") {
+		t.Fatalf("got %v", err)
+	}
+	ok := strings.Repeat("<a>", MaxDepth) + strings.Repeat("</a>", MaxDepth)
+	if _, err := (MzML{}).Convert(context.Background(), processing.Input{R: strings.NewReader(ok)}, &counter{}); err != nil {
+		t.Fatal(err)
+	}
+}

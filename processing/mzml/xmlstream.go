@@ -18,6 +18,11 @@ import (
 // buffers a whole text node, so this bounds the memory of the parser.
 const DefaultMaxTokenBytes = 64 << 20
 
+// MaxDepth bounds the element nesting (real files nest about 10 deep); the
+// decoder's element stack would otherwise grow with a garbage file of
+// nothing but start tags.
+const MaxDepth = 10000
+
 // ErrTokenTooLarge is wrapped by the error returned when one XML token is
 // larger than the configured limit.
 var ErrTokenTooLarge = errors.New("XML token too large")
@@ -108,6 +113,9 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 				return err
 			}
 			seenRoot = true
+			if depth >= MaxDepth {
+				return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("XML elements nested deeper than %d levels (is this an mzML/mzXML file?)", MaxDepth)}
+			}
 			if err := h.start(&t, depth); err != nil {
 				return err
 			}
