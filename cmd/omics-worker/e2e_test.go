@@ -24,13 +24,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/protocol/redis"
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker/tasks"
@@ -465,4 +469,165 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf(".dockerignore excludes %q, which the build needs", line)
 		}
 	}
+}
+
+// BenchmarkEndToEnd measures the worker binary end to end: tasks published
+// on Redis (DB 8/9) with our producer, each a raw file stored encrypted in
+// a local-directory store and a scratch PostgreSQL database; timed until
+// every SUCCESS is stored. Reports tasks/s, MB/s of raw input and the
+// worker's peak RSS (VmHWM). The large case runs only with
+// OMICS_BENCH_LARGE_MB=<size> (e.g. 100; 1024 for the 1 GB RSS figure).
+//
+//	go test -run '^$' -bench EndToEnd -benchtime 200x ./cmd/omics-worker
+//	OMICS_BENCH_LARGE_MB=100 go test -run '^$' -bench 'EndToEnd/large' -benchtime 1x ./cmd/omics-worker
+func BenchmarkEndToEnd(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs Redis and PostgreSQL")
+	}
+	small := []byte("gene_id\tsample_a\tsample_b\tsample_c\n")
+	for i := 0; len(small) < 1000; i++ {
+		small = fmt.Appendf(small, "GENE%05d\t%d.5\t%d\t%d.25\n", i, i, i*3, i*7)
+	}
+	b.Run("1KB", func(b *testing.B) { benchEndToEnd(b, "small.tsv", small) })
+	if mb, _ := strconv.Atoi(os.Getenv("OMICS_BENCH_LARGE_MB")); mb > 0 {
+		b.Run("large", func(b *testing.B) { benchEndToEnd(b, "large.vcf", bigVCF(mb<<20)) })
+	}
+}
+
+func benchEndToEnd(b *testing.B, name string, content []byte) {
+	ctx := context.Background()
+	dbURL := benchScratchDB(b)
+	root := b.TempDir()
+	files, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer files.Close()
+	objects, err := storage.OpenObjectStore(ctx, storage.ObjectStoreConfig{Endpoint: "file://" + root})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, _ := tasks.NewMasterKeyring(e2eMasterKey)
+	s, err := newSeeder(ctx, files, objects, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, b.N)
+	for i := range ids {
+		pf, err := s.store(ctx, name, content)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = pf.RawFileID
+	}
+	queue := fmt.Sprintf("bench_e2e_%d_%d", os.Getpid(), time.Now().UnixNano())
+	bin := filepath.Join(b.TempDir(), "omics-worker")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "worker", "-Q", queue, "-c", "2", "-l", "warning", "--result-expires", "600")
+	cmd.Env = append(os.Environ(), e2eDBs.env(queue)...)
+	cmd.Env = append(cmd.Env, "DATABASE_URL="+dbURL, "OBJECT_STORAGE_ENDPOINT=file://"+root, "MASTER_KEY="+e2eMasterKey,
+		"OMICS_WORKER_TMPDIR="+b.TempDir())
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	brokerURL := fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.broker)
+	backendURL := fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.backend)
+	broker, err := redis.NewBroker(brokerURL, redis.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer broker.Close()
+	backend, err := redis.NewResultBackend(backendURL, redis.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer backend.Close()
+	envs := make([][]byte, b.N)
+	taskIDs := make([]string, b.N)
+	for i, id := range ids {
+		taskIDs[i] = newTaskID()
+		envs[i], err = protocol.EncodeTask(&protocol.TaskMessage{ID: taskIDs[i], Task: tasks.ProcessFileTask,
+			Kwargs: map[string]any{"raw_file_id": id, "sample_id": nil}}, protocol.PublishOptions{Queue: queue})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(content)))
+	b.ResetTimer()
+	start := time.Now()
+	for _, env := range envs {
+		if err := broker.Publish(ctx, queue, 0, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i, id := range taskIDs {
+		for {
+			raw, err := backend.GetRaw(ctx, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bytes.Contains(raw, []byte(`"status": "SUCCESS"`)) || bytes.Contains(raw, []byte(`"status":"SUCCESS"`)) {
+				break
+			}
+			if bytes.Contains(raw, []byte("FAILURE")) {
+				b.Fatalf("task %d failed: %s\n%s", i, raw, logs.String())
+			}
+			if time.Since(start) > 10*time.Minute {
+				b.Fatalf("timeout\n%s", logs.String())
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
+	if rss := peakRSS(cmd.Process.Pid); rss > 0 {
+		b.ReportMetric(float64(rss)/(1<<20), "peakRSS_MB")
+	}
+}
+
+// peakRSS reads VmHWM (peak resident set size) of a process, in bytes.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// benchScratchDB is e2eScratchDB for benchmarks.
+func benchScratchDB(b *testing.B) string {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e2eAdminURL())
+	if err != nil {
+		b.Fatalf("PostgreSQL unreachable at %s: %v", e2eAdminURL(), err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("omics_bench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), e2eAdminURL())
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	cfg, _ := pgx.ParseConfig(e2eAdminURL())
+	return fmt.Sprintf("postgresql+asyncpg://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, name)
 }
