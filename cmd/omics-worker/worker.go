@@ -143,6 +143,10 @@ type workerOptions struct {
 	backendURL        string
 	app               string
 	pool              string
+	pidfile           string
+	logfile           string
+	ignoredStr        string
+	ignoredInt        int
 }
 
 const defaultRedisURL = "redis://localhost:6379/0"
@@ -184,6 +188,14 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	str(&o.backendURL, "", "result-backend", "", "result backend URL (env CELERY_RESULT_BACKEND, default "+defaultRedisURL+")")
 	str(&o.app, "A", "app", "", "accepted for compatibility with `celery -A app worker`; ignored")
 	str(&o.pool, "P", "pool", "", "accepted for compatibility; tasks always run as goroutines")
+	str(&o.pidfile, "", "pidfile", "", "write the process id to this file (removed at exit)")
+	str(&o.logfile, "f", "logfile", "", "append logs to this file instead of stderr")
+	// Other celery worker options, accepted so that an existing command
+	// line keeps working; they have no effect here.
+	fs.StringVar(&o.ignoredStr, "O", "", "accepted for compatibility; ignored")
+	fs.StringVar(&o.ignoredStr, "autoscale", "", "accepted for compatibility; ignored")
+	fs.IntVar(&o.ignoredInt, "max-tasks-per-child", 0, "accepted for compatibility; ignored (no child processes)")
+	fs.IntVar(&o.ignoredInt, "max-memory-per-child", 0, "accepted for compatibility; ignored (no child processes)")
 	for _, r := range taskRegistrars {
 		if r.Flags != nil {
 			r.Flags(fs)
@@ -337,7 +349,17 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "omics-worker worker: %v\n", err)
 		return 2
 	}
-	logger, err := newLogger(stderr, o.loglevel, o.logformat)
+	logOut := stderr
+	if o.logfile != "" {
+		f, err := os.OpenFile(o.logfile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintf(stderr, "omics-worker worker: --logfile: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		logOut = f
+	}
+	logger, err := newLogger(logOut, o.loglevel, o.logformat)
 	if err != nil {
 		fmt.Fprintf(stderr, "omics-worker worker: %v\n", err)
 		return 2
@@ -346,6 +368,14 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		fmt.Fprintf(stderr, "omics-worker worker: %v\n", err)
 		return 2
+	}
+
+	if o.pidfile != "" {
+		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			logger.Error("--pidfile", "err", err)
+			return 1
+		}
+		defer os.Remove(o.pidfile)
 	}
 
 	// Two-phase signals: the first SIGINT/SIGTERM starts a warm shutdown,

@@ -43,6 +43,12 @@ func TestWorkerFlagsAndEnv(t *testing.T) {
 				t.Errorf("%+v", cfg)
 			}
 		}},
+		{"ignored celery options", []string{"-O", "fair", "--max-tasks-per-child=50",
+			"--pool=solo", "--loglevel=INFO", "--concurrency=4"}, func(t *testing.T, o *workerOptions) {
+			if o.concurrency != 4 || o.loglevel != "INFO" {
+				t.Errorf("%+v", o)
+			}
+		}},
 		{"prefetch 0 is unlimited", []string{"--prefetch-multiplier", "0"}, func(t *testing.T, o *workerOptions) {
 			cfg, _ := workerConfig(o)
 			if cfg.PrefetchMultiplier >= 0 {
