@@ -193,3 +193,13 @@ func (h *lengthHist) n50() int64 {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// isBlank reports whether b holds only spaces and tabs.
+func isBlank(b []byte) bool {
+	for _, c := range b {
+		if residue[c] != resSpace {
+			return false
+		}
+	}
+	return true
+}
