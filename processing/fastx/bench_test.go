@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -84,5 +85,27 @@ func TestGeneratedFASTQ(t *testing.T) {
 	sum, err := (FASTQ{}).Convert(context.Background(), processing.Input{R: zr}, &d)
 	if err != nil || int64(sum.Records) != n || d.n != sum.Records {
 		t.Fatalf("err %v, %d records, generator wrote %d", err, sum.Records, n)
+	}
+}
+
+// BenchmarkFASTA converts a 16 MiB FASTA of 10 kbp contigs wrapped at 60.
+func BenchmarkFASTA(b *testing.B) {
+	var buf bytes.Buffer
+	line := []byte("ACGTTGCANNACGTGGCCAATTGGCCAATACGTACGTACGATCGATCGTAGCTAGCTAGC\n")
+	for i := 0; buf.Len() < 16<<20; i++ {
+		fmt.Fprintf(&buf, ">contig_%d len=10020\n", i)
+		for j := 0; j < 167; j++ {
+			buf.Write(line)
+		}
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var d discard
+		if _, err := (FASTA{}).Convert(context.Background(), processing.Input{R: bytes.NewReader(data)}, &d); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
