@@ -122,7 +122,7 @@ func startInprocWorker(t *testing.T, queue string) func() {
 		w := &lockedWriter{w: &out, mu: &mu}
 		done <- runWorker(ctx, []string{"--diagnostic-tasks", "-Q", queue, "-c", "2",
 			"-b", loadgenRedisURL, "--result-backend", loadgenRedisURL, "-l", "warning",
-			"--shutdown-timeout", "10"}, w, w)
+			"--shutdown-timeout", "10", "--without-mingle"}, w, w)
 	}()
 	return func() {
 		cancel()
@@ -147,7 +147,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // cleanupLoadgenKeys deletes the queue's lists and the result keys of a run.
-func cleanupLoadgenKeys(t *testing.T, queue, idPrefix string) {
+func cleanupLoadgenKeys(t testing.TB, queue, idPrefix string) {
 	t.Helper()
 	c, err := redigo.Dial("tcp", "127.0.0.1:6379", redigo.DialDatabase(13))
 	if err != nil {
@@ -332,13 +332,16 @@ func BenchmarkWorkerLoad(b *testing.B) {
 	done := make(chan int, 1)
 	go func() {
 		done <- runWorker(ctx, []string{"--diagnostic-tasks", "-Q", queue, "-c", "2",
-			"-b", url, "--result-backend", url, "-l", "error"}, io.Discard, io.Discard)
+			"-b", url, "--result-backend", url, "-l", "error", "--without-mingle"}, io.Discard, io.Discard)
 	}()
 	defer func() { cancel(); <-done }()
 	b.ResetTimer()
 	rep, err := runLoad(context.Background(), loadgenConfig{BrokerURL: url, BackendURL: url,
 		Queue: queue, Task: task, Kwargs: kwargs, N: b.N, Timeout: 10 * time.Minute})
 	b.StopTimer()
+	if rep != nil && os.Getenv("OMICS_BENCH_REDIS_URL") == "" {
+		defer cleanupLoadgenKeys(b, queue, rep.IDPrefix)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
