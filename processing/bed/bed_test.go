@@ -1,6 +1,7 @@
 package bed
 
 import (
+	"github.com/omicsomics/omics-worker/processing/internal/gen/convtest"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -10,34 +11,34 @@ import (
 
 func TestGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.bed")
-	var cases []goldenCase
+	var cases []convtest.Case
 	for _, f := range files {
-		cases = append(cases, goldenCase{path: f, omics: "genomics", format: "bed"})
+		cases = append(cases, convtest.Case{Path: f, Omics: "genomics", Format: "bed"})
 	}
-	runGolden(t, Converter{}, cases)
+	convtest.Golden(t, Converter{}, cases)
 }
 
-func FuzzBED(f *testing.F) { fuzzConverter(f, Converter{}, "testdata/*.bed") }
+func FuzzBED(f *testing.F) { convtest.Fuzz(f, Converter{}, "testdata/*.bed") }
 
-func TestRobustness(t *testing.T) { robustness(t, Converter{}, []byte("chr1\t1\t2\n")) }
+func TestRobustness(t *testing.T) { convtest.Robustness(t, Converter{}, []byte("chr1\t1\t2\n")) }
 
 var bedTokens = []string{"chr1", "1", "0012", " 7 ", "1_000", "-5", "abc", ".", "", "nan", "-inf", "1e5", "1.5", "é",
 	"\u00a0", "\x1f", "\u0663", "\x0b", "\x0c", "\x1c", "\u0085", "\u2028", "\u3000", "+", "-", "name", "track", "#x"}
 
 func genBED(r *rand.Rand) []byte {
-	return randomLines(r, 8, func(r *rand.Rand) string {
+	return convtest.RandomLines(r, 8, func(r *rand.Rand) string {
 		switch r.IntN(10) {
 		case 0:
-			return pick(r, []string{"track name=x", "browser position", "#comment", "", " ", "\t", "trackless\t1\t2"})
+			return convtest.Pick(r, []string{"track name=x", "browser position", "#comment", "", " ", "\t", "trackless\t1\t2"})
 		}
 		fields := make([]string, 2+r.IntN(6))
 		for i := range fields {
-			fields[i] = pick(r, bedTokens)
+			fields[i] = convtest.Pick(r, bedTokens)
 			if (i == 1 || i == 2) && r.IntN(3) > 0 {
 				fields[i] = strconv.Itoa(r.IntN(1000))
 			}
 			if i == 4 && r.IntN(2) == 0 {
-				fields[i] = pick(r, []string{"0", "12.5", "1e3", "."})
+				fields[i] = convtest.Pick(r, []string{"0", "12.5", "1e3", "."})
 			}
 		}
 		return strings.Join(fields, "\t")
@@ -45,7 +46,7 @@ func genBED(r *rand.Rand) []byte {
 }
 
 func TestDifferential(t *testing.T) {
-	differential(t, Converter{}, "genomics", "bed", ".bed", 400, genBED, func(pyErr string) bool {
+	convtest.Differential(t, Converter{}, "genomics", "bed", ".bed", 400, genBED, func(pyErr string) bool {
 		// Deliberate: a "." score is null here; Python aborts the file.
 		return pyErr == "could not convert string to float: '.'"
 	})

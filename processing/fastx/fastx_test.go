@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/omicsomics/omics-worker/processing/internal/gen/convtest"
 	"io"
 	"os"
 	"strings"
@@ -17,20 +18,20 @@ import (
 
 func TestGoldenFASTA(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.fasta")
-	var cases []goldenCase
+	var cases []convtest.Case
 	for _, f := range files {
-		cases = append(cases, goldenCase{path: f, format: "fasta"})
+		cases = append(cases, convtest.Case{Path: f, Format: "fasta"})
 	}
-	runGolden(t, FASTA{}, cases)
+	convtest.Golden(t, FASTA{}, cases)
 }
 
 func TestGoldenFASTQ(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.fastq")
-	var cases []goldenCase
+	var cases []convtest.Case
 	for _, f := range files {
-		cases = append(cases, goldenCase{path: f, format: "fastq"})
+		cases = append(cases, convtest.Case{Path: f, Format: "fastq"})
 	}
-	runGolden(t, FASTQ{}, cases)
+	convtest.Golden(t, FASTQ{}, cases)
 }
 
 func TestN50(t *testing.T) {
@@ -57,13 +58,13 @@ func TestN50(t *testing.T) {
 	}
 }
 
-func FuzzFASTA(f *testing.F) { fuzzConverter(f, FASTA{}, "testdata/*.fasta") }
+func FuzzFASTA(f *testing.F) { convtest.Fuzz(f, FASTA{}, "testdata/*.fasta") }
 
-func FuzzFASTQ(f *testing.F) { fuzzConverter(f, FASTQ{}, "testdata/*.fastq") }
+func FuzzFASTQ(f *testing.F) { convtest.Fuzz(f, FASTQ{}, "testdata/*.fastq") }
 
 func TestRobustness(t *testing.T) {
-	t.Run("fasta", func(t *testing.T) { robustness(t, FASTA{}, []byte(">s d\nACGT\n")) })
-	t.Run("fastq", func(t *testing.T) { robustness(t, FASTQ{}, []byte("@r\nACGT\n+\nIIII\n")) })
+	t.Run("fasta", func(t *testing.T) { convtest.Robustness(t, FASTA{}, []byte(">s d\nACGT\n")) })
+	t.Run("fastq", func(t *testing.T) { convtest.Robustness(t, FASTQ{}, []byte("@r\nACGT\n+\nIIII\n")) })
 }
 
 // TestFASTAChunkBoundaries: reading one byte at a time (every line split
@@ -81,14 +82,14 @@ func TestFASTAChunkBoundaries(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var whole, bytewise collector
+		var whole, bytewise convtest.Collector
 		s1, err1 := FASTA{}.Convert(context.Background(), processing.Input{R: bytes.NewReader(data)}, &whole)
 		s2, err2 := FASTA{}.Convert(context.Background(), processing.Input{R: iotest.OneByteReader(bytes.NewReader(data))}, &bytewise)
-		if fmt.Sprint(err1) != fmt.Sprint(err2) || fmt.Sprint(s1) != fmt.Sprint(s2) || fmt.Sprint(whole.recs) != fmt.Sprint(bytewise.recs) {
-			t.Errorf("%s: whole %v %v %v\nbytewise %v %v %v", f, s1, err1, whole.recs, s2, err2, bytewise.recs)
+		if fmt.Sprint(err1) != fmt.Sprint(err2) || fmt.Sprint(s1) != fmt.Sprint(s2) || fmt.Sprint(whole.Recs) != fmt.Sprint(bytewise.Recs) {
+			t.Errorf("%s: whole %v %v %v\nbytewise %v %v %v", f, s1, err1, whole.Recs, s2, err2, bytewise.Recs)
 		}
-		if f == "" && (err1 != nil || len(whole.recs) != 3 || whole.recs[1].Values[2].Value != int64(2) || whole.recs[0].Values[2].Value != int64(4)) {
-			t.Errorf("line endings: %v %v", err1, whole.recs)
+		if f == "" && (err1 != nil || len(whole.Recs) != 3 || whole.Recs[1].Values[2].Value != int64(2) || whole.Recs[0].Values[2].Value != int64(4)) {
+			t.Errorf("line endings: %v %v", err1, whole.Recs)
 		}
 	}
 }
@@ -98,13 +99,13 @@ func TestFASTAChunkBoundaries(t *testing.T) {
 func TestFASTAUnwrapped(t *testing.T) {
 	const n = 20 << 20
 	r := io.MultiReader(strings.NewReader(">chr1 unwrapped\n"), io.LimitReader(repeatReader('G'), n), strings.NewReader("\n>chr2\nAT\n"))
-	var c collector
+	var c convtest.Collector
 	sum, err := FASTA{MaxLineBytes: 1 << 10}.Convert(context.Background(), processing.Input{R: r}, &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.recs) != 2 || c.recs[0].Values[2].Value != int64(n) || c.recs[0].Values[3].Value != 1.0 {
-		t.Fatalf("records %v", c.recs)
+	if len(c.Recs) != 2 || c.Recs[0].Values[2].Value != int64(n) || c.Recs[0].Values[3].Value != 1.0 {
+		t.Fatalf("records %v", c.Recs)
 	}
 	if sum.Statistics[2].Value != int64(n) {
 		t.Fatalf("n50 %v", sum.Statistics[2])
@@ -133,7 +134,7 @@ func TestFASTAErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := FASTA{MaxLineBytes: 1024}.Convert(context.Background(), processing.Input{R: strings.NewReader(tc.in)}, &collector{})
+			_, err := FASTA{MaxLineBytes: 1024}.Convert(context.Background(), processing.Input{R: strings.NewReader(tc.in)}, &convtest.Collector{})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -3,6 +3,7 @@ package vcf
 import (
 	"context"
 	"errors"
+	"github.com/omicsomics/omics-worker/processing/internal/gen/convtest"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -14,20 +15,20 @@ import (
 
 func TestGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.vcf")
-	var cases []goldenCase
+	var cases []convtest.Case
 	for _, f := range files {
-		cases = append(cases, goldenCase{path: f, omics: "genomics", format: "vcf"})
+		cases = append(cases, convtest.Case{Path: f, Omics: "genomics", Format: "vcf"})
 	}
 	if len(cases) == 0 {
 		t.Fatal("no inputs")
 	}
-	runGolden(t, Converter{}, cases)
+	convtest.Golden(t, Converter{}, cases)
 }
 
-func FuzzVCF(f *testing.F) { fuzzConverter(f, Converter{}, "testdata/*.vcf") }
+func FuzzVCF(f *testing.F) { convtest.Fuzz(f, Converter{}, "testdata/*.vcf") }
 
 func TestRobustness(t *testing.T) {
-	robustness(t, Converter{}, []byte("chr1\t100\t.\tA\tG\t30\tPASS\t.\n"))
+	convtest.Robustness(t, Converter{}, []byte("chr1\t100\t.\tA\tG\t30\tPASS\t.\n"))
 }
 
 func TestErrors(t *testing.T) {
@@ -46,7 +47,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.conv.Convert(context.Background(), processing.Input{R: strings.NewReader(tc.in)}, &counter{})
+			_, err := tc.conv.Convert(context.Background(), processing.Input{R: strings.NewReader(tc.in)}, &convtest.Counter{})
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
@@ -68,21 +69,21 @@ var vcfTokens = []string{"chr1", "1", "0012", " 7 ", "1_000", "1__0", "-5", "+3"
 	"1e5", "1.5", "1_0.5", "1E-7", "é", "\u00a0", "\x1f", "\u0663", "\x0b", "\x0c", "\x1c", "\u0085", "\u2028", "\u3000", "1\u2028", "\ufeff", "A", "G", "PASS", "DP=1", "GT", "0/1", "#x", "##"}
 
 func genVCF(r *rand.Rand) []byte {
-	return randomLines(r, 8, func(r *rand.Rand) string {
+	return convtest.RandomLines(r, 8, func(r *rand.Rand) string {
 		switch r.IntN(8) {
 		case 0:
-			return "##fileformat=" + pick(r, vcfTokens) + pick(r, []string{"", "=x", " "})
+			return "##fileformat=" + convtest.Pick(r, vcfTokens) + convtest.Pick(r, []string{"", "=x", " "})
 		case 1:
-			return pick(r, []string{"#CHROM\tPOS", "##INFO=<ID=DP>", "", " ", "\t"})
+			return convtest.Pick(r, []string{"#CHROM\tPOS", "##INFO=<ID=DP>", "", " ", "\t"})
 		}
 		fields := make([]string, 6+r.IntN(6))
 		for i := range fields {
-			fields[i] = pick(r, vcfTokens)
+			fields[i] = convtest.Pick(r, vcfTokens)
 			if i == 1 && r.IntN(2) == 0 {
 				fields[i] = strconv.Itoa(r.IntN(1000))
 			}
 			if i == 5 && r.IntN(2) == 0 {
-				fields[i] = pick(r, []string{".", "30", "1.5", "nan"})
+				fields[i] = convtest.Pick(r, []string{".", "30", "1.5", "nan"})
 			}
 		}
 		return strings.Join(fields, "\t")
@@ -90,5 +91,5 @@ func genVCF(r *rand.Rand) []byte {
 }
 
 func TestDifferential(t *testing.T) {
-	differential(t, Converter{}, "genomics", "vcf", ".vcf", 400, genVCF, nil)
+	convtest.Differential(t, Converter{}, "genomics", "vcf", ".vcf", 400, genVCF, nil)
 }

@@ -1,15 +1,17 @@
-package fastx
-
-// Golden-file harness, shared verbatim by the format packages vcf, bed,
-// gff, mzml, mgf and fastx (each package keeps its own copy so that no
-// package outside them is needed).
+// Package convtest is the test harness shared by the format converter
+// packages (vcf, bed, gff, mzml, mgf, fastx): golden files, the Python
+// oracle, Differential tests against Python, fuzzing and Robustness
+// checks. It is imported by tests only.
 //
-//	go test ./processing/fastx -run Golden            compare with the goldens
-//	go test ./processing/fastx -run Golden -update    rewrite goldens from Go
-//	go test ./processing/fastx -run Golden -oracle=DIR
+//	go test ./processing/vcf -run Golden            compare with the goldens
+//	go test ./processing/vcf -run Golden -update    rewrite goldens from Go
+//	go test ./processing/vcf -run Golden -oracle=DIR
 //	    rewrite goldens from the Python converters (DIR holds the
 //	    Omicsomics backend "app" package, see spec §10); inputs Python
 //	    rejects get a Go-produced golden that records Python's error.
+//	go test ./processing/vcf -run Differential -oracle=DIR [-diff-n N]
+//	    compare with Python on N generated inputs.
+package convtest
 
 import (
 	"bytes"
@@ -35,7 +37,7 @@ import (
 
 var (
 	update = flag.Bool("update", false, "rewrite golden files from the Go output")
-	diffN  = flag.Int("diff-n", 0, "number of generated inputs for the differential tests (0 = each test's default)")
+	diffN  = flag.Int("diff-n", 0, "number of generated inputs for the Differential tests (0 = each test's default)")
 	oracle = flag.String("oracle", "", "directory holding the Python Omicsomics 'app' package; rewrite golden files from the Python converters")
 )
 
@@ -53,28 +55,28 @@ type golden struct {
 	CustomFields json.RawMessage `json:"custom_fields,omitempty"`
 }
 
-// collector keeps deep copies of the records written to it.
-type collector struct{ recs []processing.Record }
+// Collector keeps deep copies of the records written to it.
+type Collector struct{ Recs []processing.Record }
 
-func (c *collector) WriteRecord(r *processing.Record) error {
+func (c *Collector) WriteRecord(r *processing.Record) error {
 	v := make([]processing.Field, len(r.Values))
 	copy(v, r.Values)
-	c.recs = append(c.recs, processing.Record{ID: r.ID, Values: v})
+	c.Recs = append(c.Recs, processing.Record{ID: r.ID, Values: v})
 	return nil
 }
 
-// run converts the file with conv and returns the records and summary.
-func run(t testing.TB, conv processing.Converter, path, format string) ([]processing.Record, processing.Summary, error) {
+// Run converts the file with conv and returns the records and summary.
+func Run(t testing.TB, conv processing.Converter, path, format string) ([]processing.Record, processing.Summary, error) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c collector
+	var c Collector
 	sum, err := conv.Convert(context.Background(), processing.Input{
 		R: bytes.NewReader(data), Name: filepath.Base(path), Size: int64(len(data)), Format: format,
 	}, &c)
-	return c.recs, sum, err
+	return c.Recs, sum, err
 }
 
 // jsonValue renders a record value the way the Python serializer types it:
@@ -291,22 +293,25 @@ func pySuffix(name string) string {
 	return name[i:]
 }
 
-// goldenCase names one input and how the Python side converts it.
-type goldenCase struct {
-	path   string // input file under testdata/
-	omics  string // Python OmicsType value; "" = Python has no converter
-	format string // source format string given to both sides
+// Case names one input and how the Python side converts it.
+type Case struct {
+	Path   string // input file under testdata/
+	Omics  string // Python OmicsType value; "" = Python has no converter
+	Format string // source format string given to both sides
 }
 
-func runGolden(t *testing.T, conv processing.Converter, cases []goldenCase) {
+// Golden compares conv's output for every case with its golden file
+// (<input>.golden.json), rewriting the goldens first under -update or
+// -oracle.
+func Golden(t *testing.T, conv processing.Converter, cases []Case) {
 	for _, gc := range cases {
-		t.Run(filepath.Base(gc.path), func(t *testing.T) {
-			recs, sum, err := run(t, conv, gc.path, gc.format)
+		t.Run(filepath.Base(gc.Path), func(t *testing.T) {
+			recs, sum, err := Run(t, conv, gc.Path, gc.Format)
 			got := goGolden(t, recs, sum, err)
-			gpath := gc.path + ".golden.json"
+			gpath := gc.Path + ".golden.json"
 			switch {
-			case *oracle != "" && gc.omics != "":
-				want, ok := pythonGolden(t, gc.path, gc.omics, gc.format)
+			case *oracle != "" && gc.Omics != "":
+				want, ok := pythonGolden(t, gc.Path, gc.Omics, gc.Format)
 				if !ok {
 					got.PythonError = want.PythonError
 					want = got
@@ -369,24 +374,24 @@ func writeGolden(t testing.TB, path string, g golden) {
 	}
 }
 
-// counter counts records and checks their shape.
-type counter struct {
-	n       int
+// Counter counts records and checks their shape.
+type Counter struct {
+	N       int // records written
 	headers int
 }
 
-func (c *counter) WriteRecord(r *processing.Record) error {
-	c.n++
+func (c *Counter) WriteRecord(r *processing.Record) error {
+	c.N++
 	if c.headers > 0 && len(r.Values) > c.headers {
 		return fmt.Errorf("record %q has %d values for %d headers", r.ID, len(r.Values), c.headers)
 	}
 	return nil
 }
 
-// fuzzConverter seeds f with the files matching glob and checks that conv
+// Fuzz seeds f with the files matching glob and checks that conv
 // never panics, and that a successful run reports as many records as it
 // wrote.
-func fuzzConverter(f *testing.F, conv processing.Converter, globs ...string) {
+func Fuzz(f *testing.F, conv processing.Converter, globs ...string) {
 	for _, g := range globs {
 		files, _ := filepath.Glob(g)
 		for _, p := range files {
@@ -401,7 +406,7 @@ func fuzzConverter(f *testing.F, conv processing.Converter, globs ...string) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var c counter
+		var c Counter
 		sum, err := conv.Convert(context.Background(), processing.Input{R: bytes.NewReader(data), Size: int64(len(data))}, &c)
 		if err != nil {
 			if err.Error() == "" {
@@ -409,8 +414,8 @@ func fuzzConverter(f *testing.F, conv processing.Converter, globs ...string) {
 			}
 			return
 		}
-		if sum.Records != c.n {
-			t.Fatalf("summary says %d records, %d written", sum.Records, c.n)
+		if sum.Records != c.N {
+			t.Fatalf("summary says %d records, %d written", sum.Records, c.N)
 		}
 		for _, h := range sum.Headers {
 			if h == "" {
@@ -420,18 +425,20 @@ func fuzzConverter(f *testing.F, conv processing.Converter, globs ...string) {
 	})
 }
 
-var errStop = errors.New("stop")
+// ErrStop is the error FailWriter returns.
+var ErrStop = errors.New("stop")
 
-type failWriter struct{}
+// FailWriter fails every WriteRecord with ErrStop.
+type FailWriter struct{}
 
-func (failWriter) WriteRecord(*processing.Record) error { return errStop }
+func (FailWriter) WriteRecord(*processing.Record) error { return ErrStop }
 
-// robustness checks behaviours every converter must have, given one valid
+// Robustness checks behaviours every converter must have, given one valid
 // input holding at least one record.
-func robustness(t *testing.T, conv processing.Converter, valid []byte) {
+func Robustness(t *testing.T, conv processing.Converter, valid []byte) {
 	t.Run("writer error", func(t *testing.T) {
-		_, err := conv.Convert(context.Background(), processing.Input{R: bytes.NewReader(valid)}, failWriter{})
-		if !errors.Is(err, errStop) {
+		_, err := conv.Convert(context.Background(), processing.Input{R: bytes.NewReader(valid)}, FailWriter{})
+		if !errors.Is(err, ErrStop) {
 			t.Fatalf("got %v, want the writer's error", err)
 		}
 	})
@@ -439,7 +446,7 @@ func robustness(t *testing.T, conv processing.Converter, valid []byte) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		big := bytes.Repeat(valid, 1+(1<<20)/len(valid))
-		_, err := conv.Convert(ctx, processing.Input{R: bytes.NewReader(big)}, &counter{})
+		_, err := conv.Convert(ctx, processing.Input{R: bytes.NewReader(big)}, &Counter{})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("got %v, want context.Canceled", err)
 		}
@@ -453,15 +460,15 @@ func robustness(t *testing.T, conv processing.Converter, valid []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = conv.Convert(context.Background(), processing.Input{R: zr}, &counter{})
+		_, err = conv.Convert(context.Background(), processing.Input{R: zr}, &Counter{})
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("got %v, want io.ErrUnexpectedEOF", err)
 		}
 	})
 	t.Run("read error", func(t *testing.T) {
-		r := io.MultiReader(bytes.NewReader(valid), iotest.ErrReader(errStop))
-		_, err := conv.Convert(context.Background(), processing.Input{R: r}, &counter{})
-		if !errors.Is(err, errStop) {
+		r := io.MultiReader(bytes.NewReader(valid), iotest.ErrReader(ErrStop))
+		_, err := conv.Convert(context.Background(), processing.Input{R: r}, &Counter{})
+		if !errors.Is(err, ErrStop) {
 			t.Fatalf("got %v, want the reader's error", err)
 		}
 	})
@@ -490,14 +497,14 @@ for path in sys.argv[4:]:
                       "statistics": d["statistics"], "custom_fields": d["metadata"]["custom_fields"]}))
 `
 
-// differential converts n generated inputs with conv and with the Python
+// Differential converts n generated inputs with conv and with the Python
 // converter (only with -oracle) and requires identical documents whenever
 // Python accepts the input, and an error from conv whenever Python fails,
 // unless deliberate(pythonError) says the difference is intended.
-func differential(t *testing.T, conv processing.Converter, omics, format, ext string, n int,
+func Differential(t *testing.T, conv processing.Converter, omics, format, ext string, n int,
 	generate func(r *rand.Rand) []byte, deliberate func(pyErr string) bool) {
 	if *oracle == "" {
-		t.Skip("differential test against the Python converters: run with -oracle=DIR")
+		t.Skip("Differential test against the Python converters: run with -oracle=DIR")
 	}
 	if *diffN > 0 {
 		n = *diffN
@@ -538,7 +545,7 @@ func differential(t *testing.T, conv processing.Converter, omics, format, ext st
 		if err := json.Unmarshal(line, &res); err != nil {
 			t.Fatal(err)
 		}
-		var c collector
+		var c Collector
 		sum, gerr := conv.Convert(context.Background(), processing.Input{
 			R: bytes.NewReader(inputs[i]), Size: int64(len(inputs[i])), Format: format}, &c)
 		fail := func(format string, args ...any) {
@@ -558,7 +565,7 @@ func differential(t *testing.T, conv processing.Converter, omics, format, ext st
 			fail("Python accepts it but Go fails: %v", gerr)
 			continue
 		}
-		got := goGolden(t, c.recs, sum, nil)
+		got := goGolden(t, c.Recs, sum, nil)
 		for _, part := range []struct {
 			name      string
 			got, want json.RawMessage
@@ -576,12 +583,12 @@ func differential(t *testing.T, conv processing.Converter, omics, format, ext st
 	t.Logf("%d inputs, %d accepted by Python, %d mismatches", n, accepted, failures)
 }
 
-// pick returns a random element of pool.
-func pick(r *rand.Rand, pool []string) string { return pool[r.IntN(len(pool))] }
+// Pick returns a random element of pool.
+func Pick(r *rand.Rand, pool []string) string { return pool[r.IntN(len(pool))] }
 
-// randomLines builds a document of up to maxLines lines from line(r),
+// RandomLines builds a document of up to maxLines lines from line(r),
 // with random line terminators.
-func randomLines(r *rand.Rand, maxLines int, line func(r *rand.Rand) string) []byte {
+func RandomLines(r *rand.Rand, maxLines int, line func(r *rand.Rand) string) []byte {
 	var b strings.Builder
 	for i, n := 0, r.IntN(maxLines+1); i < n; i++ {
 		b.WriteString(line(r))
