@@ -90,7 +90,7 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		rec.ID = fields[0] + ":" + fields[1] + ":" + fields[3] + ":" + fields[4]
 		// Boxing a string into an interface allocates; columns that repeat
 		// (chromosome, filter, format) or are single bases reuse a boxed
-		// value. This halves the allocations per record.
+		// value (12 -> 8 allocations per record).
 		vals[0].Value = chrom.box(fields[0])
 		vals[1].Value = pos
 		if fields[2] == "." {
