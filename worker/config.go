@@ -53,7 +53,7 @@ type Config struct {
 	// LeaseInterval is how often the unacked_index score of every held
 	// message is refreshed, so that no consumer restores a message this
 	// worker still holds (Python does not do this). Default
-	// VisibilityTimeout/4 (at most 5 minutes, at least 1 s); negative
+	// VisibilityTimeout/4 (at most 5 minutes, at least 100 ms); negative
 	// disables leases.
 	LeaseInterval time.Duration
 	// ForwardUnknown, when set, is a queue that messages for unregistered
@@ -121,7 +121,7 @@ func (c Config) withDefaults() Config {
 		c.RestoreInterval = 100 * time.Second
 	}
 	if c.LeaseInterval == 0 {
-		c.LeaseInterval = min(max(c.VisibilityTimeout/4, time.Second), 5*time.Minute)
+		c.LeaseInterval = min(max(c.VisibilityTimeout/4, 100*time.Millisecond), 5*time.Minute)
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = 64 << 20
