@@ -539,8 +539,9 @@ func (r *rateLimit) reserve(now time.Time) time.Duration {
 }
 
 // SetRateLimit sets (or, for a falsy value, disables) the rate limit of a
-// registered task. The raw value is shown by `inspect registered`.
-// Errors: ErrUnknownTask, *RateError.
+// registered task; enabled is Python's truthiness of the value (the reply
+// wording), a zero rate means no limit. The raw value is shown by
+// `inspect registered`. Errors: ErrUnknownTask, *RateError.
 func (w *Worker) SetRateLimit(task string, value any) (enabled bool, err error) {
 	perSec, err := ParseRate(value)
 	if err != nil {
@@ -552,14 +553,39 @@ func (w *Worker) SetRateLimit(task string, value any) (enabled bool, err error) 
 	x := w.xinit()
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	// Celery stores the raw value (so "0" is "set" but means no bucket).
+	enabled = pyTruthy(value)
+	if enabled {
+		x.rateText[task] = rateText(value)
+	} else {
+		delete(x.rateText, task)
+	}
 	if perSec <= 0 || math.IsNaN(perSec) {
 		delete(x.rates, task)
-		delete(x.rateText, task)
-		return false, nil
+	} else {
+		x.rates[task] = &rateLimit{perSec: perSec}
 	}
-	x.rates[task] = &rateLimit{perSec: perSec}
-	x.rateText[task] = rateText(value)
-	return true, nil
+	return enabled, nil
+}
+
+// pyTruthy is Python's bool() of a decoded JSON value.
+func pyTruthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		return x != ""
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return err != nil || f != 0
+	case float64:
+		return x != 0
+	case int:
+		return x != 0
+	}
+	return true
 }
 
 func rateText(v any) string {

@@ -152,6 +152,7 @@ func TestHandlers(t *testing.T) {
 		{"rate_limit", map[string]any{"task_name": "proj.add", "rate_limit": "10/m"}, `{"ok":"new rate limit set successfully"}`},
 		{"registered", map[string]any{"taskinfoitems": []any{}}, `["proj.add [rate_limit=10/m]","proj.mul"]`},
 		{"rate_limit", map[string]any{"task_name": "proj.add", "rate_limit": nil}, `{"ok":"rate limit disabled successfully"}`},
+		{"rate_limit", map[string]any{"task_name": "proj.mul", "rate_limit": "0"}, `{"ok":"new rate limit set successfully"}`},
 		{"rate_limit", map[string]any{"task_name": "nope", "rate_limit": "1/s"}, `{"error":"unknown task"}`},
 		{"rate_limit", map[string]any{"task_name": "proj.add", "rate_limit": "x/s"}, `{"error":"Invalid rate limit string: ValueError(\"could not convert string to float: 'x'\")"}`},
 		{"rate_limit", map[string]any{"task_name": "proj.add", "rate_limit": "1/d"}, `{"error":"KeyError('d')"}`},
