@@ -124,8 +124,10 @@ func (w *Worker) execute(j *job) {
 		t.finished.Store(true)
 		cancel(ErrHardTimeLimit)
 		j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))
-		pe := timeLimitExceeded(hard)
-		m := w.meta(t, protocol.StateFailure, pe.Info())
+		var m *protocol.ResultMeta
+		if !w.ignoreResult(j) { // spec §3.7: main-process records
+			m = w.meta(t, protocol.StateFailure, timeLimitExceeded(hard).Info())
+		}
 		w.settleFinal(ctx, j, m)
 	case <-w.abandon:
 		t.finished.Store(true)
