@@ -172,7 +172,7 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	str(&o.loglevel, "l", "loglevel", "info", "log level: debug, info, warning, error, critical (env LOG_LEVEL)")
 	str(&o.logformat, "", "log-format", "text", "log format: text or json (env LOG_FORMAT)")
 	fs.BoolVar(&o.taskEvents, "E", false, "short for --task-events")
-	fs.BoolVar(&o.taskEvents, "task-events", false, "accepted for compatibility (task events are not sent yet)")
+	fs.BoolVar(&o.taskEvents, "task-events", false, "send task events (task-received, -started, -succeeded, ...; see docs/control.md)")
 	fs.IntVar(&o.prefetch, "prefetch-multiplier", 1, "messages held per concurrency slot; 0 = unlimited")
 	fs.Float64Var(&o.timeLimit, "time-limit", 0, "hard time limit in seconds (0 = none)")
 	fs.Float64Var(&o.softTimeLimit, "soft-time-limit", 0, "soft time limit in seconds (0 = none)")
