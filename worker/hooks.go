@@ -214,6 +214,7 @@ func (w *Worker) settleRevoked(ctx context.Context, j *job, m *protocol.ResultMe
 	x := w.xinit()
 	x.mu.Lock()
 	x.outcomes[j] = outcome{err: errRevokedAnnounced}
+	delete(x.terminate, j.msg.ID)
 	x.mu.Unlock()
 	w.emit(w.taskEvent(j, EventTaskRevoked, map[string]any{
 		"terminated": terminated, "signum": signum, "expired": false,

@@ -53,7 +53,7 @@ func celeryCLI(t *testing.T, queue string, args ...string) (string, int) {
 // replies by node (control's list of {node: reply} is merged).
 func celeryJSON(t *testing.T, queue string, args ...string) map[string]any {
 	t.Helper()
-	out, code := celeryCLI(t, queue, append(args, "-j", "-t", "3")...)
+	out, code := celeryCLI(t, queue, append(args, "-j", "-t", "2")...)
 	if code != 0 {
 		t.Fatalf("celery %v: exit %d:\n%s", args, code, out)
 	}
