@@ -59,8 +59,22 @@ func (w *Worker) execute(j *job) {
 		t.Kwargs = map[string]any{}
 	}
 
+	trackStarted := !w.cfg.DisableTrackStarted && !def.opts.DisableTrackStarted && !def.opts.IgnoreResult
+	var started *protocol.ResultMeta
+	if trackStarted {
+		started = w.meta(t, protocol.StateStarted, map[string]any{"pid": w.cfg.Pid, "hostname": w.cfg.Hostname})
+	}
 	if w.cfg.AcksEarly {
-		if err := w.broker.Ack(ctx, j.d); err != nil {
+		// Early ack at start; with STARTED to write, both go in one round
+		// trip when the backend can do it.
+		var err error
+		if started != nil && w.storeAcker != nil {
+			err = w.storeAcker.StoreAndAck(ctx, started, j.d)
+			started = nil
+		} else {
+			err = w.broker.Ack(ctx, j.d)
+		}
+		if err != nil {
 			j.log.Error("early ack failed", "err", err)
 		}
 		w.mu.Lock()
@@ -69,10 +83,8 @@ func (w *Worker) execute(j *job) {
 		delete(w.held, j)
 		w.mu.Unlock()
 	}
-
-	if !w.cfg.DisableTrackStarted && !def.opts.DisableTrackStarted && !def.opts.IgnoreResult {
-		started := map[string]any{"pid": w.cfg.Pid, "hostname": w.cfg.Hostname}
-		if err := w.store(ctx, w.meta(t, protocol.StateStarted, started)); err != nil {
+	if started != nil {
+		if err := w.store(ctx, started); err != nil {
 			j.log.Warn("storing STARTED failed", "err", err)
 		}
 	}

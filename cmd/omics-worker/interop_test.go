@@ -295,6 +295,17 @@ func TestInteropScenarios(t *testing.T) {
 	}
 }
 
+// TestInteropEarlyAck: the same client view with --no-acks-late (the ack
+// and STARTED go together at task start).
+func TestInteropEarlyAck(t *testing.T) {
+	requireInterop(t)
+	q := uniqueQueue(t, "early")
+	startGoWorker(t, scenarioDBs, q, "-c", "2", "--no-acks-late")
+	for _, sc := range []string{"basic", "failure", "retry"} {
+		runClient(t, scenarioDBs, q, sc)
+	}
+}
+
 // TestInteropPriorities: messages queued before the worker starts are served
 // in kombu's priority order (steps 0,3,6,9; FIFO within a step).
 func TestInteropPriorities(t *testing.T) {
