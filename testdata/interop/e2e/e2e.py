@@ -198,7 +198,9 @@ def check_published(name, published, expect, errors):
     for i, attempt in enumerate(steps):
         last = i == len(steps) - 1
         if last and expect.get("success"):
-            if attempt != want:
+            # Full run, or the exactly-once shortcut of a duplicate
+            # delivery (the raw row already links a processed row).
+            if attempt != want and attempt != [want[0], want[1], want[5]]:
                 errors.append("%s: stored steps %r, want %r" % (name, attempt, want))
         elif attempt != want[:len(attempt)]:
             errors.append("%s: stored steps %r are not a prefix of the expected ones" % (name, attempt))
