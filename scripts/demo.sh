@@ -26,7 +26,7 @@ PGHOST=${PGHOST:-127.0.0.1}
 PGPORT=${PGPORT:-5432}
 PGUSER=${PGUSER:-postgres}
 DEMO_DB=${DEMO_DB:-omics_demo}
-PY=/usr/bin/python3
+PY=${DEMO_PYTHON:-/usr/bin/python3}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
@@ -114,13 +114,12 @@ if [ -x "$PY" ] && "$PY" -c 'import celery, redis' 2>/dev/null; then
 	(cd testdata/interop/e2e && "$PY" e2e.py run --live) <"$PLAN" >"$RESULT" || true
 else
 	say "Python Celery not found: enqueueing with our own producer; live progress:"
-	"$BIN" demo-seed --enqueue --dir testdata/demo >"$RESULT" || true
-	# (demo-seed --enqueue seeds its own rows; the plan above stays unused)
+	"$BIN" demo-seed --enqueue --plan "$PLAN" >"$RESULT" || true
 fi
 
 say "final status of each task, as GET /api/v1/data/task/{task_id}/status returns it:"
-if [ -x "$PY" ]; then
-	"$PY" - "$RESULT" <<'EOF'
+if command -v python3 >/dev/null; then
+	python3 - "$RESULT" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 for t in r["tasks"]:

@@ -208,6 +208,7 @@ func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	recreate := fs.Bool("recreate", false, "drop and create the database of DATABASE_URL first")
 	adminDB := fs.String("admin-db", "postgres", "database to connect to for --recreate")
 	enqueue := fs.Bool("enqueue", false, "send the tasks with our own Celery producer and print the final statuses (no Python needed)")
+	planFile := fs.String("plan", "", "with --enqueue: enqueue the files of this plan (output of an earlier demo-seed) instead of seeding")
 	queue := fs.String("queue", "file_processing", "queue for --enqueue")
 	timeout := fs.Duration("timeout", 60*time.Second, "how long --enqueue waits for the results")
 	if err := fs.Parse(args); err != nil {
@@ -219,6 +220,20 @@ func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "omics-worker demo-seed: %v\n", err)
 		return 1
+	}
+	if *enqueue && *planFile != "" {
+		b, err := os.ReadFile(*planFile)
+		if err != nil {
+			return fail(err)
+		}
+		var p plan
+		if err := json.Unmarshal(b, &p); err != nil {
+			return fail(fmt.Errorf("%s: %w", *planFile, err))
+		}
+		if err := goEnqueueAndWatch(ctx, p, *queue, *timeout, stdout, stderr); err != nil {
+			return fail(err)
+		}
+		return 0
 	}
 	dbURL := cmpOr(os.Getenv("DATABASE_URL"), defaultDatabaseURL)
 	if *recreate {
@@ -292,7 +307,7 @@ func goEnqueueAndWatch(ctx context.Context, p plan, queue string, timeout time.D
 		}
 	}
 	last := make([]string, len(ids))
-	final := make([]map[string]any, len(ids))
+	final := make([]*statusResp, len(ids))
 	deadline := time.Now().Add(timeout)
 	for done := 0; done < len(ids) && time.Now().Before(deadline); {
 		for i, id := range ids {
@@ -303,12 +318,16 @@ func goEnqueueAndWatch(ctx context.Context, p plan, queue string, timeout time.D
 			if err != nil {
 				return err
 			}
-			line := fmt.Sprintf("  %-28s %-8s %3v%%  %v %v", p.Files[i].Name, resp["state"], resp["progress"], resp["status"], orEmpty(resp["error"]))
+			errText := ""
+			if resp.Error != nil {
+				errText = *resp.Error
+			}
+			line := fmt.Sprintf("  %-28s %-8s %3v%%  %v %s", p.Files[i].Name, resp.State, orEmpty(resp.Progress), resp.Status, errText)
 			if line != last[i] {
 				fmt.Fprintln(stderr, line)
 				last[i] = line
 			}
-			if s := resp["state"]; s == "SUCCESS" || s == "FAILURE" {
+			if s := resp.State; s == "SUCCESS" || s == "FAILURE" {
 				final[i] = resp
 				done++
 			}
@@ -331,15 +350,24 @@ func orEmpty(v any) any {
 	return v
 }
 
+// statusResp is the status endpoint's response, in its key order.
+type statusResp struct {
+	State    string          `json:"state"`
+	Status   any             `json:"status"`
+	Progress any             `json:"progress,omitempty"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	Error    *string         `json:"error,omitempty"`
+}
+
 // statusResponse applies the FastAPI status endpoint's branches (spec
 // processing.md §8.1) to the stored meta.
-func statusResponse(ctx context.Context, rb *redis.ResultBackend, id string) (map[string]any, error) {
+func statusResponse(ctx context.Context, rb *redis.ResultBackend, id string) (*statusResp, error) {
 	raw, err := rb.GetRaw(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if raw == nil {
-		return map[string]any{"state": "PENDING", "status": "Task is waiting to be processed", "progress": 0}, nil
+		return &statusResp{State: "PENDING", Status: "Task is waiting to be processed", Progress: 0}, nil
 	}
 	var m struct {
 		Status string          `json:"status"`
@@ -352,22 +380,21 @@ func statusResponse(ctx context.Context, rb *redis.ResultBackend, id string) (ma
 	case "STARTED", "PROGRESS":
 		var info map[string]any
 		_ = json.Unmarshal(m.Result, &info)
-		status, progress := any("Processing..."), any(0)
+		r := &statusResp{State: m.Status, Status: "Processing...", Progress: 0}
 		if v, ok := info["status"]; ok {
-			status = v
+			r.Status = v
 		}
 		if v, ok := info["progress"]; ok {
-			progress = v
+			r.Progress = v
 		}
-		return map[string]any{"state": m.Status, "status": status, "progress": progress}, nil
+		return r, nil
 	case "SUCCESS":
-		var res any
-		_ = json.Unmarshal(m.Result, &res)
-		return map[string]any{"state": m.Status, "status": "Processing complete", "progress": 100, "result": res}, nil
+		return &statusResp{State: m.Status, Status: "Processing complete", Progress: 100, Result: m.Result}, nil
 	case "FAILURE":
-		return map[string]any{"state": m.Status, "status": "Processing failed", "progress": 0, "error": excStr(m.Result)}, nil
+		e := excStr(m.Result)
+		return &statusResp{State: m.Status, Status: "Processing failed", Progress: 0, Error: &e}, nil
 	}
-	return map[string]any{"state": m.Status, "status": excStr(m.Result)}, nil
+	return &statusResp{State: m.Status, Status: excStr(m.Result)}, nil
 }
 
 // excStr is Python's str() of a rebuilt exception with one argument.

@@ -759,3 +759,55 @@ func TestEndToEndCrashRedelivery(t *testing.T) {
 		t.Logf("orphan objects %v: the kill landed after the upload (documented window)", objects)
 	}
 }
+
+// TestDemoFallbackProducer: `demo-seed --enqueue`, the path of make demo
+// on machines without the Python Celery: our producer publishes, the
+// worker runs, and the endpoint-style statuses match the expectations.
+func TestDemoFallbackProducer(t *testing.T) {
+	e := newE2EEnv(t)
+	files, err := e.seed.seedDir(context.Background(), filepath.Join("..", "..", "testdata", "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startWorker(t, e.dbURL)
+	for _, kv := range e2eDBs.env(e.queue)[:2] {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	var out, log bytes.Buffer
+	if err := goEnqueueAndWatch(context.Background(), plan{Files: files}, e.queue, time.Minute, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Tasks []struct {
+			Name  string `json:"name"`
+			Final struct {
+				State    string `json:"state"`
+				Status   string `json:"status"`
+				Progress int    `json:"progress"`
+				Result   *struct {
+					Success     bool   `json:"success"`
+					OmicsType   string `json:"omics_type"`
+					RecordCount int    `json:"record_count"`
+				} `json:"result"`
+				Error string `json:"error"`
+			} `json:"final"`
+		} `json:"tasks"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for i, tk := range res.Tasks {
+		ex, f := files[i].Expect, tk.Final
+		switch {
+		case ex.Success && (f.State != "SUCCESS" || f.Progress != 100 || f.Result == nil ||
+			f.Result.OmicsType != ex.OmicsType || f.Result.RecordCount != *ex.RecordCount):
+			t.Errorf("%s: %+v, want SUCCESS %s/%d", tk.Name, f, ex.OmicsType, *ex.RecordCount)
+		case !ex.Success && (f.State != "FAILURE" || f.Status != "Processing failed" || f.Error != ex.Error):
+			t.Errorf("%s: %+v, want FAILURE %q", tk.Name, f, ex.Error)
+		}
+	}
+	if len(res.Tasks) != len(files) {
+		t.Errorf("%d results for %d files", len(res.Tasks), len(files))
+	}
+}
