@@ -548,7 +548,7 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "worker", "-Q", queue, "-c", "2", "-l", "warning", "--result-expires", "600")
+	cmd := exec.Command(bin, "worker", "-Q", queue, "-c", benchConcurrency(), "-l", cmpOr(os.Getenv("OMICS_BENCH_LOG_LEVEL"), "warning"), "--result-expires", "600")
 	cmd.Env = append(os.Environ(), e2eDBs.env(queue)...)
 	cmd.Env = append(cmd.Env, "DATABASE_URL="+dbURL, "OBJECT_STORAGE_ENDPOINT=file://"+root, "MASTER_KEY="+e2eMasterKey,
 		"OMICS_WORKER_TMPDIR="+b.TempDir())
@@ -611,6 +611,9 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	if f := os.Getenv("OMICS_BENCH_WORKER_LOG"); f != "" {
+		_ = os.WriteFile(f, []byte(logs.String()), 0o644)
+	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
 	if rss := peakRSS(cmd.Process.Pid); rss > 0 {
 		b.ReportMetric(float64(rss)/(1<<20), "peakRSS_MB")
@@ -810,4 +813,13 @@ func TestDemoFallbackProducer(t *testing.T) {
 	if len(res.Tasks) != len(files) {
 		t.Errorf("%d results for %d files", len(res.Tasks), len(files))
 	}
+}
+
+// benchConcurrency is the worker's -c in BenchmarkEndToEnd
+// (OMICS_BENCH_CONCURRENCY, default 2 = the CPUs here).
+func benchConcurrency() string {
+	if c := os.Getenv("OMICS_BENCH_CONCURRENCY"); c != "" {
+		return c
+	}
+	return "2"
 }

@@ -169,6 +169,7 @@ type run struct {
 	tun Tuning
 	log *slog.Logger
 	raw *postgres.File
+	t0  time.Time
 }
 
 func (r *run) report(ctx context.Context, state string, progress int, status string) {
@@ -190,7 +191,7 @@ func (r *run) reportMeta(ctx context.Context, state string, meta Progress) {
 // or an error: a *worker.PyError for a permanent failure (the FAILURE the
 // client sees), a transient error (see Handler), or a context error.
 func (p *Processor) Process(ctx context.Context, rep Reporter, req Request, tun Tuning) (*Result, error) {
-	r := &run{p: p, rep: rep, req: req, tun: tun,
+	r := &run{p: p, rep: rep, req: req, tun: tun, t0: time.Now(),
 		log: p.log.With("task_id", req.TaskID, "raw_file_id", req.RawFileID)}
 	res, err := r.process(ctx)
 	var de *doneError
@@ -387,6 +388,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		return nil, r.failPermanent(ctx, worker.NewPyError("ValueError", "Processing failed: "+why), info, omics)
 	}
 
+	tConverted := time.Now()
 	r.report(ctx, StateProgress, progressConvertTo, StatusSaving)
 	if err := bw.Flush(); err != nil {
 		return nil, worker.PyErrorf("OSError", "writing the processed document: %w", err)
@@ -401,6 +403,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		// UploadEncrypted has deleted the partial object.
 		return nil, p.infra(err, false, "uploading the processed file of file %d", raw.ID)
 	}
+	tUploaded := time.Now()
 	nf := postgres.NewFile{
 		Filename:     raw.Filename + ".processed.json",
 		ObjectKey:    up.ObjectKey,
@@ -427,8 +430,10 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		return nil, p.infra(err, true, "saving the processed file of file %d", raw.ID)
 	}
 	r.report(ctx, StateProgress, 100, StatusComplete)
+	now := time.Now()
 	r.log.Info("file processed", "processed_file_id", id, "omics_type", omics, "records", conv.Records,
-		"bytes_in", conv.BytesIn, "bytes_out", size)
+		"bytes_in", conv.BytesIn, "bytes_out", size, "convert", tConverted.Sub(r.t0), "upload", tUploaded.Sub(tConverted),
+		"save", now.Sub(tUploaded))
 	return &Result{Success: true, ProcessedFileID: id, OmicsType: omics, RecordCount: int64(conv.Records)}, nil
 }
 
