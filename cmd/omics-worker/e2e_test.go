@@ -211,9 +211,11 @@ func TestEndToEndPythonClient(t *testing.T) {
 			break
 		}
 	}
+	// A raw file id that does not exist.
+	missing := planFile{Name: "(missing row)", RawFileID: 987654, Expect: expect{Success: false, Error: "File 987654 not found"}}
 	e.startWorker(t, e.dbURL)
 
-	out := runE2EPy(t, e.env(e.dbURL), plan{Files: files, Timeout: 120}, "run")
+	out := runE2EPy(t, e.env(e.dbURL), plan{Files: append(files, missing), Timeout: 120}, "run")
 	var rep e2eReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("e2e.py output: %v\n%s", err, out)
