@@ -148,7 +148,7 @@ func newEnv(t testing.TB, kind string) *env {
 		}
 	case "s3":
 		backend := s3mem.New()
-		ts := httptest.NewServer(gofakes3.New(backend).Server())
+		ts := httptest.NewServer(decodeAWSChunked(gofakes3.New(backend).Server()))
 		t.Cleanup(ts.Close)
 		st, err := s3.New(ctx, s3.Config{Endpoint: ts.URL, AccessKey: "minioadmin", SecretKey: "minioadmin123", Bucket: "omicsomics", PartSize: 5 << 20})
 		if err != nil {

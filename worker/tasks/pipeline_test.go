@@ -471,3 +471,30 @@ func TestAlreadyProcessedBySyncPath(t *testing.T) {
 		t.Error("rows added")
 	}
 }
+
+// TestLargeFileOnS3 goes through multipart uploads (the document is well
+// above the 5 MiB part size of the test store) for both task tunings.
+func TestLargeFileOnS3(t *testing.T) {
+	e := newEnv(t, "s3")
+	var b bytes.Buffer
+	b.WriteString("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+	n := 0
+	for ; b.Len() < 3<<20; n++ {
+		fmt.Fprintf(&b, "chr2\t%d\t.\tC\tT\t50\tPASS\tDP=3\n", n+1)
+	}
+	for _, tun := range []Tuning{{}, LargeFileTuning} {
+		raw := e.upload(t, "big.vcf", b.Bytes())
+		res, err := e.processor(t).Process(context.Background(), nil, Request{RawFileID: raw.ID}, tun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.RecordCount != int64(n) {
+			t.Errorf("%d records, want %d", res.RecordCount, n)
+		}
+		pf, _ := e.files.GetFile(context.Background(), res.ProcessedFileID)
+		doc := e.decryptObject(t, pf.ObjectKey)
+		if int64(len(doc)) != pf.Size || pf.Size < 10<<20 {
+			t.Errorf("document %d bytes, row %d", len(doc), pf.Size)
+		}
+	}
+}
