@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,13 +153,18 @@ func (p *Processor) infra(err error, db bool, format string, a ...any) error {
 	if db {
 		what = "database"
 	}
+	// One line for the UI: driver errors can span several (pgx lists
+	// every address it tried).
+	detail := strings.Join(strings.Fields(err.Error()), " ")
 	if p.cfg.IsTransient(err) {
 		return &transientError{
-			py:  worker.PyErrorf("ConnectionError", "%s unavailable while %s: %w", what, op, err),
+			py: &worker.PyError{Type: "ConnectionError", Module: "builtins", Err: err,
+				Args: []any{fmt.Sprintf("%s unavailable while %s: %s", what, op, detail)}},
 			err: err,
 		}
 	}
-	return worker.PyErrorf("RuntimeError", "%s error while %s: %w", what, op, err)
+	return &worker.PyError{Type: "RuntimeError", Module: "builtins", Err: err,
+		Args: []any{fmt.Sprintf("%s error while %s: %s", what, op, detail)}}
 }
 
 // run is the state of one task run.
