@@ -84,7 +84,7 @@ func (w *Worker) execute(j *job) {
 		w.mu.Unlock()
 	}
 	if started != nil {
-		if err := w.store(ctx, started); err != nil {
+		if err := w.storeNoWait(ctx, started); err != nil {
 			j.log.Warn("storing STARTED failed", "err", err)
 		}
 	}

@@ -58,7 +58,10 @@ var ErrTaskFinished = errors.New("task already finished")
 // UpdateState stores a custom (or standard) state with meta as its result,
 // e.g. UpdateState(ctx, "PROGRESS", map[string]any{"status": "parsing",
 // "progress": 40}). Like Celery it writes even for tasks that ignore their
-// result.
+// result. With a backend that queues writes (the Redis backend attached to
+// its broker) it does not wait for Redis: the write is ordered before the
+// task's final state, and a failed write is retried and logged, so the
+// error returned is only an encoding or closed-backend error.
 func (t *Task) UpdateState(ctx context.Context, state string, meta any) error {
 	if state == "" {
 		return fmt.Errorf("update state of %s: empty state", t.ID)
@@ -67,7 +70,7 @@ func (t *Task) UpdateState(ctx context.Context, state string, meta any) error {
 		return fmt.Errorf("update state %s of %s: %w", state, t.ID, ErrTaskFinished)
 	}
 	m := t.w.meta(t, state, meta)
-	if err := t.w.backend.Store(ctx, m); err != nil {
+	if err := t.w.storeNoWait(ctx, m); err != nil {
 		return fmt.Errorf("update state %s of %s: %w", state, t.ID, err)
 	}
 	return nil

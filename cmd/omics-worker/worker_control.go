@@ -69,6 +69,7 @@ type controlRuntime struct {
 	cancel     context.CancelFunc
 	waitServer func()
 	evDone     chan struct{}
+	mingleDone chan struct{} // closed when the background mingle ended
 	httpSrv    *http.Server
 	pool       *redigo.Pool
 	saveMu     sync.Mutex
@@ -398,10 +399,22 @@ func newControlRuntime(ctx context.Context, w *worker.Worker, env extensionEnv) 
 		Report: reportText(ws, conf), Shutdown: stopWorker, OnRevoke: rt.save, Logger: log,
 	}, w, mb, ev)
 
-	if !cf.withoutMingle {
-		if _, err := srv.Mingle(cctx); err != nil {
-			log.Warn("mingle failed; starting without sync", "err", err)
-		}
+	// Mingle runs concurrently with consuming (a deliberate difference
+	// from Celery, which mingles for ~1 s before consuming): the worker
+	// consumes within milliseconds of start, revoked ids from the replies
+	// are merged as they arrive, and the revoked set is re-checked right
+	// before each task runs, so only a task that starts within the first
+	// second and was revoked solely on another worker can slip through.
+	rt.mingleDone = make(chan struct{})
+	if cf.withoutMingle {
+		close(rt.mingleDone)
+	} else {
+		go func() {
+			defer close(rt.mingleDone)
+			if _, err := srv.Mingle(cctx); err != nil && cctx.Err() == nil {
+				log.Warn("mingle failed; running without sync", "err", err)
+			}
+		}()
 	}
 	if !cf.withoutControl {
 		wait, err := srv.Start(cctx)
@@ -450,6 +463,9 @@ func (rt *controlRuntime) save() {
 func (rt *controlRuntime) stop() {
 	rt.cancel()
 	<-rt.evDone
+	if rt.mingleDone != nil {
+		<-rt.mingleDone
+	}
 	if rt.waitServer != nil {
 		rt.waitServer()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/gomodule/redigo/redis"
@@ -20,6 +21,10 @@ type ResultBackend struct {
 	names   protocol.Names
 	expires string // SETEX seconds, "0" = plain SET
 	broker  *Broker
+	log     *slog.Logger
+	// w is the group-commit writer, set by UseBroker when the broker is
+	// on the same server: then every write goes through it, in order.
+	w *writer
 }
 
 // NewResultBackend returns a result backend for a redis://, rediss:// or
@@ -38,15 +43,66 @@ func NewResultBackend(url string, cfg Config) (*ResultBackend, error) {
 		c:       c,
 		names:   cfg.Names(ep.DB),
 		expires: strconv.FormatInt(cfg.resultExpiresSeconds(), 10),
+		log:     cfg.logger(),
 	}, nil
 }
 
 // UseBroker lets StoreAndAck acknowledge deliveries of b. When b is on the
-// same server as the backend, StoreAndAck is one atomic script.
-func (r *ResultBackend) UseBroker(b *Broker) { r.broker = b }
+// same server as the backend, StoreAndAck is one atomic script, and every
+// write (Store, StoreRaw, StoreNoWait, StoreAndAck) goes, in call order,
+// through one group-commit goroutine and connection that pipelines the
+// writes queued meanwhile (see writer). Call it before the first write.
+func (r *ResultBackend) UseBroker(b *Broker) {
+	r.broker = b
+	if b != nil && b.c.ep.sameServer(r.c.ep) && r.w == nil {
+		r.w = newWriter(r, b, r.log)
+	}
+}
 
-// Close closes the pool.
-func (r *ResultBackend) Close() error { return r.c.close() }
+// Close flushes queued writes and closes the connections.
+func (r *ResultBackend) Close() error {
+	if r.w != nil {
+		r.w.close()
+	}
+	return r.c.close()
+}
+
+// write queues one write on the group-commit writer and waits for it.
+func (r *ResultBackend) write(ctx context.Context, key string, meta []byte, tag string) (stored bool, err error) {
+	op := &writeOp{key: key, meta: meta, tag: tag, done: make(chan error, 1)}
+	if !r.w.enqueue(op) {
+		return false, errWriterClosed
+	}
+	select {
+	case err := <-op.done:
+		return op.stored, err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// StoreNoWait queues meta for writing and returns without waiting for
+// Redis (only an encoding error is returned). A failed write is retried
+// and then logged. Writes keep their call order relative to every other
+// write of this backend, so a STARTED or PROGRESS state queued here is
+// always stored before a final state written later for the same task.
+// Without a same-server broker (UseBroker) it is Store.
+func (r *ResultBackend) StoreNoWait(ctx context.Context, meta *protocol.ResultMeta) error {
+	if r.w == nil {
+		return r.Store(ctx, meta)
+	}
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("redis: encode result meta: %w", err)
+	}
+	if meta.TaskID == "" {
+		return errors.New("redis: result without task id")
+	}
+	if !r.w.enqueue(&writeOp{key: r.names.ResultKey(meta.TaskID), meta: raw}) {
+		return errWriterClosed
+	}
+	return nil
+}
 
 // Ping checks that the server answers.
 func (r *ResultBackend) Ping(ctx context.Context) error {
@@ -76,6 +132,9 @@ func (r *ResultBackend) StoreRaw(ctx context.Context, taskID string, meta []byte
 	if taskID == "" {
 		return false, errors.New("redis: result without task id")
 	}
+	if r.w != nil {
+		return r.write(ctx, r.names.ResultKey(taskID), meta, "")
+	}
 	rc, err := r.c.get(ctx)
 	if err != nil {
 		return false, err
@@ -104,6 +163,10 @@ func (r *ResultBackend) StoreAndAck(ctx context.Context, meta *protocol.ResultMe
 	tag := ""
 	if d != nil {
 		tag = d.Tag
+	}
+	if r.w != nil {
+		_, err := r.write(ctx, r.names.ResultKey(meta.TaskID), raw, tag)
+		return err
 	}
 	b := r.broker
 	if tag == "" || b == nil || !b.c.ep.sameServer(r.c.ep) {

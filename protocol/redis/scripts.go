@@ -129,10 +129,15 @@ return 1
 // current value; if it decodes to status SUCCESS write nothing; else
 // SETEX (SET when expires is 0) and PUBLISH the same bytes on the key.
 // KEYS[1] = result key, ARGV[1] = meta JSON, ARGV[2] = expires seconds.
+//
+// The stored value is only cjson-decoded when its bytes contain SUCCESS at
+// all (a plain substring search): a stored SUCCESS state always does, so
+// the guard is unchanged, and the common writes (over nothing, STARTED or
+// PROGRESS) skip the decode.
 const storeFn = `
 local function store(key, meta, ex)
   local cur = redis.call('GET', key)
-  if cur then
+  if cur and string.find(cur, 'SUCCESS', 1, true) then
     local ok, m = pcall(cjson.decode, cur)
     if ok and type(m) == 'table' and m['status'] == 'SUCCESS' then return 0 end
   end

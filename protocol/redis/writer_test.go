@@ -1,0 +1,97 @@
+package redis
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/protocol"
+)
+
+// TestWriterOrder: with a same-server broker attached, states queued with
+// StoreNoWait from several goroutines and the final StoreAndAck of each
+// task reach Redis in call order per task (PUBLISH order = call order), the
+// final state is the stored one, the deliveries are acked, and Close
+// flushes writes still queued.
+func TestWriterOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		resultDB int
+	}{{"same-db", 1}, {"other-db", 3}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, bc, pfx := newTestBroker(t, 1, Config{})
+			r, rc, _ := newTestBackend(t, tt.resultDB, Config{})
+			r.UseBroker(b)
+			if r.w == nil {
+				t.Fatal("no group-commit writer for a same-server broker")
+			}
+			q := "q-" + uniq(t)
+			const tasks, steps = 8, 20
+			ids := make([]string, tasks)
+			nexts := make([]func() string, tasks)
+			var ds []*protocol.Delivery
+			for i := range tasks {
+				ids[i] = protocol.NewUUID4()
+				nexts[i] = subscribe(t, tt.resultDB, r.Key(ids[i]))
+				if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: fmt.Sprintf("w%d", i), rk: q})); err != nil {
+					t.Fatal(err)
+				}
+				d, err := b.Fetch(ctxT(t), []string{q}, -1)
+				if err != nil || d == nil {
+					t.Fatal(d, err)
+				}
+				ds = append(ds, d)
+			}
+			var wg sync.WaitGroup
+			for i := range tasks {
+				wg.Go(func() {
+					for s := range steps {
+						m := &protocol.ResultMeta{Status: "PROGRESS", Result: map[string]any{"step": s}, TaskID: ids[i]}
+						if err := r.StoreNoWait(ctxT(t), m); err != nil {
+							t.Error(err)
+						}
+					}
+					m := &protocol.ResultMeta{Status: protocol.StateSuccess, Result: "done", TaskID: ids[i]}
+					if err := r.StoreAndAck(ctxT(t), m, ds[i]); err != nil {
+						t.Error(err)
+					}
+					// Queued after the final state: the SUCCESS guard
+					// keeps SUCCESS, and Close must flush it first.
+					_ = r.StoreNoWait(ctxT(t), &protocol.ResultMeta{Status: "PROGRESS", TaskID: ids[i]})
+				})
+			}
+			wg.Wait()
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for i := range tasks {
+				for s := range steps {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(nexts[i]()), &m); err != nil {
+						t.Fatal(err)
+					}
+					if m["status"] != "PROGRESS" || fmt.Sprint(m["result"].(map[string]any)["step"]) != fmt.Sprint(s) {
+						t.Fatalf("task %d message %d: %v", i, s, m)
+					}
+				}
+				if got := nexts[i](); !json.Valid([]byte(got)) || !strings.Contains(got, `"SUCCESS"`) {
+					t.Fatalf("task %d: final message %s", i, got)
+				}
+				v, err := redis.Bytes(rc.Do("GET", r.Key(ids[i])))
+				if err != nil || !strings.Contains(string(v), `"SUCCESS"`) {
+					t.Errorf("task %d: stored %s (%v)", i, v, err)
+				}
+				if _, _, _, ok := unackedRecord(t, bc, pfx, fmt.Sprintf("w%d", i)); ok {
+					t.Errorf("task %d not acked", i)
+				}
+			}
+			if err := r.StoreNoWait(ctxT(t), &protocol.ResultMeta{Status: "PROGRESS", TaskID: ids[0]}); err == nil {
+				t.Error("StoreNoWait after Close succeeded")
+			}
+		})
+	}
+}
