@@ -69,6 +69,9 @@ type Config struct {
 	Pid int
 	// RetryPause is the back-off after a broker error. Default 1 s.
 	RetryPause time.Duration
+	// Fairness limits how many tasks sharing a key (the uploading user of
+	// a file task) run at once; the zero value means no limit.
+	Fairness Fairness
 }
 
 // DefaultQueue is the queue consumed when Config.Queues is empty

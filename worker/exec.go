@@ -170,6 +170,8 @@ func (w *Worker) finish(ctx context.Context, j *job, t *Task, tctx context.Conte
 		w.abandonJob(ctx, j, t)
 		return
 	}
+	// Transient errors become a Retry with backoff (autoretry.go).
+	o = w.autoRetry(j, o)
 	if w.hookFinish(ctx, j, tctx, o) { // terminated by a remote revoke
 		return
 	}

@@ -61,6 +61,8 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 	if w.expired(ctx, j) {
 		return
 	}
+	// Per-key limits (fairness.go).
+	w.fairKey(ctx, j)
 	if w.hookReceived(ctx, j) { // revoked, or held by a rate limit
 		return
 	}

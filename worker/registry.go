@@ -40,6 +40,12 @@ type TaskOptions struct {
 	MaxRetries int
 	// DefaultRetryDelay is the countdown of Retry(err, 0). Default 180 s.
 	DefaultRetryDelay time.Duration
+	// AutoRetry retries errors marked with Transient automatically, with
+	// exponential backoff and jitter, up to MaxRetries (autoretry.go).
+	AutoRetry AutoRetry
+	// FairnessKey returns the key Config.Fairness limits per (e.g. the
+	// uploading user); nil = the task is never held back (fairness.go).
+	FairnessKey KeyFunc
 }
 
 type taskDef struct {

@@ -71,6 +71,8 @@ type Worker struct {
 	// x is the state of the remote-control / events / monitoring hooks
 	// (hooks.go); its zero value is ready.
 	x ext
+	// fair is the per-key limit state (fairness.go), guarded by mu.
+	fair fairState
 }
 
 // New builds a worker that runs the handlers of reg. A nil logger drops
@@ -260,7 +262,7 @@ func (w *Worker) roomLocked() int {
 	if limit == 0 {
 		return unlimitedBatch
 	}
-	return max(limit+w.etaHeld-w.inWindow, 0)
+	return max(limit+w.etaHeld+w.fairRoomLocked()-w.inWindow, 0)
 }
 
 const unlimitedBatch = 64
@@ -283,6 +285,7 @@ func (w *Worker) forget(j *job) {
 	defer w.mu.Unlock()
 	w.releaseLocked(j)
 	delete(w.held, j)
+	w.fairForgetLocked(j)
 	j.state = stateDone
 }
 
@@ -357,10 +360,17 @@ func (w *Worker) next() *job {
 			w.mu.Unlock()
 			return nil
 		}
-		if len(w.ready) > 0 {
-			j := w.ready[0]
-			w.ready[0] = nil
-			w.ready = w.ready[1:]
+		if i := w.fairPickLocked(); i >= 0 { // per-key limits (fairness.go)
+			j := w.ready[i]
+			if i == 0 {
+				w.ready[0] = nil
+				w.ready = w.ready[1:]
+			} else {
+				n := len(w.ready)
+				copy(w.ready[i:], w.ready[i+1:])
+				w.ready[n-1] = nil
+				w.ready = w.ready[:n-1]
+			}
 			j.state = stateRunning
 			w.running[j] = struct{}{}
 			w.mu.Unlock()

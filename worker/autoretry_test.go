@@ -1,0 +1,142 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omicsomics/omics-worker/protocol"
+)
+
+func TestAutoRetryBackoff(t *testing.T) {
+	tests := []struct {
+		name   string
+		a      AutoRetry
+		n      int
+		lo, hi time.Duration
+	}{
+		{"default first, jitter", AutoRetry{}, 0, time.Millisecond, time.Second},
+		{"default third, jitter", AutoRetry{}, 2, time.Millisecond, 4 * time.Second},
+		{"no jitter 0", AutoRetry{NoJitter: true}, 0, time.Second, time.Second},
+		{"no jitter 3", AutoRetry{NoJitter: true}, 3, 8 * time.Second, 8 * time.Second},
+		{"capped", AutoRetry{NoJitter: true, Base: time.Second, Max: 5 * time.Second}, 10, 5 * time.Second, 5 * time.Second},
+		{"huge n does not overflow", AutoRetry{NoJitter: true}, 200, 600 * time.Second, 600 * time.Second},
+		{"custom base", AutoRetry{NoJitter: true, Base: 100 * time.Millisecond}, 2, 400 * time.Millisecond, 400 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 50 {
+				d := tc.a.Backoff(tc.n)
+				if d < tc.lo || d > tc.hi {
+					t.Fatalf("Backoff(%d) = %v, want in [%v, %v]", tc.n, d, tc.lo, tc.hi)
+				}
+			}
+		})
+	}
+}
+
+func TestTransientClassification(t *testing.T) {
+	base := errors.New("connection refused")
+	classify := func(err error) bool { return strings.Contains(err.Error(), "refused") }
+	tests := []struct {
+		name string
+		a    AutoRetry
+		err  error
+		want bool
+	}{
+		{"marked", AutoRetry{}, Transient(base), true},
+		{"marked and wrapped", AutoRetry{}, fmt.Errorf("load: %w", Transient(base)), true},
+		{"plain", AutoRetry{}, base, false},
+		{"classifier", AutoRetry{IsTransient: classify}, base, true},
+		{"disabled", AutoRetry{Disabled: true}, Transient(base), false},
+		{"nil", AutoRetry{}, nil, false},
+	}
+	for _, tc := range tests {
+		if got := tc.a.transient(tc.err); got != tc.want {
+			t.Errorf("%s: transient = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if Transient(nil) != nil {
+		t.Error("Transient(nil) != nil")
+	}
+	if !errors.Is(Transient(base), base) || !IsTransient(Transient(base)) {
+		t.Error("Transient must wrap")
+	}
+}
+
+// TestAutoRetryUntilFailure: a handler that always returns a transient
+// error is retried MaxRetries times (each republished message is fed back
+// to the worker, as Redis would), with growing countdowns, then fails with
+// the last error; the RETRY states carry the underlying exception.
+func TestAutoRetryUntilFailure(t *testing.T) {
+	reg := NewRegistry()
+	runs := make(chan int, 10)
+	mustRegister(t, reg, "t.transient", func(_ context.Context, t *Task) (any, error) {
+		runs <- t.Retries
+		return nil, Transient(PyErrorf("ConnectionError", "database unavailable (attempt %d)", t.Retries+1))
+	}, TaskOptions{AutoRetry: AutoRetry{Base: 10 * time.Millisecond, NoJitter: true}})
+	mustRegister(t, reg, "t.transient_off", func(_ context.Context, t *Task) (any, error) {
+		return nil, Transient(NewPyError("ConnectionError", "no auto retry"))
+	}, TaskOptions{AutoRetry: AutoRetry{Disabled: true}})
+	mustRegister(t, reg, "t.permanent", func(_ context.Context, t *Task) (any, error) {
+		return nil, NewPyError("ValueError", "bad input")
+	}, TaskOptions{})
+	h := start(t, Config{Concurrency: 2}, reg)
+	m := h.send(t, "t.transient", nil, nil)
+	var countdowns []time.Duration
+	for i := 0; ; i++ {
+		f := h.backend.waitFinal(t, m.ID)
+		if f.Status == protocol.StateFailure {
+			info := f.Result.(*protocol.ExceptionInfo)
+			if info.Type != "ConnectionError" || info.Message[0] != "database unavailable (attempt 4)" {
+				t.Fatalf("final FAILURE %s", resultJSON(t, f))
+			}
+			break
+		}
+		if f.Status != protocol.StateRetry || i > 3 {
+			t.Fatalf("state %d: %s %s", i, f.Status, resultJSON(t, f))
+		}
+		if info := f.Result.(*protocol.ExceptionInfo); info.Type != "ConnectionError" {
+			t.Fatalf("RETRY result %s", resultJSON(t, f))
+		}
+		// Feed the retry message back (Redis would deliver it).
+		var pub []published
+		waitUntil(t, "retry publish", func() bool {
+			_, _, _, pub = h.broker.snapshot()
+			return len(pub) > i
+		})
+		env, err := protocol.DecodeEnvelope(pub[i].raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		re, err := protocol.DecodeTask(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		countdowns = append(countdowns, time.Until(*re.ETA))
+		h.backend.mu.Lock()
+		h.backend.metas = nil
+		h.backend.mu.Unlock()
+		h.broker.put(&protocol.Delivery{Queue: "q", Tag: env.Properties.DeliveryTag, Raw: pub[i].raw, Envelope: env})
+	}
+	if len(countdowns) != 3 {
+		t.Fatalf("%d retries, want 3 (the default max_retries)", len(countdowns))
+	}
+	if !(countdowns[0] < countdowns[2]) {
+		t.Errorf("backoff does not grow: %v", countdowns)
+	}
+	if n := len(runs); n != 4 {
+		t.Errorf("%d runs, want 4", n)
+	}
+	off := h.send(t, "t.transient_off", nil, nil)
+	if f := h.backend.waitFinal(t, off.ID); f.Status != protocol.StateFailure || resultJSON(t, f) != `{"exc_type":"ConnectionError","exc_message":["no auto retry"],"exc_module":"builtins"}` {
+		t.Fatalf("disabled: %s %s", f.Status, resultJSON(t, f))
+	}
+	p := h.send(t, "t.permanent", nil, nil)
+	if f := h.backend.waitFinal(t, p.ID); f.Status != protocol.StateFailure {
+		t.Fatalf("permanent error retried: %s", f.Status)
+	}
+}

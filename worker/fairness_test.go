@@ -1,0 +1,136 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omicsomics/omics-worker/protocol"
+)
+
+// userTasks registers "t.user" (key: kwarg "user"); tasks of user "a" block
+// until gate is closed, the others return at once. It tracks the highest
+// number of tasks of one user running together.
+type userTasks struct {
+	gate    chan struct{}
+	mu      sync.Mutex
+	running map[string]int
+	peak    map[string]int
+}
+
+func newUserTasks(t *testing.T, reg *Registry, keyErr error) *userTasks {
+	u := &userTasks{gate: make(chan struct{}), running: map[string]int{}, peak: map[string]int{}}
+	mustRegister(t, reg, "t.user", func(ctx context.Context, t *Task) (any, error) {
+		user, _ := t.StringArgOr("user", "")
+		u.mu.Lock()
+		u.running[user]++
+		u.peak[user] = max(u.peak[user], u.running[user])
+		u.mu.Unlock()
+		defer func() {
+			u.mu.Lock()
+			u.running[user]--
+			u.mu.Unlock()
+		}()
+		if user == "a" {
+			select {
+			case <-u.gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return user, nil
+	}, TaskOptions{FairnessKey: func(_ context.Context, t *Task) (string, error) {
+		if keyErr != nil {
+			return "", keyErr
+		}
+		return t.StringArgOr("user", "")
+	}})
+	return u
+}
+
+func TestFairnessOneUserCannotStarveOthers(t *testing.T) {
+	reg := NewRegistry()
+	u := newUserTasks(t, reg, nil)
+	h := start(t, Config{Concurrency: 3, Fairness: Fairness{MaxPerKey: 1}}, reg)
+	var as, bs []*protocol.TaskMessage
+	for range 40 {
+		as = append(as, h.send(t, "t.user", nil, map[string]any{"user": "a"}))
+	}
+	for _, user := range []string{"b", "c", "b", ""} {
+		bs = append(bs, h.send(t, "t.user", nil, map[string]any{"user": user}))
+	}
+	// Every other user's task finishes while user a's first task still
+	// blocks and its 39 others wait: none starves behind the backlog.
+	for _, m := range bs {
+		if f := h.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+			t.Fatalf("%s: %s", m.ID, f.Status)
+		}
+	}
+	running, parked := h.w.FairnessSnapshot()
+	if running["a"] != 1 || parked["a"] != 39 {
+		t.Fatalf("running %v parked %v, want a: 1 running, 39 held back", running, parked)
+	}
+	if unacked, _, _, _ := h.broker.snapshot(); unacked != 40 {
+		t.Fatalf("%d messages held, want 40 (held back messages stay unacked and leased)", unacked)
+	}
+	close(u.gate)
+	for _, m := range as {
+		if f := h.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+			t.Fatalf("%s: %s", m.ID, f.Status)
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.peak["a"] != 1 {
+		t.Errorf("user a peaked at %d running tasks, want 1", u.peak["a"])
+	}
+	running, parked = h.w.FairnessSnapshot()
+	if len(running) != 0 || len(parked) != 0 {
+		t.Errorf("state left: running %v parked %v", running, parked)
+	}
+}
+
+func TestFairnessBoundsParkedAndShutdownRestores(t *testing.T) {
+	reg := NewRegistry()
+	newUserTasks(t, reg, nil)
+	h := start(t, Config{Concurrency: 2, ShutdownTimeout: 50 * time.Millisecond,
+		Fairness: Fairness{MaxPerKey: 1, MaxParked: 3}}, reg)
+	for range 10 {
+		h.send(t, "t.user", nil, map[string]any{"user": "a"})
+	}
+	// One runs; the window (2) + MaxParked (3) lets 4 more be held back.
+	waitUntil(t, "4 held back", func() bool {
+		_, parked := h.w.FairnessSnapshot()
+		return parked["a"] == 4
+	})
+	h.stop(t) // warm: parked messages restored, the running one after the timeout
+	unacked, _, restored, _ := h.broker.snapshot()
+	h.broker.mu.Lock()
+	held := h.broker.maxHeld
+	h.broker.mu.Unlock()
+	// window 2 + 3 parked.
+	if held > 5 {
+		t.Errorf("%d messages held at once, want at most 5 (MaxParked bounds the window)", held)
+	}
+	if len(restored) != held || unacked != 0 {
+		t.Errorf("restored %d, unacked %d: held back messages must be restored at shutdown", len(restored), unacked)
+	}
+}
+
+func TestFairnessKeyErrorRunsUnlimited(t *testing.T) {
+	reg := NewRegistry()
+	u := newUserTasks(t, reg, errors.New("database down"))
+	close(u.gate)
+	h := start(t, Config{Concurrency: 2, Fairness: Fairness{MaxPerKey: 1}}, reg)
+	var ms []*protocol.TaskMessage
+	for range 5 {
+		ms = append(ms, h.send(t, "t.user", nil, map[string]any{"user": "a"}))
+	}
+	for _, m := range ms {
+		if f := h.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+			t.Fatalf("%s", f.Status)
+		}
+	}
+}
