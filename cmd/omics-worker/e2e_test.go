@@ -35,6 +35,7 @@ import (
 	"testing"
 	"time"
 
+	redigo "github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -99,6 +100,7 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	t.Helper()
 	requireInterop(t)
 	e := &e2eEnv{dbURL: e2eScratchDB(t), root: t.TempDir(), queue: uniqueQueue(t, "e2e")}
+	t.Cleanup(func() { dropQueueKeys(t, e.queue, e.queue+"_large") })
 	ctx := context.Background()
 	files, err := postgres.Open(ctx, e.dbURL)
 	if err != nil {
@@ -562,6 +564,7 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 		ids[i] = pf.RawFileID
 	}
 	queue := fmt.Sprintf("bench_e2e_%d_%d", os.Getpid(), time.Now().UnixNano())
+	defer dropQueueKeys(b, queue)
 	bin := filepath.Join(b.TempDir(), "omics-worker")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
@@ -893,5 +896,23 @@ func readAWSChunked(br *bufio.Reader) ([]byte, error) {
 		if _, err := br.Discard(2); err != nil {
 			return nil, fmt.Errorf("aws-chunked trailer: %w", err)
 		}
+	}
+}
+
+// dropQueueKeys deletes the kombu binding and list keys of our unique
+// queues in the broker DB (8) so that runs do not accumulate keys.
+func dropQueueKeys(t testing.TB, queues ...string) {
+	c, err := redigo.Dial("tcp", redisAddr, redigo.DialDatabase(e2eDBs.broker))
+	if err != nil {
+		t.Logf("cleanup of queue keys: %v", err)
+		return
+	}
+	defer c.Close()
+	args := []any{}
+	for _, q := range queues {
+		args = append(args, "_kombu.binding."+q, q)
+	}
+	if _, err := c.Do("DEL", args...); err != nil {
+		t.Logf("cleanup of queue keys: %v", err)
 	}
 }
