@@ -139,6 +139,7 @@ type workerOptions struct {
 	diagnostic        bool
 	shutdownTimeout   float64
 	restoreInterval   float64
+	maxPerUser        int
 	brokerURL         string
 	backendURL        string
 	app               string
@@ -184,6 +185,7 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.diagnostic, "diagnostic-tasks", false, "register the diag.* tasks (env OMICS_WORKER_DIAGNOSTIC_TASKS=1)")
 	fs.Float64Var(&o.shutdownTimeout, "shutdown-timeout", 60, "warm shutdown: seconds to wait for running tasks (negative = forever)")
 	fs.Float64Var(&o.restoreInterval, "restore-interval", 100, "seconds between restores of messages past the visibility timeout (negative = never)")
+	fs.IntVar(&o.maxPerUser, "max-per-user", 0, "at most N file tasks of one uploading user run at once; the others wait, leased (0 = no limit; docs/hardening.md)")
 	str(&o.brokerURL, "b", "broker", "", "broker URL (env CELERY_BROKER_URL, default "+defaultRedisURL+")")
 	str(&o.backendURL, "", "result-backend", "", "result backend URL (env CELERY_RESULT_BACKEND, default "+defaultRedisURL+")")
 	str(&o.app, "A", "app", "", "accepted for compatibility with `celery -A app worker`; ignored")
@@ -319,6 +321,7 @@ func workerConfig(o *workerOptions) (worker.Config, error) {
 		VisibilityTimeout:  seconds(o.visibilityTimeout),
 		RestoreInterval:    seconds(o.restoreInterval),
 		ForwardUnknown:     o.forwardUnknown,
+		Fairness:           worker.Fairness{MaxPerKey: o.maxPerUser},
 	}
 	if o.prefetch == 0 {
 		cfg.PrefetchMultiplier = -1 // celery: 0 = unlimited

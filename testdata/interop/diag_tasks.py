@@ -39,10 +39,10 @@ def sleep(seconds=1):
 
 
 @app.task(name="diag.flaky", bind=True, max_retries=None)
-def flaky(self, fail_times=1, key="", countdown=0.2):
+def flaky(self, fail_times=1, key="", countdown=0.2, max_retries=None):
     if self.request.retries < fail_times:
         raise self.retry(exc=ConnectionError("flaky failure %d of %d" % (self.request.retries + 1, fail_times)),
-                         countdown=countdown)
+                         countdown=countdown, max_retries=max_retries)
     return {"ok": True, "key": key, "retries": self.request.retries}
 
 

@@ -21,6 +21,10 @@ const (
 	Fail     = "diag.fail"
 	Sleep    = "diag.sleep"
 	Flaky    = "diag.flaky"
+	// Transient fails with a transient ConnectionError that the runtime
+	// retries automatically (worker.Transient; backoff 1 s × 2^n, full
+	// jitter, max 3 retries).
+	Transient = "diag.transient"
 )
 
 // Register adds every diagnostic task to reg.
@@ -35,7 +39,8 @@ func Register(reg *worker.Registry) error {
 		{Echo, echo, worker.TaskOptions{Params: []string{}, VarArgs: true, VarKwargs: true}},
 		{Fail, fail, worker.TaskOptions{Params: []string{"message"}}},
 		{Sleep, sleep, worker.TaskOptions{Params: []string{"seconds"}}},
-		{Flaky, flaky, worker.TaskOptions{Params: []string{"fail_times", "key", "countdown"}, MaxRetries: -1}},
+		{Flaky, flaky, worker.TaskOptions{Params: []string{"fail_times", "key", "countdown", "max_retries"}, MaxRetries: -1}},
+		{Transient, transient, worker.TaskOptions{Params: []string{"fail_times", "key"}}},
 	}
 	for _, t := range tasks {
 		if err := reg.Register(t.name, t.h, t.opts); err != nil {
@@ -125,9 +130,38 @@ func flaky(_ context.Context, t *worker.Task) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// max_retries=None: the task's (unlimited); else Task.retry(max_retries=n).
+	maxR, err := t.IntArgOr("max_retries", -1)
+	if err != nil {
+		return nil, err
+	}
 	if int64(t.Retries) < n {
 		cause := worker.PyErrorf("ConnectionError", "flaky failure %d of %d", t.Retries+1, n)
-		return nil, worker.Retry(cause, max(time.Duration(cd*float64(time.Second)), time.Millisecond))
+		r := worker.Retry(cause, max(time.Duration(cd*float64(time.Second)), time.Millisecond))
+		if maxR >= 0 {
+			m := int(maxR)
+			r.MaxRetries = &m
+		}
+		return nil, r
+	}
+	return map[string]any{"ok": true, "key": key, "retries": t.Retries}, nil
+}
+
+// transient(fail_times=1, key="") fails with a transient
+// ConnectionError("transient failure i of n") until it has been retried
+// fail_times times (the runtime retries it automatically, at most 3 times),
+// then returns {"ok": true, "key": key, "retries": n}.
+func transient(_ context.Context, t *worker.Task) (any, error) {
+	n, err := t.IntArgOr("fail_times", 1)
+	if err != nil {
+		return nil, err
+	}
+	key, err := t.StringArgOr("key", "")
+	if err != nil {
+		return nil, err
+	}
+	if int64(t.Retries) < n {
+		return nil, worker.Transient(worker.PyErrorf("ConnectionError", "transient failure %d of %d", t.Retries+1, n))
 	}
 	return map[string]any{"ok": true, "key": key, "retries": t.Retries}, nil
 }

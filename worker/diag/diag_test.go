@@ -33,6 +33,9 @@ func TestHandlers(t *testing.T) {
 		{"progress bad arg", progress, nil, &worker.Task{Kwargs: map[string]any{"steps": "abc"}}, "", "TypeError"},
 		{"progress negative", progress, nil, &worker.Task{Kwargs: map[string]any{"steps": json.Number("-1")}}, "", "ValueError"},
 		{"flaky retries", flaky, nil, &worker.Task{Kwargs: map[string]any{"fail_times": json.Number("2")}, Retries: 1}, "", "retry"},
+		{"transient fails", transient, nil, &worker.Task{Kwargs: map[string]any{"fail_times": json.Number("1")}}, "", "ConnectionError"},
+		{"transient done", transient, nil, &worker.Task{Kwargs: map[string]any{"fail_times": json.Number("1"), "key": "k"}, Retries: 1},
+			`{"key":"k","ok":true,"retries":1}`, ""},
 		{"flaky done", flaky, nil, &worker.Task{Kwargs: map[string]any{"fail_times": json.Number("2"), "key": "k"}, Retries: 2},
 			`{"key":"k","ok":true,"retries":2}`, ""},
 	}
@@ -76,7 +79,7 @@ func TestRegister(t *testing.T) {
 	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(reg.Names()); got != 6 {
+	if got := len(reg.Names()); got != 7 {
 		t.Fatalf("%d tasks", got)
 	}
 	if err := Register(reg); !errors.Is(err, worker.ErrDuplicateTask) {

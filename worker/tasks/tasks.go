@@ -19,8 +19,11 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/omicsomics/omics-worker/storage/postgres"
@@ -109,9 +112,45 @@ func Register(reg *worker.Registry, cfg Config) error {
 		TimeLimit:     TimeLimit,
 		SoftTimeLimit: SoftTimeLimit,
 		MaxRetries:    p.maxRetries(),
+		FairnessKey:   UserKey(cfg.Files),
 	}
 	if err := reg.Register(ProcessFileTask, p.Handler(Tuning{}), opts); err != nil {
 		return err
 	}
 	return reg.Register(ProcessLargeFileTask, p.Handler(LargeFileTuning), opts)
+}
+
+// UserKey returns the fairness key function of the file tasks (omics-worker
+// worker --max-per-user): "user:<uploaded_by_id>" of the raw row, looked up
+// once per raw file id and cached (the uploader of a row never changes).
+// A missing row or a bad raw_file_id has no key (the task fails anyway).
+func UserKey(files FileStore) worker.KeyFunc {
+	var mu sync.Mutex
+	cache := map[int64]int64{}
+	return func(ctx context.Context, t *worker.Task) (string, error) {
+		id, err := t.IntArg("raw_file_id")
+		if err != nil {
+			return "", nil
+		}
+		mu.Lock()
+		user, ok := cache[id]
+		mu.Unlock()
+		if !ok {
+			f, err := files.GetFile(ctx, id)
+			if errors.Is(err, postgres.ErrNotFound) {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			user = f.UploadedByID
+			mu.Lock()
+			if len(cache) >= 100_000 {
+				clear(cache)
+			}
+			cache[id] = user
+			mu.Unlock()
+		}
+		return "user:" + strconv.FormatInt(user, 10), nil
+	}
 }
