@@ -128,3 +128,17 @@ func (w *Worker) autoRetry(j *job, o outcome) outcome {
 	o.err = &RetryError{Err: cause, Countdown: ar.Backoff(retries)}
 	return o
 }
+
+// storePause is the pause before attempt n (n ≥ 1) of a result write:
+// RetryPause/10 doubling per attempt, at most 5 s (100 ms, 200 ms, ... with
+// the default RetryPause of 1 s).
+func (w *Worker) storePause(n int) time.Duration {
+	d := w.cfg.RetryPause / 10
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	for i := 1; i < n && d < 5*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Second)
+}

@@ -140,3 +140,18 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 		t.Fatalf("permanent error retried: %s", f.Status)
 	}
 }
+
+func TestStorePause(t *testing.T) {
+	w := &Worker{cfg: Config{RetryPause: time.Second}}
+	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 5000, 5000}
+	var total time.Duration
+	for i, ms := range want {
+		if got := w.storePause(i + 1); got != ms*time.Millisecond {
+			t.Errorf("storePause(%d) = %v, want %v", i+1, got, ms*time.Millisecond)
+		}
+		total += w.storePause(i + 1)
+	}
+	if total < 10*time.Second {
+		t.Errorf("result writes give up after %v; a Redis restart takes seconds", total)
+	}
+}

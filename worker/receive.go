@@ -187,7 +187,7 @@ func (w *Worker) storeAndAck(ctx context.Context, j *job, meta *protocol.ResultM
 		var err error
 		for attempt := range storeAttempts {
 			if attempt > 0 {
-				time.Sleep(w.cfg.RetryPause)
+				time.Sleep(w.storePause(attempt))
 			}
 			if err = w.storeAcker.StoreAndAck(ctx, meta, j.d); err == nil {
 				j.acked = true
@@ -206,14 +206,17 @@ func (w *Worker) storeAndAck(ctx context.Context, j *job, meta *protocol.ResultM
 	return nil
 }
 
-const storeAttempts = 3
+// storeAttempts bounds the writes of one result; the pauses between them
+// grow exponentially (storePause, autoretry.go): ~11 s in all by default,
+// enough to ride out a Redis restart.
+const storeAttempts = 8
 
 // store writes meta, retrying transient failures.
 func (w *Worker) store(ctx context.Context, meta *protocol.ResultMeta) error {
 	var err error
 	for attempt := range storeAttempts {
 		if attempt > 0 {
-			time.Sleep(w.cfg.RetryPause)
+			time.Sleep(w.storePause(attempt))
 		}
 		if err = w.backend.Store(ctx, meta); err == nil {
 			return nil
