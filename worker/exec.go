@@ -219,8 +219,12 @@ func (w *Worker) succeed(ctx context.Context, j *job, t *Task, result any, elaps
 }
 
 // settleFinal stores the final meta (nil = nothing) and acknowledges the
-// message if it was not acked early.
+// message if it was not acked early (with the next fetch folded in when
+// the backend can, batch.go).
 func (w *Worker) settleFinal(ctx context.Context, j *job, m *protocol.ResultMeta) {
+	if w.settleNext(ctx, j, m) {
+		return
+	}
 	w.settle(ctx, j, m)
 }
 

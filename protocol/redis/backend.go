@@ -194,6 +194,36 @@ func (r *ResultBackend) StoreAndAck(ctx context.Context, meta *protocol.ResultMe
 	return nil
 }
 
+// StoreAckFetch is StoreAndAck that also pops and records (as Fetch does,
+// without blocking) one message from queues in the same round trip, when
+// it can: the group-commit writer is in use and no Fetch is running at
+// the time. It returns the popped delivery, if any, even when the store
+// failed; the caller owns it then exactly as a Fetch result.
+func (r *ResultBackend) StoreAckFetch(ctx context.Context, meta *protocol.ResultMeta, d *protocol.Delivery, queues []string) ([]*protocol.Delivery, error) {
+	if r.w == nil || d == nil || d.Tag == "" || len(queues) == 0 {
+		return nil, r.StoreAndAck(ctx, meta, d)
+	}
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("redis: encode result meta: %w", err)
+	}
+	if meta.TaskID == "" {
+		return nil, errors.New("redis: result without task id")
+	}
+	op := &writeOp{key: r.names.ResultKey(meta.TaskID), meta: raw, tag: d.Tag,
+		done: make(chan error, 1), fetch: &fetchReq{queues: queues}}
+	if !r.w.enqueue(op) {
+		return nil, errWriterClosed
+	}
+	// Wait for the reply even if ctx ends: the fetched message must not
+	// be dropped.
+	err = <-op.done
+	if op.fetch.err != nil {
+		r.log.Warn("redis: fetch folded into a result write failed", "err", op.fetch.err)
+	}
+	return op.fetch.ds, err
+}
+
 // GetRaw returns the stored meta JSON of a task, nil when there is none
 // (the task is PENDING or its result expired).
 func (r *ResultBackend) GetRaw(ctx context.Context, taskID string) ([]byte, error) {

@@ -163,6 +163,25 @@ func (b *Broker) FetchMany(ctx context.Context, queues []string, max int, timeou
 
 // popNow runs fetchScript. Caller holds fetchMu.
 func (b *Broker) popNow(ctx context.Context, order []string, max int) ([]*protocol.Delivery, error) {
+	args := b.fetchArgs(order, max)
+	rc, err := b.c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	// Deliberately no ctx on the call itself: a script whose reply we
+	// abandoned would leave its messages unacked until the visibility
+	// timeout. The connection read timeout bounds it.
+	r, err := redis.Values(fetchScript.Do(rc, args...))
+	if err != nil {
+		return nil, wrapErr("fetch script", err)
+	}
+	return b.parseFetch(order, r)
+}
+
+// fetchArgs are the fetchScript keys and arguments (key count first) for
+// popping up to max messages in the given queue order.
+func (b *Broker) fetchArgs(order []string, max int) []any {
 	steps := b.names.QueueKeys("")
 	ns := len(steps)
 	nq := len(order)
@@ -179,18 +198,13 @@ func (b *Broker) popNow(ctx context.Context, order []string, max int) ([]*protoc
 	for range max {
 		args = append(args, protocol.NewUUID4())
 	}
-	rc, err := b.c.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	// Deliberately no ctx on the call itself: a script whose reply we
-	// abandoned would leave its messages unacked until the visibility
-	// timeout. The connection read timeout bounds it.
-	r, err := redis.Values(fetchScript.Do(rc, args...))
-	if err != nil {
-		return nil, wrapErr("fetch script", err)
-	}
+	return args
+}
+
+// parseFetch turns a fetchScript reply into deliveries and applies the
+// rotations the script made. Caller holds fetchMu.
+func (b *Broker) parseFetch(order []string, r []any) ([]*protocol.Delivery, error) {
+	nq := len(order)
 	if len(r)%3 != 0 {
 		return nil, fmt.Errorf("%w: fetch script returned %d values", ErrUnexpected, len(r))
 	}

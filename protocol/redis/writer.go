@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/protocol"
 )
 
 // writer is the group-commit path of a ResultBackend attached to a broker
@@ -57,6 +60,17 @@ type writeOp struct {
 	// prevented the write.
 	done   chan error
 	stored bool
+	err    error // outcome, kept until the batch is finished
+	// fetch, when set on a waited write, asks for one more message to be
+	// popped (fetchScript) in the same pipeline, right after the writes.
+	fetch *fetchReq
+}
+
+// fetchReq is the fetch folded into a write's round trip.
+type fetchReq struct {
+	queues []string
+	ds     []*protocol.Delivery
+	err    error
 }
 
 // writerAttempts bounds how often one write is sent before it fails.
@@ -161,18 +175,43 @@ func (w *writer) conn() (redis.Conn, error) {
 		rc.Close()
 		return nil, wrapErr("load store script", err)
 	}
+	if err := fetchScript.Load(rc); err != nil {
+		rc.Close()
+		return nil, wrapErr("load fetch script", err)
+	}
 	w.rc = rc
 	return rc, nil
 }
 
 // send writes batch as one pipeline and delivers the replies; it resends
-// the unanswered tail after connection errors.
+// the unanswered tail after connection errors. Folded fetches (writeOp
+// fetch) are sent once, after the writes, as one fetchScript call popping
+// one message per request, under the broker's fetch lock (skipped when the
+// lock is busy, e.g. during a blocking BRPOP); they are never resent, so a
+// connection error can at worst leave a popped message recorded as unacked
+// until the visibility timeout restores it, as with Broker.Fetch.
 func (w *writer) send(batch []*writeOp) {
 	rdb, bdb := w.rb.c.ep.DB, w.b.c.ep.DB
 	unacked, index := w.b.names.UnackedKey(), w.b.names.UnackedIndexKey()
+	all := batch
+	var fetches []*writeOp
+	for _, op := range batch {
+		if op.fetch != nil && (len(fetches) == 0 || slices.Equal(op.fetch.queues, fetches[0].fetch.queues)) {
+			fetches = append(fetches, op)
+		}
+	}
+	locked := len(fetches) > 0 && !w.b.c.isClosed() && w.b.fetchMu.TryLock()
+	unlock := func() {
+		if locked {
+			w.b.fetchMu.Unlock()
+			locked = false
+		}
+	}
+	defer unlock()
 	var err error
 	for attempt := 1; attempt <= writerAttempts && len(batch) > 0; attempt++ {
 		if attempt > 1 {
+			unlock()
 			time.Sleep(backoff(attempt - 1))
 		}
 		var rc redis.Conn
@@ -186,6 +225,11 @@ func (w *writer) send(batch []*writeOp) {
 				break
 			}
 		}
+		var order []string
+		if err == nil && locked {
+			order = w.b.order(fetches[0].fetch.queues)
+			err = fetchScript.SendHash(rc, w.b.fetchArgs(order, len(fetches))...)
+		}
 		if err == nil {
 			err = rc.Flush()
 		}
@@ -196,11 +240,11 @@ func (w *writer) send(batch []*writeOp) {
 			continue
 		}
 		i := 0
+		broken := false
 		for ; i < len(batch); i++ {
 			n, rerr := redis.Int(rc.Receive())
 			if rerr == nil {
 				batch[i].stored = n == 1
-				w.finish(batch[i], nil)
 				continue
 			}
 			var re redis.Error
@@ -212,24 +256,60 @@ func (w *writer) send(batch []*writeOp) {
 					// and keeps the final states last).
 					err = wrapErr("store pipeline", rerr)
 					w.drain(rc, len(batch)-i-1)
-					if lerr := storeAckScript.Load(rc); lerr != nil {
-						w.rc.Close()
-						w.rc = nil
-					}
+					broken = true
 					break
 				}
-				w.finish(batch[i], wrapErr("store result", rerr))
+				batch[i].err = wrapErr("store result", rerr)
 				continue
 			}
 			err = wrapErr("store pipeline", rerr)
-			w.rc.Close()
-			w.rc = nil
+			broken = true
 			break
+		}
+		if order != nil {
+			// The fetch reply follows the writes' replies.
+			var ds []*protocol.Delivery
+			var ferr error
+			if broken {
+				ferr = err
+				if w.rc != nil && w.rc.Err() == nil {
+					var vals []any
+					if vals, ferr = redis.Values(rc.Receive()); ferr == nil {
+						ds, ferr = w.b.parseFetch(order, vals)
+					}
+				}
+			} else {
+				var vals []any
+				if vals, ferr = redis.Values(rc.Receive()); ferr == nil {
+					ds, ferr = w.b.parseFetch(order, vals)
+				} else {
+					ferr = wrapErr("fetch script", ferr)
+				}
+			}
+			for k, op := range fetches {
+				if k < len(ds) {
+					op.fetch.ds = ds[k : k+1]
+				}
+				op.fetch.err = ferr
+			}
+			unlock()
+		}
+		if broken {
+			if e := storeAckScript.Load(rc); e != nil || rc.Err() != nil {
+				w.rc.Close()
+				w.rc = nil
+			} else if e := fetchScript.Load(rc); e != nil {
+				w.rc.Close()
+				w.rc = nil
+			}
 		}
 		batch = batch[i:]
 	}
 	for _, op := range batch {
-		w.finish(op, err)
+		op.err = err
+	}
+	for _, op := range all {
+		w.finish(op, op.err)
 	}
 }
 

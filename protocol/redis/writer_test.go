@@ -95,3 +95,48 @@ func TestWriterOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreAckFetch: the final write of one delivery also pops and records
+// the next message in the same round trip; with an empty queue it returns
+// nothing; the popped message is held (unacked) exactly as a Fetch result.
+func TestStoreAckFetch(t *testing.T) {
+	b, bc, pfx := newTestBroker(t, 1, Config{})
+	r, rc, _ := newTestBackend(t, 1, Config{})
+	r.UseBroker(b)
+	q := "q-" + uniq(t)
+	for _, tag := range []string{"f1", "f2"} {
+		if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: tag, rk: q})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := b.Fetch(ctxT(t), []string{q}, -1)
+	if err != nil || d == nil || d.Tag != "f1" {
+		t.Fatal(d, err)
+	}
+	for i, want := range []string{"f2", ""} {
+		id := protocol.NewUUID4()
+		ds, err := r.StoreAckFetch(ctxT(t), &protocol.ResultMeta{Status: protocol.StateSuccess, Result: i, TaskID: id}, d, []string{q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, ok := unackedRecord(t, bc, pfx, d.Tag); ok {
+			t.Errorf("%s not acked", d.Tag)
+		}
+		if v, _ := redis.Bytes(rc.Do("GET", r.Key(id))); !strings.Contains(string(v), "SUCCESS") {
+			t.Errorf("result %d not stored: %s", i, v)
+		}
+		if want == "" {
+			if len(ds) != 0 {
+				t.Fatalf("fetched %v from an empty queue", ds)
+			}
+			break
+		}
+		if len(ds) != 1 || ds[0].Tag != want || ds[0].Queue != q || ds[0].Envelope == nil {
+			t.Fatalf("fetched %+v, want %s", ds, want)
+		}
+		if _, _, _, ok := unackedRecord(t, bc, pfx, want); !ok {
+			t.Errorf("%s not recorded as unacked", want)
+		}
+		d = ds[0]
+	}
+}
