@@ -22,7 +22,7 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 	log := w.log.With("delivery_tag", d.Tag, "queue", d.Queue)
 	if d.Envelope == nil {
 		log.Error("Can't decode message body; message deleted", "err", d.DecodeErr, "size", len(d.Raw))
-		w.settle(ctx, j, nil)
+		w.settle(ctx, j, w.undecodableMeta(log, d)) // FAILURE if an id is readable (hostile.go)
 		return
 	}
 	if limit := w.cfg.MaxMessageSize; limit > 0 && len(d.Raw) > limit {

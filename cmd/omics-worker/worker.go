@@ -140,6 +140,7 @@ type workerOptions struct {
 	shutdownTimeout   float64
 	restoreInterval   float64
 	maxPerUser        int
+	maxMessageSize    int
 	brokerURL         string
 	backendURL        string
 	app               string
@@ -185,6 +186,7 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.diagnostic, "diagnostic-tasks", false, "register the diag.* tasks (env OMICS_WORKER_DIAGNOSTIC_TASKS=1)")
 	fs.Float64Var(&o.shutdownTimeout, "shutdown-timeout", 60, "warm shutdown: seconds to wait for running tasks (negative = forever)")
 	fs.Float64Var(&o.restoreInterval, "restore-interval", 100, "seconds between restores of messages past the visibility timeout (negative = never)")
+	fs.IntVar(&o.maxMessageSize, "max-message-size", 64<<20, "reject task messages larger than this many bytes (FAILURE InvalidTaskError; negative = no limit)")
 	fs.IntVar(&o.maxPerUser, "max-per-user", 0, "at most N file tasks of one uploading user run at once; the others wait, leased (0 = no limit; docs/hardening.md)")
 	str(&o.brokerURL, "b", "broker", "", "broker URL (env CELERY_BROKER_URL, default "+defaultRedisURL+")")
 	str(&o.backendURL, "", "result-backend", "", "result backend URL (env CELERY_RESULT_BACKEND, default "+defaultRedisURL+")")
@@ -322,6 +324,7 @@ func workerConfig(o *workerOptions) (worker.Config, error) {
 		RestoreInterval:    seconds(o.restoreInterval),
 		ForwardUnknown:     o.forwardUnknown,
 		Fairness:           worker.Fairness{MaxPerKey: o.maxPerUser},
+		MaxMessageSize:     o.maxMessageSize,
 	}
 	if o.prefetch == 0 {
 		cfg.PrefetchMultiplier = -1 // celery: 0 = unlimited
