@@ -84,56 +84,84 @@ func DecodeEnvelope(raw []byte) (*Envelope, error) {
 }
 
 // UnmarshalJSON implements json.Unmarshaler with DecodeEnvelope's rules.
+//
+// The bytes are validated once (json.Valid) and then walked in place
+// (eachMember) instead of being decoded into maps of raw values and
+// re-parsed member by member; duplicate keys resolve to the last one, as
+// with a map. Header values alias one private copy of the headers object.
 func (e *Envelope) UnmarshalJSON(raw []byte) error {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
+	if !json.Valid(raw) || firstByte(raw) != '{' {
 		return fmt.Errorf("%w: not a JSON object", ErrBadEnvelope)
 	}
 	*e = Envelope{}
 	var err error
-	for k, v := range top {
+	ok := eachMember(raw, func(k string, v []byte) {
 		switch k {
 		case "body":
+			e.Body = ""
 			if isNull(v) {
-				continue
+				return
 			}
-			if err = json.Unmarshal(v, &e.Body); err != nil {
-				return fmt.Errorf("%w: body is not a string", ErrBadEnvelope)
+			s, ok := decodeString(v)
+			if !ok {
+				err = fmt.Errorf("%w: body is not a string", ErrBadEnvelope)
 			}
+			e.Body = s
 		case "content-encoding":
 			e.ContentEncoding = looseString(v)
 		case "content-type":
 			e.ContentType = looseString(v)
 		case "headers":
+			e.Headers, e.BadHeaders = nil, nil
 			if isNull(v) {
-				continue
+				return
 			}
-			if json.Unmarshal(v, &e.Headers) != nil || e.Headers == nil {
-				e.Headers = nil
+			if firstByte(v) != '{' {
 				e.BadHeaders = append(json.RawMessage(nil), v...)
+				return
 			}
+			own := append([]byte(nil), v...)
+			h := map[string]json.RawMessage{}
+			if !eachMember(own, func(hk string, hv []byte) { h[hk] = hv }) {
+				e.BadHeaders = own
+				return
+			}
+			e.Headers = h
 		case "properties":
+			e.Properties = Properties{}
 			if isNull(v) {
-				continue
+				return
 			}
-			if err = e.Properties.UnmarshalJSON(v); err != nil {
-				return err
+			if perr := e.Properties.decode(v); perr != nil {
+				err = perr
 			}
 		default:
 			setExtra(&e.Extra, k, v)
 		}
+	})
+	if !ok {
+		return fmt.Errorf("%w: not a JSON object", ErrBadEnvelope)
 	}
-	return nil
+	return err
 }
 
 // UnmarshalJSON implements json.Unmarshaler leniently (see DecodeEnvelope).
 func (p *Properties) UnmarshalJSON(raw []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if !json.Valid(raw) {
 		return fmt.Errorf("%w: properties is not an object", ErrBadEnvelope)
 	}
+	if isNull(raw) {
+		*p = Properties{}
+		return nil
+	}
+	return p.decode(raw)
+}
+
+// decode is UnmarshalJSON for valid JSON.
+func (p *Properties) decode(raw []byte) error {
 	*p = Properties{}
-	for k, v := range m {
+	var err error
+	ok := eachMember(raw, func(k string, v []byte) {
 		switch k {
 		case "correlation_id":
 			p.CorrelationID = looseString(v)
@@ -142,11 +170,12 @@ func (p *Properties) UnmarshalJSON(raw []byte) error {
 		case "delivery_mode":
 			p.DeliveryMode = looseInt(v)
 		case "delivery_info":
+			p.DeliveryInfo = DeliveryInfo{}
 			if isNull(v) {
-				continue
+				return
 			}
-			if err := p.DeliveryInfo.UnmarshalJSON(v); err != nil {
-				return err
+			if derr := p.DeliveryInfo.decode(v); derr != nil {
+				err = derr
 			}
 		case "priority":
 			p.Priority = looseInt(v)
@@ -157,31 +186,47 @@ func (p *Properties) UnmarshalJSON(raw []byte) error {
 		default:
 			setExtra(&p.Extra, k, v)
 		}
+	})
+	if !ok {
+		return fmt.Errorf("%w: properties is not an object", ErrBadEnvelope)
 	}
-	return nil
+	return err
 }
 
 // UnmarshalJSON implements json.Unmarshaler leniently.
 func (d *DeliveryInfo) UnmarshalJSON(raw []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if !json.Valid(raw) {
 		return fmt.Errorf("%w: delivery_info is not an object", ErrBadEnvelope)
 	}
+	if isNull(raw) {
+		*d = DeliveryInfo{}
+		return nil
+	}
+	return d.decode(raw)
+}
+
+// decode is UnmarshalJSON for valid JSON.
+func (d *DeliveryInfo) decode(raw []byte) error {
 	*d = DeliveryInfo{}
-	for k, v := range m {
+	ok := eachMember(raw, func(k string, v []byte) {
 		switch k {
 		case "exchange":
 			d.Exchange = looseString(v)
 		case "routing_key":
 			d.RoutingKey = looseString(v)
 		case "redelivered":
-			var b bool
-			if json.Unmarshal(v, &b) == nil {
-				d.Redelivered = b
+			switch string(v) {
+			case "true":
+				d.Redelivered = true
+			case "false":
+				d.Redelivered = false
 			}
 		default:
 			setExtra(&d.Extra, k, v)
 		}
+	})
+	if !ok {
+		return fmt.Errorf("%w: delivery_info is not an object", ErrBadEnvelope)
 	}
 	return nil
 }
@@ -396,11 +441,17 @@ func NewUUID4() string {
 // --- small JSON helpers -------------------------------------------------
 
 func isNull(v json.RawMessage) bool {
+	if len(v) == 4 && string(v) == "null" {
+		return true
+	}
 	return len(bytes.TrimSpace(v)) == 0 || string(bytes.TrimSpace(v)) == "null"
 }
 
 // looseString decodes a JSON string; anything else yields "".
 func looseString(v json.RawMessage) string {
+	if s, ok := simpleString(v); ok {
+		return s
+	}
 	var s string
 	if json.Unmarshal(v, &s) != nil {
 		return ""
@@ -411,6 +462,9 @@ func looseString(v json.RawMessage) string {
 // looseInt decodes a JSON number (or numeric string) as an int; anything
 // else yields 0.
 func looseInt(v json.RawMessage) int {
+	if n, ok := simpleInt(v); ok && n > -1e9 && n < 1e9 {
+		return n
+	}
 	var n json.Number
 	if json.Unmarshal(v, &n) != nil {
 		var s string
@@ -438,6 +492,9 @@ func setExtra(m *map[string]json.RawMessage, k string, v json.RawMessage) {
 // marshalNoEscape is json.Marshal without HTML escaping and without the
 // trailing newline.
 func marshalNoEscape(v any) ([]byte, error) {
+	if b, ok := marshalFast(v); ok {
+		return b, nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -203,8 +203,9 @@ func DecodeTask(env *Envelope) (*TaskMessage, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Only an object body can be hybrid (a v2 body is an array).
 		var obj map[string]json.RawMessage
-		if unmarshalNumber(data, &obj) == nil && obj != nil {
+		if firstByte(data) == '{' && unmarshalNumber(data, &obj) == nil && obj != nil {
 			if _, hasArgs := obj["args"]; hasArgs {
 				return decodeHybrid(env, obj)
 			}
@@ -238,9 +239,14 @@ func decodeV2(env *Envelope, data []byte) (*TaskMessage, error) {
 	if err := applyHeaders(msg, env.Headers); err != nil {
 		return nil, err
 	}
-	var parts []json.RawMessage
-	if err := json.Unmarshal(data, &parts); err != nil {
+	// data is valid JSON (decodePayload checked it).
+	els, ok := elements(data)
+	if !ok && !isNull(data) {
 		return nil, invalid("body", "protocol v2 body must be an array [args, kwargs, embed]")
+	}
+	parts := make([]json.RawMessage, len(els))
+	for i, e := range els {
+		parts[i] = e
 	}
 	if len(parts) < 2 || len(parts) > 3 {
 		return nil, invalid("body", "protocol v2 body must have 3 elements, got %d", len(parts))
@@ -336,7 +342,7 @@ func fillRepr(msg *TaskMessage) {
 }
 
 func decodeArgs(raw json.RawMessage) ([]any, error) {
-	if isNull(raw) {
+	if isNull(raw) || string(raw) == "[]" {
 		return []any{}, nil
 	}
 	var args []any
@@ -350,7 +356,7 @@ func decodeArgs(raw json.RawMessage) ([]any, error) {
 }
 
 func decodeKwargs(raw json.RawMessage) (map[string]any, error) {
-	if isNull(raw) {
+	if isNull(raw) || string(raw) == "{}" {
 		return map[string]any{}, nil
 	}
 	var kw map[string]any
@@ -369,7 +375,11 @@ func decodeEmbed(raw json.RawMessage) (Embed, error) {
 		return e, nil
 	}
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if json.Valid(raw) && firstByte(raw) == '{' {
+		// Celery's usual embed has four null members: walk it in place.
+		m = map[string]json.RawMessage{}
+		eachMember(raw, func(k string, v []byte) { m[k] = v })
+	} else if err := json.Unmarshal(raw, &m); err != nil {
 		return e, invalid("embed", "must be a mapping")
 	}
 	var err error
@@ -435,7 +445,9 @@ func applyHeaders(msg *TaskMessage, h map[string]json.RawMessage) error {
 			}
 			return
 		}
-		if json.Unmarshal(raw, dst) != nil {
+		if s, ok := simpleString(raw); ok {
+			*dst = s
+		} else if json.Unmarshal(raw, dst) != nil {
 			err = invalid(key, "must be a string, got %s", clip(raw))
 			return
 		}
@@ -547,6 +559,9 @@ func timeHeader(field string, raw json.RawMessage) (*time.Time, string, error) {
 
 // jsonInt decodes an integral JSON number.
 func jsonInt(raw json.RawMessage) (int, bool) {
+	if n, ok := simpleInt(raw); ok {
+		return n, true
+	}
 	var n json.Number
 	if unmarshalNumber(raw, &n) != nil {
 		return 0, false
