@@ -138,7 +138,7 @@ func (w *Worker) execute(j *job) {
 		j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))
 		var m *protocol.ResultMeta
 		if !w.ignoreResult(j) { // spec §3.7: main-process records
-			m = w.meta(t, protocol.StateFailure, timeLimitExceeded(hard).Info())
+			m = w.meta(t, protocol.StateFailure, timeLimitError(msg, hard).Info()) // hostile.go
 		}
 		w.settleFinal(ctx, j, m)
 	case <-w.abandon:

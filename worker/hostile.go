@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 	"unicode/utf8"
 
 	"github.com/omicsomics/omics-worker/protocol"
@@ -49,4 +50,23 @@ func peekRawTaskID(raw []byte) (id, task string) {
 		return "", ""
 	}
 	return id, task
+}
+
+// timeLimitError is TimeLimitExceeded with the limit rendered as Python
+// shows it: the timelimit header's own number when the limit came from the
+// message (apply_async(time_limit=1) gives TimeLimitExceeded(1,), an int),
+// else seconds as a float (celery worker --time-limit is a float option).
+func timeLimitError(msg *protocol.TaskMessage, hard time.Duration) *PyError {
+	pe := timeLimitExceeded(hard)
+	if msg == nil || msg.TimeLimit[0] == nil || *msg.TimeLimit[0] <= 0 {
+		return pe
+	}
+	var lim []json.Number
+	if json.Unmarshal(msg.Headers["timelimit"], &lim) != nil || len(lim) == 0 {
+		return pe
+	}
+	if n, err := lim[0].Int64(); err == nil {
+		pe.Args = []any{n}
+	}
+	return pe
 }

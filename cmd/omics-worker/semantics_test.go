@@ -1,0 +1,143 @@
+package main
+
+// Task semantics against a Python worker (issue 6): the same apply_async
+// calls (countdown, eta, expires, priority, time_limit, soft_time_limit,
+// explicit retries that succeed or run out, automatic retries of a
+// transient error that succeed or run out) are sent by the real Python
+// client to a Python Celery worker on one queue and to omics-worker on
+// another. The client (testdata/interop/semantics/semantics.py) records
+// every state each worker stores, in order, from the result backend's
+// pub/sub channel, and the final AsyncResult; the two must match.
+//
+// Redis: DB 15 of the shared server (broker and results), unique queues.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type semanticsEntry struct {
+	States    []string `json:"states"`
+	State     string   `json:"state"`
+	Result    any      `json:"result"`
+	ExcType   string   `json:"exc_type"`
+	Exc       string   `json:"exc"`
+	RunsAfter *float64 `json:"runs_after"`
+	MinAfter  float64  `json:"min_after"`
+}
+
+func semanticsEnv(queue string) []string {
+	return []string{
+		fmt.Sprintf("CELERY_BROKER_URL=redis://%s/%d", redisAddr, hostileDB),
+		fmt.Sprintf("CELERY_RESULT_BACKEND=redis://%s/%d", redisAddr, hostileDB),
+		"OMICS_TEST_QUEUE=" + queue,
+		"PYTHONDONTWRITEBYTECODE=1",
+	}
+}
+
+func runSemantics(t *testing.T, queue string) (map[string]semanticsEntry, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pythonBin, "semantics.py")
+	cmd.Dir = filepath.Join(interopDir(t), "semantics")
+	cmd.Env = append(os.Environ(), semanticsEnv(queue)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("semantics.py: %v\n%s", err, stderr.String())
+	}
+	var res map[string]semanticsEntry
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("semantics.py output %q: %v", out, err)
+	}
+	return res, nil
+}
+
+func TestSemanticsMatchPython(t *testing.T) {
+	requireInterop(t)
+	base := fmt.Sprintf("sem_%d_%d", os.Getpid(), time.Now().UnixNano())
+	pyQ, goQ := base+"_py", base+"_go"
+	t.Cleanup(func() {
+		for _, q := range []string{pyQ, goQ} {
+			redisDelDB(hostileDB, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169")
+		}
+	})
+	py := startProc(t, "python worker", filepath.Join(interopDir(t), "semantics"), semanticsEnv(pyQ), pythonBin,
+		"-m", "celery", "-A", "semantics_app", "worker", "-P", "prefork", "-c", "2", "-Q", pyQ, "-n", "py-sem@%h",
+		"--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "info")
+	gw := startProc(t, "go worker", interopDir(t), semanticsEnv(goQ), workerBinary(t), "worker", "--diagnostic-tasks",
+		"-Q", goQ, "-c", "2", "-n", "go-sem@%h", "--result-expires", "600",
+		"--without-mingle", "--without-heartbeat", "-l", "info")
+	py.waitFor(t, " ready.", 1, 60*time.Second)
+	gw.waitFor(t, "worker ready", 1, 30*time.Second)
+
+	var wg sync.WaitGroup
+	var pyRes, goRes map[string]semanticsEntry
+	var pyErr, goErr error
+	wg.Go(func() { pyRes, pyErr = runSemantics(t, pyQ) })
+	wg.Go(func() { goRes, goErr = runSemantics(t, goQ) })
+	wg.Wait()
+	if pyErr != nil || goErr != nil {
+		t.Fatalf("python side: %v\ngo side: %v", pyErr, goErr)
+	}
+	names := make([]string, 0, len(pyRes))
+	for n := range pyRes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p, g := pyRes[name], goRes[name]
+		t.Run(name, func(t *testing.T) {
+			t.Logf("python: %v %s %v %s(%s)", p.States, p.State, p.Result, p.ExcType, p.Exc)
+			t.Logf("go:     %v %s %v %s(%s)", g.States, g.State, g.Result, g.ExcType, g.Exc)
+			pyStates := p.States
+			if name == "time-limit" {
+				// Python stores the FAILURE twice (the pool's timeout
+				// handler, then the job's error callback); we store it
+				// once. Documented in docs/hardening.md.
+				pyStates = slices.Compact(slices.Clone(pyStates))
+			}
+			if !reflect.DeepEqual(pyStates, g.States) {
+				t.Errorf("stored states differ: python %v, go %v", p.States, g.States)
+			}
+			if p.State != g.State || !reflect.DeepEqual(p.Result, g.Result) || p.ExcType != g.ExcType {
+				t.Errorf("final differs: python %s %v %s, go %s %v %s", p.State, p.Result, p.ExcType, g.State, g.Result, g.ExcType)
+			}
+			if !semanticsSameMessage(name, p.Exc, g.Exc) {
+				t.Errorf("exception text differs: python %q, go %q", p.Exc, g.Exc)
+			}
+			for side, e := range map[string]semanticsEntry{"python": p, "go": g} {
+				if e.MinAfter > 0 && (e.RunsAfter == nil || *e.RunsAfter < e.MinAfter-0.05) {
+					t.Errorf("%s: finished %v s after sending, before its countdown/eta of %v s", side, e.RunsAfter, e.MinAfter)
+				}
+			}
+		})
+	}
+}
+
+// semanticsSameMessage compares str(exc); where the two workers phrase a
+// runtime exception differently the difference is documented in
+// docs/hardening.md and only the type is compared.
+func semanticsSameMessage(scenario, py, goMsg string) bool {
+	switch scenario {
+	case "soft-time-limit":
+		// Python: SoftTimeLimitExceeded() -> "SoftTimeLimitExceeded()".
+		return true
+	}
+	return py == goMsg
+}
+
+// redisDelDB deletes keys of one database of the shared Redis (cleanup).
+func redisDelDB(db int, keys ...string) { redisDel(db, keys...) }
