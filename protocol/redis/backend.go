@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,7 +90,7 @@ func (r *ResultBackend) StoreNoWait(ctx context.Context, meta *protocol.ResultMe
 	if r.w == nil {
 		return r.Store(ctx, meta)
 	}
-	raw, err := json.Marshal(meta)
+	raw, err := protocol.EncodeResultMeta(meta)
 	if err != nil {
 		return fmt.Errorf("redis: encode result meta: %w", err)
 	}
@@ -118,7 +117,7 @@ func (r *ResultBackend) Key(taskID string) string { return r.names.ResultKey(tas
 // (SET when expires is disabled) and PUBLISH the same bytes on the key.
 // One EVALSHA does GET-check, SETEX and PUBLISH atomically.
 func (r *ResultBackend) Store(ctx context.Context, meta *protocol.ResultMeta) error {
-	raw, err := json.Marshal(meta)
+	raw, err := protocol.EncodeResultMeta(meta)
 	if err != nil {
 		return fmt.Errorf("redis: encode result meta: %w", err)
 	}
@@ -153,7 +152,7 @@ func (r *ResultBackend) StoreRaw(ctx context.Context, taskID string, meta []byte
 // database if it differs from the broker's). Otherwise it is Store then Ack.
 // d may be nil or have no tag (then it is just Store).
 func (r *ResultBackend) StoreAndAck(ctx context.Context, meta *protocol.ResultMeta, d *protocol.Delivery) error {
-	raw, err := json.Marshal(meta)
+	raw, err := protocol.EncodeResultMeta(meta)
 	if err != nil {
 		return fmt.Errorf("redis: encode result meta: %w", err)
 	}
@@ -203,7 +202,7 @@ func (r *ResultBackend) StoreAckFetch(ctx context.Context, meta *protocol.Result
 	if r.w == nil || d == nil || d.Tag == "" || len(queues) == 0 {
 		return nil, r.StoreAndAck(ctx, meta, d)
 	}
-	raw, err := json.Marshal(meta)
+	raw, err := protocol.EncodeResultMeta(meta)
 	if err != nil {
 		return nil, fmt.Errorf("redis: encode result meta: %w", err)
 	}
