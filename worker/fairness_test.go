@@ -134,3 +134,66 @@ func TestFairnessKeyErrorRunsUnlimited(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitSpacesStarts: Celery's per-task rate_limit ("10/s",
+// "100/m"), enforced by hooks.go, spaces the starts of one task name by
+// 1/rate (a lower bound that the token bucket guarantees; not a speed
+// measurement) and does not hold back other task names.
+func TestRateLimitSpacesStarts(t *testing.T) {
+	reg := NewRegistry()
+	var mu sync.Mutex
+	starts := map[string][]time.Time{}
+	h := func(_ context.Context, t *Task) (any, error) {
+		mu.Lock()
+		starts[t.Name] = append(starts[t.Name], time.Now())
+		mu.Unlock()
+		return nil, nil
+	}
+	mustRegister(t, reg, "t.limited", h, TaskOptions{})
+	mustRegister(t, reg, "t.minute", h, TaskOptions{})
+	mustRegister(t, reg, "t.free", h, TaskOptions{})
+	hs := start(t, Config{Concurrency: 4, PrefetchMultiplier: 4}, reg)
+	if _, err := hs.w.SetRateLimit("t.limited", "10/s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hs.w.SetRateLimit("t.minute", "100/m"); err != nil {
+		t.Fatal(err)
+	}
+	var last []*protocol.TaskMessage
+	for range 5 {
+		last = append(last, hs.send(t, "t.limited", nil, nil))
+	}
+	for range 2 {
+		last = append(last, hs.send(t, "t.minute", nil, nil))
+	}
+	var free []*protocol.TaskMessage
+	for range 5 {
+		free = append(free, hs.send(t, "t.free", nil, nil))
+	}
+	for _, m := range append(free, last...) {
+		if f := hs.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+			t.Fatalf("%s: %s", m.Task, f.Status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	check := func(name string, gap time.Duration) {
+		s := starts[name]
+		for i := 1; i < len(s); i++ {
+			if d := s[i].Sub(s[i-1]); d < gap-10*time.Millisecond {
+				t.Errorf("%s: start %d came %v after the previous one, want >= %v", name, i, d, gap)
+			}
+		}
+	}
+	check("t.limited", 100*time.Millisecond)
+	check("t.minute", 600*time.Millisecond)
+	// The free task was not queued behind the limited ones: all of its
+	// runs started before the second t.minute run (due 600 ms after the
+	// first).
+	lastLimited := starts["t.minute"][len(starts["t.minute"])-1]
+	for _, s := range starts["t.free"] {
+		if s.After(lastLimited) {
+			t.Errorf("t.free started after the rate-limited backlog")
+		}
+	}
+}
