@@ -473,3 +473,78 @@ func TestChaosFileTasks(t *testing.T) {
 		t.Fatalf("%d processed rows, %d linked, want %d each (one per raw file)", processed, linked, files)
 	}
 }
+
+// TestFairnessFileTasksMaxPerUser: one user's backlog of file tasks does
+// not starve another user's upload: with --max-per-user 1 and -c 2, user
+// B's task (queued behind 8 of user A's) finishes while A's backlog is
+// still being processed, one at a time.
+func TestFairnessFileTasksMaxPerUser(t *testing.T) {
+	e := newE2EEnv(t)
+	rs := startPrivateRedis(t)
+	ctx := context.Background()
+	userB, err := e.files.CreateUser(ctx, fmt.Sprintf("fair-b-%d@example.org", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedB := *e.seed
+	seedB.user = userB
+	broker, err := redis.NewBroker(rs.url(0), redis.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	send := func(raw int64) string {
+		id := newTaskID()
+		env, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: tasks.ProcessFileTask,
+			Kwargs: map[string]any{"raw_file_id": raw, "sample_id": nil}}, protocol.PublishOptions{Queue: e.queue})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := broker.Publish(ctx, e.queue, 0, env); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	var aIDs []string
+	for i := range 8 {
+		pf, err := e.seed.store(ctx, fmt.Sprintf("a%d.vcf", i), bigVCF(3<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		aIDs = append(aIDs, send(pf.RawFileID))
+	}
+	pb, err := seedB.store(ctx, "b.vcf", bigVCF(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bID := send(pb.RawFileID)
+	env := append(e.env(e.dbURL), rs.workerEnv(e.queue)...)
+	startProc(t, "go worker", interopDir(t), env, workerBinary(t), "worker", "-Q", e.queue, "-c", "2",
+		"--max-per-user", "1", "--without-mingle", "--without-heartbeat", "-l", "debug").
+		waitFor(t, "worker ready", 1, 30*time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
+	var aDoneWhenB = -1
+	for {
+		st := rs.states(t, append([]string{bID}, aIDs...))
+		aDone := 0
+		for _, s := range st[1:] {
+			if s == protocol.StateSuccess {
+				aDone++
+			}
+		}
+		if st[0] == protocol.StateSuccess && aDoneWhenB < 0 {
+			aDoneWhenB = aDone
+		}
+		if aDone == len(aIDs) && aDoneWhenB >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not finished: %v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("user B's task finished when %d of user A's 8 had", aDoneWhenB)
+	if aDoneWhenB > 4 {
+		t.Fatalf("user B waited for %d of user A's tasks; with --max-per-user 1 it should run beside A's first ones", aDoneWhenB)
+	}
+}
