@@ -72,12 +72,10 @@ func (r *ResultBackend) write(ctx context.Context, key string, meta []byte, tag 
 	if !r.w.enqueue(op) {
 		return false, errWriterClosed
 	}
-	select {
-	case err := <-op.done:
-		return op.stored, err
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
+	// No ctx here: the write is bounded by the connection timeouts, and a
+	// waiter may have to lead the flush of other callers' writes.
+	err = r.w.wait(op)
+	return op.stored, err
 }
 
 // StoreNoWait queues meta for writing and returns without waiting for
@@ -216,7 +214,7 @@ func (r *ResultBackend) StoreAckFetch(ctx context.Context, meta *protocol.Result
 	}
 	// Wait for the reply even if ctx ends: the fetched message must not
 	// be dropped.
-	err = <-op.done
+	err = r.w.wait(op)
 	if op.fetch.err != nil {
 		r.log.Warn("redis: fetch folded into a result write failed", "err", op.fetch.err)
 	}

@@ -17,19 +17,27 @@ import (
 
 // writer is the group-commit path of a ResultBackend attached to a broker
 // on the same server: every result write (and the ack of StoreAndAck) of
-// the process goes through one goroutine and one dedicated connection, in
-// the order the writes were queued. The goroutine takes everything queued
-// while it was busy, sends it as one pipeline of EVALSHA storeAckScript
-// calls (one write + one read syscall, one Redis read event for the lot),
-// then hands each caller its reply.
+// the process goes, in the order the writes were queued, through one
+// dedicated connection, as pipelines of EVALSHA storeAckScript calls (one
+// write + one read syscall and one Redis read event for a whole batch).
+//
+// There is no writer goroutine (each hand-off to one costs a thread
+// wake-up): a caller that waits for its write (Store, StoreAndAck) and
+// finds nobody flushing becomes the leader and sends everything queued so
+// far, its own write included, on its own goroutine; callers arriving
+// meanwhile queue and wait, and when the leader's batch is done it passes
+// the leadership to the first of them. Writes that are not waited for
+// (StoreNoWait: STARTED, PROGRESS) are only queued: they go with the next
+// batch — usually the final state of the same task — or at the latest
+// after flushDelay, when a timer flushes them.
 //
 // One connection and one FIFO queue give the ordering guarantee the worker
-// relies on: a STARTED or PROGRESS write queued without waiting
-// (StoreNoWait) always reaches Redis before the final state of the same
-// task queued after it, so a final state is never followed by an earlier
-// one. A final StoreAndAck waits for its reply: the ack is atomic with the
-// stored result (same script), so acks-late still acks only a durably
-// stored final state.
+// relies on: a STARTED or PROGRESS write queued without waiting always
+// reaches Redis before the final state of the same task queued after it,
+// so a final state is never followed by an earlier one. A final
+// StoreAndAck waits for its reply: the ack is atomic with the stored
+// result (same script), so acks-late still acks only a durably stored
+// final state.
 //
 // On a connection error the unanswered part of the batch is sent again, in
 // order, on a new connection (up to writerAttempts times); the store
@@ -41,25 +49,27 @@ type writer struct {
 	b   *Broker
 	log *slog.Logger
 
-	mu      sync.Mutex
-	queue   []*writeOp
-	closed  bool
-	running bool
-	wake    chan struct{}
-	done    chan struct{}
+	mu     sync.Mutex
+	queue  []*writeOp
+	closed bool
+	leader bool // a goroutine is sending; only it touches rc
+	armed  bool // timer set for queued no-wait writes
+	timer  *time.Timer
 
-	rc redis.Conn // owned by the goroutine
+	rc redis.Conn // owned by the leader
 }
 
 // writeOp is one queued write.
 type writeOp struct {
 	key, tag string
 	meta     []byte
-	// done (buffered) receives the outcome; nil for StoreNoWait (errors
-	// are logged). stored is set before: false when an existing SUCCESS
-	// prevented the write.
+	// done (buffered) receives the outcome, or errPromoted when the
+	// waiter becomes the leader; nil for StoreNoWait (errors are logged).
+	// stored is set before: false when an existing SUCCESS prevented the
+	// write.
 	done   chan error
 	stored bool
+	sent   bool  // its batch was sent (outcome delivered)
 	err    error // outcome, kept until the batch is finished
 	// fetch, when set on a waited write, asks for one more message to be
 	// popped (fetchScript) in the same pipeline, right after the writes.
@@ -79,11 +89,22 @@ const writerAttempts = 3
 // maxBatch bounds how many writes one pipeline carries.
 const maxBatch = 256
 
+// flushDelay bounds how long a write queued without waiting (STARTED,
+// PROGRESS) may stay queued when no other write comes to carry it.
+const flushDelay = 2 * time.Millisecond
+
+// errPromoted tells a waiting caller that it is now the leader.
+var errPromoted = errors.New("redis: writer leadership passed")
+
 func newWriter(rb *ResultBackend, b *Broker, log *slog.Logger) *writer {
-	return &writer{rb: rb, b: b, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &writer{rb: rb, b: b, log: log}
+	w.timer = time.AfterFunc(time.Hour, w.timerFlush)
+	w.timer.Stop()
+	return w
 }
 
-// enqueue queues op; false once the writer is closed.
+// enqueue queues op and, for a waited op, waits for its outcome (leading
+// the flush when nobody does); false once the writer is closed.
 func (w *writer) enqueue(op *writeOp) bool {
 	w.mu.Lock()
 	if w.closed {
@@ -91,46 +112,38 @@ func (w *writer) enqueue(op *writeOp) bool {
 		return false
 	}
 	w.queue = append(w.queue, op)
-	if !w.running {
-		w.running = true
-		go w.loop()
+	if op.done == nil {
+		if !w.leader && !w.armed {
+			w.armed = true
+			w.timer.Reset(flushDelay)
+		}
+		w.mu.Unlock()
+		return true
 	}
+	lead := !w.leader
+	w.leader = true
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if lead {
+		w.lead(op)
 	}
 	return true
 }
 
-// close stops accepting writes, lets the goroutine finish what is queued
-// (bounded by its retries) and closes the connection.
-func (w *writer) close() {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return
+// wait returns the outcome of a waited op, leading when promoted.
+func (w *writer) wait(op *writeOp) error {
+	for {
+		err := <-op.done
+		if err != errPromoted {
+			return err
+		}
+		w.lead(op)
 	}
-	w.closed = true
-	running := w.running
-	w.mu.Unlock()
-	if !running {
-		return
-	}
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-	<-w.done
 }
 
-func (w *writer) loop() {
-	defer close(w.done)
-	defer func() {
-		if w.rc != nil {
-			w.rc.Close()
-		}
-	}()
+// lead sends batches until own (nil: one batch) was sent, then passes the
+// leadership on: to the first waiting caller still queued, else to nobody
+// (arming the timer for queued no-wait writes). Caller set w.leader.
+func (w *writer) lead(own *writeOp) {
 	var batch []*writeOp
 	for {
 		w.mu.Lock()
@@ -141,17 +154,72 @@ func (w *writer) loop() {
 		if len(w.queue) == 0 {
 			w.queue = nil
 		}
-		closed := w.closed
+		if w.armed {
+			w.armed = false
+			w.timer.Stop()
+		}
 		w.mu.Unlock()
-		if len(batch) == 0 {
-			if closed {
+		if len(batch) > 0 {
+			w.send(batch)
+		}
+		if own == nil || own.sent || len(batch) == 0 {
+			break
+		}
+	}
+	clear(batch)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, op := range w.queue {
+		if op.done != nil {
+			op.done <- errPromoted // stays leader: op's goroutine takes over
+			return
+		}
+	}
+	w.leader = false
+	if len(w.queue) > 0 && !w.armed {
+		w.armed = true
+		w.timer.Reset(flushDelay)
+	}
+}
+
+// timerFlush sends queued no-wait writes nobody carried.
+func (w *writer) timerFlush() {
+	w.mu.Lock()
+	w.armed = false
+	if w.leader || len(w.queue) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.leader = true
+	w.mu.Unlock()
+	w.lead(nil)
+}
+
+// close stops accepting writes, sends what is queued (bounded by the
+// retries) and closes the connection.
+func (w *writer) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	for {
+		w.mu.Lock()
+		if !w.leader {
+			if len(w.queue) == 0 {
+				w.timer.Stop()
+				if w.rc != nil {
+					w.rc.Close()
+					w.rc = nil
+				}
+				w.mu.Unlock()
 				return
 			}
-			<-w.wake
+			w.leader = true
+			w.mu.Unlock()
+			w.lead(nil)
 			continue
 		}
-		w.send(batch)
-		clear(batch)
+		w.mu.Unlock()
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -326,6 +394,7 @@ func (w *writer) drain(rc redis.Conn, n int) {
 }
 
 func (w *writer) finish(op *writeOp, err error) {
+	op.sent = true
 	if op.done != nil {
 		op.done <- err
 		return
