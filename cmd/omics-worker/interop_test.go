@@ -69,7 +69,7 @@ func requireInterop(t *testing.T) {
 	pythonOnce.Do(func() {
 		out, err := exec.Command(pythonBin, "-c", "import celery, redis").CombinedOutput()
 		if err != nil {
-			pythonErr = fmt.Errorf("%v: %s", err, out)
+			pythonErr = fmt.Errorf("%w: %s", err, out)
 		}
 	})
 	if pythonErr != nil {
@@ -97,7 +97,7 @@ func workerBinary(t *testing.T) string {
 		builtBin = filepath.Join(dir, "omics-worker")
 		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

@@ -311,14 +311,13 @@ func finalState(meta []byte) (final, failed bool) {
 
 // collector receives result messages.
 type collector struct {
-	prefixLen int
-	recv      []time.Duration // arrival, since t0; 0 = not yet
-	failed    []bool
-	t0        time.Time
-	mu        sync.Mutex
-	done      int
-	failures  int
-	allDone   chan struct{}
+	recv     []time.Duration // arrival, since t0; 0 = not yet
+	failed   []bool
+	t0       time.Time
+	mu       sync.Mutex
+	done     int
+	failures int
+	allDone  chan struct{}
 }
 
 func (c *collector) run(psc redigo.PubSubConn, keyPrefixLen int) error {

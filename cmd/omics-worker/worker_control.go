@@ -16,6 +16,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -225,7 +226,9 @@ func brokerInfo(ep redis.Endpoint, cfg worker.Config) map[string]any {
 	if ep.Network == "tcp" {
 		if h, p, err := net.SplitHostPort(ep.Address); err == nil {
 			host = h
-			fmt.Sscan(p, &port)
+			if n, err := strconv.Atoi(p); err == nil {
+				port = n
+			}
 		}
 	}
 	var user any

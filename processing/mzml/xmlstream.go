@@ -86,7 +86,7 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 		}
 		br.used = 0
 		tok, err := d.Token()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if !seenRoot {
 				return &processing.ParseError{Line: lineOf(d), Msg: "no XML element found (empty file?)"}
 			}

@@ -304,7 +304,7 @@ func ParseFloat(s string) (float64, bool) {
 		if err == nil {
 			return f, true
 		}
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+		if errors.Is(err, strconv.ErrRange) {
 			return f, true
 		}
 	}
@@ -339,7 +339,7 @@ func ParseFloat(s string) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(clean, 64)
 	if err != nil {
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+		if errors.Is(err, strconv.ErrRange) {
 			return f, true
 		}
 		return 0, false

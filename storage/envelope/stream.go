@@ -228,7 +228,7 @@ func (d *DecryptReader) start() error {
 	var nonce [NonceSize]byte
 	n, err := io.ReadFull(d.r, nonce[:])
 	d.total += int64(n)
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return ErrBlobTooShort
 	}
 	if err != nil {
@@ -313,7 +313,7 @@ func (d *DecryptReader) Read(p []byte) (int, error) {
 			return 0, nil
 		}
 		d.err = d.fill()
-		if d.err != nil && d.err != io.EOF {
+		if d.err != nil && !errors.Is(d.err, io.EOF) {
 			// Never hand out the chunk that came with a failure.
 			d.pending = nil
 		}

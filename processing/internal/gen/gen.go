@@ -46,7 +46,7 @@ func VCF(w io.Writer, size int64, seed uint64) (int64, error) {
 		ref, alt := bases[ri], bases[(ri+1+rng.IntN(3))%4]
 		buf = buf[:0]
 		buf = append(buf, "chr"...)
-		buf = strconv.AppendInt(buf, int64(1+n%22), 10)
+		buf = strconv.AppendInt(buf, 1+n%22, 10)
 		buf = append(buf, '\t')
 		buf = strconv.AppendInt(buf, int64(pos), 10)
 		buf = append(buf, "\trs"...)

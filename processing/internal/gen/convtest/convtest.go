@@ -454,7 +454,7 @@ func Robustness(t *testing.T, conv processing.Converter, valid []byte) {
 	t.Run("truncated gzip", func(t *testing.T) {
 		var z bytes.Buffer
 		zw := gzip.NewWriter(&z)
-		zw.Write(bytes.Repeat(valid, 50))
+		_, _ = zw.Write(bytes.Repeat(valid, 50))
 		zw.Close()
 		zr, err := gzip.NewReader(bytes.NewReader(z.Bytes()[:z.Len()/2]))
 		if err != nil {
