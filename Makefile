@@ -42,7 +42,8 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	./scripts/fuzz.sh $(FUZZTIME)
 
 chaos: build ## crash/restart test: SIGKILLs and a Redis restart, nothing lost
-	OMICS_CHAOS=long $(GO) test -count=1 -run Chaos -timeout 30m ./cmd/omics-worker/
+	@mkdir -p bench-results; OMICS_CHAOS=long $(GO) test -v -count=1 -run Chaos -timeout 30m ./cmd/omics-worker/ >bench-results/chaos.log 2>&1; rc=$$?; \
+	grep -E '^(chaos|--- |ok|FAIL)|SIGKILL|restarted' bench-results/chaos.log; echo "full log: bench-results/chaos.log"; exit $$rc
 
 ci: fmt vet test ## what .ci/run runs after installing dependencies
 
