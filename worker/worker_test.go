@@ -102,7 +102,7 @@ func TestSuccessFailureAndStates(t *testing.T) {
 	}, TaskOptions{})
 	mustRegister(t, reg, "t.panic", func(context.Context, *Task) (any, error) {
 		var m map[string]int
-		m["x"] = 1 // nil map write
+		m["x"] = 1 //nolint:staticcheck // a deliberate nil-map panic
 		return nil, nil
 	}, TaskOptions{})
 	mustRegister(t, reg, "t.progress", func(ctx context.Context, t *Task) (any, error) {
