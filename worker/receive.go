@@ -19,7 +19,7 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 	w.inWindow++
 	w.mu.Unlock()
 
-	log := w.log.With("delivery_tag", d.Tag, "queue", d.Queue)
+	log := lazyWith(w.log, "delivery_tag", d.Tag, "queue", d.Queue)
 	if d.Envelope == nil {
 		log.Error("Can't decode message body; message deleted", "err", d.DecodeErr, "size", len(d.Raw))
 		w.settle(ctx, j, w.undecodableMeta(log, d)) // FAILURE if an id is readable (hostile.go)
@@ -50,7 +50,7 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 		return
 	}
 	j.msg = msg
-	j.log = w.log.With("task", msg.Task, "task_id", msg.ID)
+	j.log = lazyWith(w.log, "task", msg.Task, "task_id", msg.ID)
 	def := w.reg.lookup(msg.Task)
 	if def == nil {
 		w.unknown(ctx, j)
