@@ -142,7 +142,9 @@ func hostileMessages() []hostileMsg {
 		{"id not a string (correlation_id answers)", noop(hdr("id", 5)), invalid, `field "id": must be a string, got 5`},
 		// Well-formed messages the worker cannot run.
 		{"unregistered task", envWith("app.tasks.nope", nil, nil, nil), "NotRegistered", "app.tasks.nope"},
-		{"raw_file_id a string", envWith("diag.progress", nil, map[string]any{"steps": "abc"}, nil), typeErr, "argument 'steps' must be int, not str ('abc')"},
+		{"raw_file_id a string", envWith("app.tasks.file_tasks.process_file_async", nil, map[string]any{"raw_file_id": "abc"}, nil), typeErr, "argument 'raw_file_id' must be int, not str ('abc')"},
+		{"raw_file_id missing", envWith("app.tasks.file_tasks.process_file_async", nil, map[string]any{"sample_id": "s"}, nil), typeErr, "process_file_async() missing 1 required argument: 'raw_file_id'"},
+		{"steps a string", envWith("diag.progress", nil, map[string]any{"steps": "abc"}, nil), typeErr, "argument 'steps' must be int, not str ('abc')"},
 		{"float for int", envWith("diag.progress", nil, map[string]any{"steps": 2.5}, nil), typeErr, "must be int, not float"},
 		{"bool for float", envWith("diag.sleep", nil, map[string]any{"seconds": true}, nil), typeErr, "must be a number, not bool"},
 		{"list for string", envWith("diag.fail", nil, map[string]any{"message": []any{1}}, nil), typeErr, "must be str, not list"},
