@@ -87,10 +87,11 @@ func TestFairnessOneUserCannotStarveOthers(t *testing.T) {
 	if u.peak["a"] != 1 {
 		t.Errorf("user a peaked at %d running tasks, want 1", u.peak["a"])
 	}
-	running, parked = h.w.FairnessSnapshot()
-	if len(running) != 0 || len(parked) != 0 {
-		t.Errorf("state left: running %v parked %v", running, parked)
-	}
+	// The result is stored just before the job is forgotten: wait for it.
+	waitUntil(t, "fairness state released", func() bool {
+		running, parked := h.w.FairnessSnapshot()
+		return len(running) == 0 && len(parked) == 0
+	})
 }
 
 func TestFairnessBoundsParkedAndShutdownRestores(t *testing.T) {
