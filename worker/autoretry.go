@@ -111,14 +111,14 @@ func (w *Worker) autoRetry(j *job, o outcome) outcome {
 	ar := j.def.opts.AutoRetry
 	if !ar.transient(o.err) {
 		var te *TransientError
-		if errors.As(o.err, &te) && o.err == error(te) {
+		if errors.As(o.err, &te) && o.err == error(te) { //nolint:errorlint // unwrap only when it is the outermost error
 			o.err = te.Err
 		}
 		return o
 	}
 	cause := o.err
 	var te *TransientError
-	if errors.As(o.err, &te) && o.err == error(te) {
+	if errors.As(o.err, &te) && o.err == error(te) { //nolint:errorlint // unwrap only when it is the outermost error
 		cause = te.Err
 	}
 	retries := 0
