@@ -51,16 +51,23 @@ func (w *Worker) settleNext(ctx context.Context, j *job, meta *protocol.ResultMe
 	if !ok || meta == nil || meta.TaskID == "" || j.acked {
 		return false
 	}
-	w.mu.Lock()
-	ok = !w.stopping && j.inWindow && w.cfg.prefetchLimit() > 0
-	w.mu.Unlock()
-	if !ok {
-		return false
-	}
 	queues := w.Queues()
 	if len(queues) == 0 {
 		return false
 	}
+	// Registered under w.mu with the stopping check: a warm shutdown
+	// waits for folds in flight before restoring unstarted messages, so a
+	// message fetched here is always either run or restored.
+	w.mu.Lock()
+	ok = !w.stopping && j.inWindow && w.cfg.prefetchLimit() > 0
+	if ok {
+		w.folds.Add(1)
+	}
+	w.mu.Unlock()
+	if !ok {
+		return false
+	}
+	defer w.folds.Done()
 	defer w.forget(j)
 	defer w.hookSettle(j, meta)
 	ds, err := sf.StoreAckFetch(ctx, meta, j.d, queues)

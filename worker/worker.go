@@ -67,6 +67,7 @@ type Worker struct {
 	coldOnce sync.Once
 	coldCh   chan struct{} // closed by ColdShutdown
 	runOnce  sync.Once
+	folds    sync.WaitGroup // fetches folded into result writes in flight (batch.go)
 
 	// x is the state of the remote-control / events / monitoring hooks
 	// (hooks.go); its zero value is ready.
@@ -184,6 +185,7 @@ func (w *Worker) run(ctx context.Context) error {
 	w.mu.Unlock()
 	close(w.stopCh)
 	<-fetchDone
+	w.folds.Wait() // their messages are held (or settled) before the restore
 	w.restoreUnstarted(io)
 
 	poolDone := make(chan struct{})
