@@ -140,3 +140,44 @@ func TestStoreAckFetch(t *testing.T) {
 		d = ds[0]
 	}
 }
+
+// TestWriterReconnects: when the writer's connection is killed between
+// batches, the next write is sent again on a new connection and succeeds.
+func TestWriterReconnects(t *testing.T) {
+	name := "omt-writer-" + protocol.NewUUID4()[:8]
+	b, _, _ := newTestBroker(t, 1, Config{ClientName: name})
+	r, rc, _ := newTestBackend(t, 1, Config{})
+	r.UseBroker(b)
+	store := func(state string) string {
+		id := protocol.NewUUID4()
+		if err := r.Store(ctxT(t), &protocol.ResultMeta{Status: state, TaskID: id}); err != nil {
+			t.Fatalf("store %s: %v", state, err)
+		}
+		return id
+	}
+	store("PROGRESS")
+	list, err := redis.String(rc.Do("CLIENT", "LIST"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if _, err := rc.Do("CLIENT", "KILL", "ID", id); err == nil {
+					killed++
+				}
+			}
+		}
+	}
+	if killed == 0 {
+		t.Fatalf("no connection named %s found", name)
+	}
+	id := store(protocol.StateSuccess)
+	if v, _ := redis.Bytes(rc.Do("GET", r.Key(id))); !strings.Contains(string(v), "SUCCESS") {
+		t.Fatalf("not stored after reconnect: %s", v)
+	}
+}
