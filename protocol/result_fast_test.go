@@ -22,7 +22,7 @@ func TestEncodeResultMetaMatchesMarshal(t *testing.T) {
 		{Status: StateSuccess, Result: json.RawMessage(`"a<b"`), TaskID: "t1"},
 		{Status: StateSuccess, Result: 1.0, TaskID: "t1"},
 		{Status: StateSuccess, Result: math.Inf(1), TaskID: "t1"},
-		{Status: StateSuccess, Result: []any{1e16, -0.0, 1e-5, "x&y", nil, true}, TaskID: "t1"},
+		{Status: StateSuccess, Result: []any{1e16, math.Copysign(0, -1), 1e-5, "x&y", nil, true}, TaskID: "t1"},
 		{Status: StateFailure, Result: &ExceptionInfo{Type: "ValueError", Message: []any{"bad"}, Module: "builtins"}, Traceback: &tb, TaskID: "t1"},
 		{Status: StateSuccess, Result: "é", TaskID: "t1"},
 		{Status: StateSuccess, Result: json.Number("3"), TaskID: "t1"},

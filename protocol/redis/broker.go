@@ -214,7 +214,7 @@ func (b *Broker) parseFetch(order []string, r []any) ([]*protocol.Delivery, erro
 		raw, err2 := redis.Bytes(r[i+1], nil)
 		tag, err3 := redis.String(r[i+2], nil)
 		if err := errors.Join(err1, err2, err3); err != nil || qi < 1 || qi > nq {
-			return ds, fmt.Errorf("%w: fetch script entry %d: %v", ErrUnexpected, i/3, err)
+			return ds, fmt.Errorf("%w: fetch script entry %d: %w", ErrUnexpected, i/3, err)
 		}
 		q := order[qi-1]
 		ds = append(ds, newDelivery(q, tag, raw))

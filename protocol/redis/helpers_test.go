@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -131,7 +132,7 @@ func ctxT(t testing.TB) context.Context {
 func unackedRecord(t testing.TB, c redis.Conn, prefix, tag string) (env json.RawMessage, ex, rk string, ok bool) {
 	t.Helper()
 	v, err := redis.Bytes(c.Do("HGET", prefix+"unacked", tag))
-	if err == redis.ErrNil {
+	if errors.Is(err, redis.ErrNil) {
 		return nil, "", "", false
 	}
 	if err != nil {

@@ -133,7 +133,7 @@ func (w *writer) enqueue(op *writeOp) bool {
 func (w *writer) wait(op *writeOp) error {
 	for {
 		err := <-op.done
-		if err != errPromoted {
+		if !errors.Is(err, errPromoted) {
 			return err
 		}
 		w.lead(op)

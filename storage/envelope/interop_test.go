@@ -118,12 +118,12 @@ func TestPythonCrossCheck(t *testing.T) {
 				fmt.Sprintf("Python blob -> Go (%q, %s)", m, name), func(r pyResponse) error {
 					pyBlob, _ := hex.DecodeString(r.Data)
 					if got, err := Decrypt(key, pyBlob); err != nil || !bytes.Equal(got, pt) {
-						return fmt.Errorf("Decrypt: %v", err)
+						return fmt.Errorf("Decrypt: %w", err)
 					}
 					dr, _ := NewDecryptReader(key, bytes.NewReader(pyBlob), int64(len(pyBlob)))
 					var got bytes.Buffer
 					if _, err := got.ReadFrom(dr); err != nil || !bytes.Equal(got.Bytes(), pt) {
-						return fmt.Errorf("stream: %v", err)
+						return fmt.Errorf("stream: %w", err)
 					}
 					return nil
 				})
@@ -143,7 +143,7 @@ func TestPythonCrossCheck(t *testing.T) {
 	})
 	add(pyRequest{Op: "decrypt", Master: "not-hex", User: 1, Data: hex.EncodeToString(blob[:12])}, "short blob", func(r pyResponse) error {
 		if r.OK || r.Error != ErrBlobTooShort.Error() {
-			return fmt.Errorf("Python short blob: %+v (Go says %q)", r, ErrBlobTooShort)
+			return fmt.Errorf("python short blob: %+v (Go says %q)", r, ErrBlobTooShort.Error())
 		}
 		return nil
 	})

@@ -375,7 +375,7 @@ func DecryptToFile(ctx context.Context, key []byte, r io.Reader, size int64, dir
 			}
 			pf.size += int64(n)
 		}
-		if rerr == io.EOF {
+		if errors.Is(rerr, io.EOF) {
 			break
 		}
 		if rerr != nil {
