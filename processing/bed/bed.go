@@ -7,11 +7,10 @@ package bed
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/processing/internal/linefields"
 
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/processing/pyfmt"
@@ -52,16 +51,16 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		if bytes.HasPrefix(b, prefixComment) || bytes.HasPrefix(b, prefixTrack) || bytes.HasPrefix(b, prefixBrowser) {
 			continue
 		}
-		fields = splitTabs(stripLine(b), fields[:0])
+		fields = linefields.SplitTabs(linefields.StripLine(b), fields[:0])
 		if len(fields) < 3 {
 			continue
 		}
 		line := lr.LineNumber()
-		start, err := parseInt(line, "START", fields[1])
+		start, err := linefields.ParseInt(line, "START", fields[1])
 		if err != nil {
 			return processing.Summary{}, err
 		}
-		end, err := parseInt(line, "END", fields[2])
+		end, err := linefields.ParseInt(line, "END", fields[2])
 		if err != nil {
 			return processing.Summary{}, err
 		}
@@ -80,7 +79,7 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			score, ok := pyfmt.ParseFloat(fields[4])
 			if !ok {
 				return processing.Summary{}, &processing.ParseError{Line: line, Field: "SCORE",
-					Msg: fmt.Sprintf("SCORE %s is not a number or '.'", quote(fields[4])), Err: pyfmt.ErrSyntax}
+					Msg: fmt.Sprintf("SCORE %s is not a number or '.'", linefields.Quote(fields[4])), Err: pyfmt.ErrSyntax}
 			}
 			vals[4].Value = score
 		}
@@ -105,56 +104,4 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		},
 		Records: n,
 	}, nil
-}
-
-// parseInt is Python int(): an int64, or a processing.BigInt when the
-// value is outside int64 (Python integers are unbounded).
-func parseInt(line int, field, text string) (any, error) {
-	v, err := pyfmt.ParseIntErr(text)
-	if err == nil {
-		return v, nil
-	}
-	if errors.Is(err, pyfmt.ErrRange) {
-		if big, ok := pyfmt.ParseBigInt(text); ok {
-			return processing.BigInt(big), nil
-		}
-	}
-	return nil, &processing.ParseError{Line: line, Field: field,
-		Msg: fmt.Sprintf("%s %s is not an integer", field, quote(text)), Err: err}
-}
-
-// quote renders a field for an error message, shortened if very long.
-func quote(s string) string {
-	if len(s) > 40 {
-		cut := 40
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return "'" + s + "'"
-}
-
-// stripLine converts a line to a string with Python str.strip() applied,
-// with a fast path for lines that start and end with visible ASCII.
-func stripLine(b []byte) string {
-	if len(b) > 0 && isPlain(b[0]) && isPlain(b[len(b)-1]) {
-		return string(b)
-	}
-	return pyfmt.Strip(string(b))
-}
-
-func isPlain(c byte) bool { return c > ' ' && c < 0x7f }
-
-// splitTabs splits s on every TAB like Python str.split("\t"), appending to
-// dst.
-func splitTabs(s string, dst []string) []string {
-	for {
-		i := strings.IndexByte(s, '\t')
-		if i < 0 {
-			return append(dst, s)
-		}
-		dst = append(dst, s[:i])
-		s = s[i+1:]
-	}
 }

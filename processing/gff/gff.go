@@ -6,11 +6,10 @@ package gff
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/processing/internal/linefields"
 
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/processing/pyfmt"
@@ -47,16 +46,16 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		if len(b) > 0 && b[0] == '#' {
 			continue
 		}
-		fields = splitTabs(stripLine(b), fields[:0])
+		fields = linefields.SplitTabs(linefields.StripLine(b), fields[:0])
 		if len(fields) < 9 {
 			continue
 		}
 		line := lr.LineNumber()
-		start, err := parseInt(line, "START", fields[3])
+		start, err := linefields.ParseInt(line, "START", fields[3])
 		if err != nil {
 			return processing.Summary{}, err
 		}
-		end, err := parseInt(line, "END", fields[4])
+		end, err := linefields.ParseInt(line, "END", fields[4])
 		if err != nil {
 			return processing.Summary{}, err
 		}
@@ -65,7 +64,7 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			s, ok := pyfmt.ParseFloat(fields[5])
 			if !ok {
 				return processing.Summary{}, &processing.ParseError{Line: line, Field: "SCORE",
-					Msg: fmt.Sprintf("SCORE %s is not a number or '.'", quote(fields[5])), Err: pyfmt.ErrSyntax}
+					Msg: fmt.Sprintf("SCORE %s is not a number or '.'", linefields.Quote(fields[5])), Err: pyfmt.ErrSyntax}
 			}
 			score = s
 		}
@@ -97,56 +96,4 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		},
 		Records: n,
 	}, nil
-}
-
-// parseInt is Python int(): an int64, or a processing.BigInt when the
-// value is outside int64 (Python integers are unbounded).
-func parseInt(line int, field, text string) (any, error) {
-	v, err := pyfmt.ParseIntErr(text)
-	if err == nil {
-		return v, nil
-	}
-	if errors.Is(err, pyfmt.ErrRange) {
-		if big, ok := pyfmt.ParseBigInt(text); ok {
-			return processing.BigInt(big), nil
-		}
-	}
-	return nil, &processing.ParseError{Line: line, Field: field,
-		Msg: fmt.Sprintf("%s %s is not an integer", field, quote(text)), Err: err}
-}
-
-// quote renders a field for an error message, shortened if very long.
-func quote(s string) string {
-	if len(s) > 40 {
-		cut := 40
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return "'" + s + "'"
-}
-
-// stripLine converts a line to a string with Python str.strip() applied,
-// with a fast path for lines that start and end with visible ASCII.
-func stripLine(b []byte) string {
-	if len(b) > 0 && isPlain(b[0]) && isPlain(b[len(b)-1]) {
-		return string(b)
-	}
-	return pyfmt.Strip(string(b))
-}
-
-func isPlain(c byte) bool { return c > ' ' && c < 0x7f }
-
-// splitTabs splits s on every TAB like Python str.split("\t"), appending to
-// dst.
-func splitTabs(s string, dst []string) []string {
-	for {
-		i := strings.IndexByte(s, '\t')
-		if i < 0 {
-			return append(dst, s)
-		}
-		dst = append(dst, s[:i])
-		s = s[i+1:]
-	}
 }

@@ -9,10 +9,10 @@ package vcf
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/processing/internal/linefields"
 
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/processing/pyfmt"
@@ -69,12 +69,12 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		if bytes.HasPrefix(b, prefixHeader) {
 			continue
 		}
-		fields = splitTabs(stripLine(b), fields[:0])
+		fields = linefields.SplitTabs(linefields.StripLine(b), fields[:0])
 		if len(fields) < 8 {
 			continue
 		}
 		line := lr.LineNumber()
-		pos, err := parseInt(line, "POS", fields[1])
+		pos, err := linefields.ParseInt(line, "POS", fields[1])
 		if err != nil {
 			return processing.Summary{}, err
 		}
@@ -83,7 +83,7 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			q, ok := pyfmt.ParseFloat(fields[5])
 			if !ok {
 				return processing.Summary{}, &processing.ParseError{Line: line, Field: "QUAL",
-					Msg: fmt.Sprintf("QUAL %s is not a number or '.'", quote(fields[5])), Err: pyfmt.ErrSyntax}
+					Msg: fmt.Sprintf("QUAL %s is not a number or '.'", linefields.Quote(fields[5])), Err: pyfmt.ErrSyntax}
 			}
 			qual = q
 		}
@@ -128,22 +128,6 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	}, nil
 }
 
-// parseInt is Python int(): an int64, or a processing.BigInt when the
-// value is outside int64 (Python integers are unbounded).
-func parseInt(line int, field, text string) (any, error) {
-	v, err := pyfmt.ParseIntErr(text)
-	if err == nil {
-		return v, nil
-	}
-	if errors.Is(err, pyfmt.ErrRange) {
-		if big, ok := pyfmt.ParseBigInt(text); ok {
-			return processing.BigInt(big), nil
-		}
-	}
-	return nil, &processing.ParseError{Line: line, Field: field,
-		Msg: fmt.Sprintf("%s %s is not an integer", field, quote(text)), Err: err}
-}
-
 // boxCache remembers the last boxed string of a column.
 type boxCache struct {
 	s string
@@ -179,40 +163,4 @@ func optField(fields []string, i int) any {
 		return fields[i]
 	}
 	return nil
-}
-
-// quote renders a field for an error message, shortened if very long.
-func quote(s string) string {
-	if len(s) > 40 {
-		cut := 40
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return "'" + s + "'"
-}
-
-// stripLine converts a line to a string with Python str.strip() applied,
-// with a fast path for lines that start and end with visible ASCII.
-func stripLine(b []byte) string {
-	if len(b) > 0 && isPlain(b[0]) && isPlain(b[len(b)-1]) {
-		return string(b)
-	}
-	return pyfmt.Strip(string(b))
-}
-
-func isPlain(c byte) bool { return c > ' ' && c < 0x7f }
-
-// splitTabs splits s on every TAB like Python str.split("\t"), appending to
-// dst.
-func splitTabs(s string, dst []string) []string {
-	for {
-		i := strings.IndexByte(s, '\t')
-		if i < 0 {
-			return append(dst, s)
-		}
-		dst = append(dst, s[:i])
-		s = s[i+1:]
-	}
 }
