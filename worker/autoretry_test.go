@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +88,14 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 		return nil, NewPyError("ValueError", "bad input")
 	}, TaskOptions{})
 	h := start(t, Config{Concurrency: 2}, reg)
+	// The countdowns are read from the RETRY states ("Retry in 0.01s", the
+	// value the worker computed), not from the observed time left until
+	// the ETA, which shrinks by however long a loaded machine takes to get
+	// here. The ETA is only checked against a lower bound that holds
+	// whatever the scheduling: it is computed after the delivery was handed
+	// to the worker, so it lies at least one countdown after that moment.
+	retryIn := regexp.MustCompile(`Retry in ([0-9.]+)s`)
+	sent := time.Now()
 	m := h.send(t, "t.transient", nil, nil)
 	var countdowns []time.Duration
 	for i := 0; ; i++ {
@@ -102,6 +113,19 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 		if info := f.Result.(*protocol.ExceptionInfo); info.Type != "ConnectionError" {
 			t.Fatalf("RETRY result %s", resultJSON(t, f))
 		}
+		if f.Traceback == nil {
+			t.Fatalf("RETRY %d without traceback", i)
+		}
+		sm := retryIn.FindStringSubmatch(*f.Traceback)
+		if sm == nil {
+			t.Fatalf("RETRY %d traceback without countdown: %q", i, *f.Traceback)
+		}
+		secs, err := strconv.ParseFloat(sm[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		countdown := time.Duration(secs * float64(time.Second)).Round(time.Millisecond)
+		countdowns = append(countdowns, countdown)
 		// Feed the retry message back (Redis would deliver it).
 		var pub []published
 		waitUntil(t, "retry publish", func() bool {
@@ -116,17 +140,22 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		countdowns = append(countdowns, time.Until(*re.ETA))
+		if re.ETA == nil || re.Retries != i+1 {
+			t.Fatalf("retry message %d: eta %v retries %d", i, re.ETA, re.Retries)
+		}
+		if earliest := sent.Add(countdown); re.ETA.Before(earliest.Add(-time.Millisecond)) {
+			t.Errorf("retry %d: ETA %v earlier than delivery + countdown %v", i, *re.ETA, earliest)
+		}
 		h.backend.mu.Lock()
 		h.backend.metas = nil
 		h.backend.mu.Unlock()
+		sent = time.Now()
 		h.broker.put(&protocol.Delivery{Queue: "q", Tag: env.Properties.DeliveryTag, Raw: pub[i].raw, Envelope: env})
 	}
-	if len(countdowns) != 3 {
-		t.Fatalf("%d retries, want 3 (the default max_retries)", len(countdowns))
-	}
-	if !(countdowns[0] < countdowns[2]) {
-		t.Errorf("backoff does not grow: %v", countdowns)
+	// NoJitter, Base 10 ms: retry n waits exactly Base×2^n.
+	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
+	if !slices.Equal(countdowns, want) {
+		t.Errorf("countdowns %v, want %v (3 retries, the default max_retries, doubling)", countdowns, want)
 	}
 	if n := len(runs); n != 4 {
 		t.Errorf("%d runs, want 4", n)
