@@ -13,9 +13,9 @@ import (
 	"testing/iotest"
 
 	"github.com/omicsomics/omics-worker/storage/envelope"
-	"github.com/omicsomics/omics-worker/storage/internal/fakes3"
 	"github.com/omicsomics/omics-worker/storage/local"
 	"github.com/omicsomics/omics-worker/storage/s3"
+	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 )
 
 func TestObjectKey(t *testing.T) {
@@ -50,7 +50,7 @@ func TestObjectStoreConfigFromEnv(t *testing.T) {
 func stores(t *testing.T) map[string]ObjectStore {
 	t.Helper()
 	ctx := context.Background()
-	ts, _ := fakes3.New(t)
+	ts, _ := s3test.New(t)
 	s3store, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: ts.URL, Bucket: "omicsomics"})
 	if err != nil {
 		t.Fatal(err)

@@ -13,13 +13,13 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/minio/minio-go/v7"
 
-	"github.com/omicsomics/omics-worker/storage/internal/fakes3"
+	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 )
 
 // newServer starts an in-process S3 server (gofakes3) on loopback.
 func newServer(t *testing.T) (*httptest.Server, *s3mem.Backend) {
 	t.Helper()
-	return fakes3.New(t)
+	return s3test.New(t)
 }
 
 func newStore(t *testing.T, ts *httptest.Server, bucket string) *Store {

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/omicsomics/omics-worker/storage/s3/s3test"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -148,7 +150,7 @@ func newEnv(t testing.TB, kind string) *env {
 		}
 	case "s3":
 		backend := s3mem.New()
-		ts := httptest.NewServer(decodeAWSChunked(gofakes3.New(backend).Server()))
+		ts := httptest.NewServer(s3test.DecodeChunkedParts(gofakes3.New(backend).Server()))
 		t.Cleanup(ts.Close)
 		st, err := s3.New(ctx, s3.Config{Endpoint: ts.URL, AccessKey: "minioadmin", SecretKey: "minioadmin123", Bucket: "omicsomics", PartSize: 5 << 20})
 		if err != nil {

@@ -1,7 +1,7 @@
-// Package fakes3 starts an in-process S3 server (github.com/johannesboyne/gofakes3,
-// in-memory backend) on loopback for the tests of storage and storage/s3.
-// Only test code imports it.
-package fakes3
+// Package s3test starts an in-process S3 server (github.com/johannesboyne/gofakes3,
+// in-memory backend) on loopback for tests of the packages that store
+// objects through storage/s3. Only test code imports it.
+package s3test
 
 import (
 	"bufio"
@@ -21,16 +21,16 @@ import (
 func New(t testing.TB) (*httptest.Server, *s3mem.Backend) {
 	t.Helper()
 	backend := s3mem.New()
-	ts := httptest.NewServer(decodeChunkedParts(gofakes3.New(backend).Server()))
+	ts := httptest.NewServer(DecodeChunkedParts(gofakes3.New(backend).Server()))
 	t.Cleanup(ts.Close)
 	return ts, backend
 }
 
-// decodeChunkedParts works around gofakes3 v1.2.0, which decodes the
+// DecodeChunkedParts works around gofakes3 v1.2.0, which decodes the
 // aws-chunked body of minio-go's streaming V4 signature (used over plain
 // http) for PutObject but stores it verbatim for UploadPart, corrupting
 // every multipart upload. Real S3 and MinIO decode both.
-func decodeChunkedParts(next http.Handler) http.Handler {
+func DecodeChunkedParts(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPut || r.URL.Query().Get("partNumber") == "" ||
 			r.Header.Get("X-Amz-Content-Sha256") != "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" {
