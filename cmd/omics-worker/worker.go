@@ -416,18 +416,18 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	}
 	broker, err := redis.NewBroker(o.brokerURL, rcfg)
 	if err != nil {
-		logger.Error("broker URL", "err", err, "url", redactURL(o.brokerURL))
+		logger.Error("broker URL", "err", err, "url", maskURL(o.brokerURL))
 		return 1, cleanup
 	}
 	cleanup = append(cleanup, func() { _ = broker.Close() })
 	if !strings.HasPrefix(o.backendURL, "redis") && !strings.HasPrefix(o.backendURL, "unix") {
 		logger.Error("unsupported result backend: only redis://, rediss:// and unix:// are supported",
-			"url", redactURL(o.backendURL))
+			"url", maskURL(o.backendURL))
 		return 1, cleanup
 	}
 	backend, err := redis.NewResultBackend(o.backendURL, rcfg)
 	if err != nil {
-		logger.Error("result backend URL", "err", err, "url", redactURL(o.backendURL))
+		logger.Error("result backend URL", "err", err, "url", maskURL(o.backendURL))
 		return 1, cleanup
 	}
 	cleanup = append(cleanup, func() { _ = backend.Close() })
@@ -437,7 +437,7 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	err = broker.Ping(pingCtx)
 	cancel()
 	if err != nil {
-		logger.Error("cannot reach the broker", "err", err, "url", redactURL(o.brokerURL),
+		logger.Error("cannot reach the broker", "err", err, "url", maskURL(o.brokerURL),
 			"hint", "is Redis running? set CELERY_BROKER_URL or -b")
 		return 1, cleanup
 	}
@@ -518,21 +518,4 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 		return 1, cleanup
 	}
 	return 0, cleanup
-}
-
-// redactURL hides a password in a URL for logs.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return u
-	}
-	user, _, hasPw := strings.Cut(rest[:at], ":")
-	if !hasPw {
-		return u
-	}
-	return scheme + "://" + user + ":***@" + rest[at+1:]
 }
