@@ -216,7 +216,7 @@ func TestHostileMessages(t *testing.T) {
 	}
 	// All valid messages succeed: the worker kept running and the hostile
 	// ones did not affect them.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for _, id := range valid {
 		for {
 			m := get(id)
@@ -229,6 +229,25 @@ func TestHostileMessages(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("valid message %s not done (state %v)", id, m)
 			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The hostile messages are handled concurrently with the valid ones
+	// (-c 2, prefetch), and a rejection's result write and log line may
+	// land after the valid message behind it succeeded: wait (generous
+	// deadline, not a timing assertion) until each case's effect — its
+	// final state and the log line naming its id, or the log line of an
+	// unreadable message — is there, then check it.
+	settled := func(hc hostileMsg, id string) bool {
+		logs := p.out.String()
+		if hc.exc == "" {
+			return strings.Contains(logs, hc.text)
+		}
+		m := get(id)
+		return m != nil && protocol.IsReady(m.Status) && strings.Contains(logs, id)
+	}
+	for i, hc := range cases {
+		for !settled(hc, ids[i]) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
