@@ -52,9 +52,22 @@ func celeryCLI(t *testing.T, queue string, args ...string) (string, int) {
 
 // celeryJSON runs an inspect/control command with -j and returns the
 // replies by node (control's list of {node: reply} is merged).
+//
+// With -d the CLI stops collecting as soon as every named node replied
+// (kombu limits the replies to the number of destinations), so the reply
+// timeout is a generous deadline for a loaded machine, not a wait; without
+// -d it waits the whole timeout, so it is kept short — name the nodes
+// (toBoth) whenever a test needs every reply.
 func celeryJSON(t *testing.T, queue string, args ...string) map[string]any {
 	t.Helper()
-	out, code := celeryCLI(t, queue, append(args, "-j", "-t", "2")...)
+	switch {
+	case slices.Contains(args, "-t"):
+	case slices.Contains(args, "-d"):
+		args = append(args, "-t", "20")
+	default:
+		args = append(args, "-t", "2")
+	}
+	out, code := celeryCLI(t, queue, append(args, "-j")...)
 	if code != 0 {
 		t.Fatalf("celery %v: exit %d:\n%s", args, code, out)
 	}
@@ -166,9 +179,13 @@ func TestControlInterop(t *testing.T) {
 	py := startPyControlWorker(t, qpy, pyNode)
 	gw := startGoWorker(t, controlDBs, qgo, "-c", "2", "-n", goNode, "--metrics-addr", maddr)
 	_ = py
+	// toBoth names both workers as destinations: the CLI returns as soon
+	// as both replied, with a generous deadline (see celeryJSON).
+	toBoth := func(args ...string) []string { return append(args, "-d", goNode+","+pyNode) }
 
 	t.Run("ping and status", func(t *testing.T) {
-		r := celeryJSON(t, qgo, "inspect", "ping")
+		// A true broadcast (no destination): waits the whole timeout.
+		r := celeryJSON(t, qgo, "inspect", "ping", "-t", "8")
 		for _, n := range []string{goNode, pyNode} {
 			if okText(t, r, n) != "pong" {
 				t.Errorf("%s: %v", n, r[n])
@@ -178,14 +195,14 @@ func TestControlInterop(t *testing.T) {
 		if len(r) != 1 || r[goNode] == nil {
 			t.Errorf("-d %s: %v", goNode, r)
 		}
-		out, code := celeryCLI(t, qgo, "status", "-t", "3")
+		out, code := celeryCLI(t, qgo, toBoth("status", "-t", "20")...)
 		if code != 0 || !strings.Contains(out, "->  "+goNode+": OK") || !strings.Contains(out, "->  "+pyNode+": OK") {
 			t.Errorf("status (exit %d):\n%s", code, out)
 		}
 	})
 
 	t.Run("stats shape like python", func(t *testing.T) {
-		r := celeryJSON(t, qgo, "inspect", "stats")
+		r := celeryJSON(t, qgo, toBoth("inspect", "stats")...)
 		g, p := r[goNode].(map[string]any), r[pyNode].(map[string]any)
 		for _, k := range keysOf(p) {
 			if _, ok := g[k]; !ok {
@@ -209,7 +226,7 @@ func TestControlInterop(t *testing.T) {
 	t.Run("inspect commands parse", func(t *testing.T) {
 		for _, cmd := range [][]string{{"registered"}, {"active_queues"}, {"revoked"}, {"active"}, {"reserved"},
 			{"scheduled"}, {"conf"}, {"report"}, {"query_task", "nope"}, {"clock"}} {
-			r := celeryJSON(t, qgo, append([]string{"inspect"}, cmd...)...)
+			r := celeryJSON(t, qgo, toBoth(append([]string{"inspect"}, cmd...)...)...)
 			for _, n := range []string{goNode, pyNode} {
 				if m, ok := r[n].(map[string]any); ok && m["error"] != nil {
 					t.Errorf("inspect %v on %s: %v", cmd, n, m)
@@ -219,7 +236,7 @@ func TestControlInterop(t *testing.T) {
 				}
 			}
 		}
-		r := celeryJSON(t, qgo, "inspect", "active_queues")
+		r := celeryJSON(t, qgo, toBoth("inspect", "active_queues")...)
 		gq, pq := r[goNode].([]any), r[pyNode].([]any)
 		if len(gq) != 1 || len(pq) != 1 {
 			t.Fatalf("active_queues: %v", r)
@@ -230,7 +247,7 @@ func TestControlInterop(t *testing.T) {
 		if gk, pk := keysOf(gq[0].(map[string]any)["exchange"]), keysOf(pq[0].(map[string]any)["exchange"]); !slices.Equal(gk, pk) {
 			t.Errorf("exchange keys differ:\n go %v\n py %v", gk, pk)
 		}
-		reg := celeryJSON(t, qgo, "inspect", "registered")
+		reg := celeryJSON(t, qgo, toBoth("inspect", "registered")...)
 		for _, n := range []string{goNode, pyNode} {
 			if l, _ := reg[n].([]any); !slices.Contains(l, any("diag.sleep")) {
 				t.Errorf("%s registered: %v", n, reg[n])
@@ -245,7 +262,7 @@ func TestControlInterop(t *testing.T) {
 
 	t.Run("revoke before receipt", func(t *testing.T) {
 		goID, pyID := "rv-go-"+uniqueQueue(t, "id"), "rv-py-"+uniqueQueue(t, "id")
-		r := celeryJSON(t, qgo, "control", "revoke", goID, pyID)
+		r := celeryJSON(t, qgo, toBoth("control", "revoke", goID, pyID)...)
 		// "tasks a, b flagged as revoked" (5.2.6; Python's set order varies)
 		idsOf := func(s string) []string {
 			s = strings.TrimSuffix(strings.TrimPrefix(s, "tasks "), " flagged as revoked")
@@ -295,7 +312,7 @@ func TestControlInterop(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		r := celeryJSON(t, qgo, "control", "terminate", "TERM", id)
+		r := celeryJSON(t, qgo, toBoth("control", "terminate", "TERM", id)...)
 		if okText(t, r, goNode) != "terminate: "+id || okText(t, r, pyNode) != "terminate: tasks unknown" {
 			t.Errorf("terminate replies: %v", r)
 		}
@@ -336,19 +353,20 @@ func TestControlInterop(t *testing.T) {
 		}
 		dump := startProc(t, "events --dump", interopDir(t), controlDBs.env(qgo), pythonBin,
 			"-m", "celery", "-A", "omics_app", "events", "--dump")
-		dump.waitFor(t, "starting capture", 1, 30*time.Second)
-		dump.waitFor(t, goNode+" [", 1, 10*time.Second) // a heartbeat: the receiver is subscribed
+		// Generous deadlines: each wait ends as soon as the line is there.
+		dump.waitFor(t, "starting capture", 1, 60*time.Second)
+		dump.waitFor(t, goNode+" [", 1, 30*time.Second) // a heartbeat: the receiver is subscribed
 		id := ctlPy(t, "send", qgo, "diag.echo", `["ev"]`)
-		if s := waitState(t, id, 20*time.Second); s.State != "SUCCESS" {
+		if s := waitState(t, id, 30*time.Second); s.State != "SUCCESS" {
 			t.Fatalf("%+v", s)
 		}
-		dump.waitFor(t, "task succeeded: diag.echo("+id+")", 1, 10*time.Second)
-		dump.waitFor(t, "sw_ident=omics-worker", 1, 10*time.Second) // our heartbeat
-		out := dump.out.String()
-		for _, want := range []string{"task received: diag.echo(" + id + ") args=['ev']", "task started: diag.echo(" + id + ")"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("events dump lacks %q:\n%s", want, out)
-			}
+		for _, want := range []string{
+			"task received: diag.echo(" + id + ") args=['ev']",
+			"task started: diag.echo(" + id + ")",
+			"task succeeded: diag.echo(" + id + ")",
+			"sw_ident=omics-worker", // our heartbeat
+		} {
+			dump.waitFor(t, want, 1, 30*time.Second)
 		}
 		r = celeryJSON(t, qgo, "control", "disable_events", "-d", goNode)
 		if okText(t, r, goNode) != "task events disabled" {
@@ -366,7 +384,7 @@ func TestControlInterop(t *testing.T) {
 			{[]string{"time_limit", "no.such.task", "10"}},
 			{[]string{"autoscale", "4", "1"}},
 		} {
-			r := celeryJSON(t, qgo, append([]string{"control"}, tc.args...)...)
+			r := celeryJSON(t, qgo, toBoth(append([]string{"control"}, tc.args...)...)...)
 			g, _ := json.Marshal(r[goNode])
 			p, _ := json.Marshal(r[pyNode])
 			if !bytes.Equal(g, p) {
@@ -377,8 +395,11 @@ func TestControlInterop(t *testing.T) {
 
 	t.Run("purge while running", func(t *testing.T) {
 		var running, queued []string
+		// The two sleeps hold both slots (prefetch window 2) while four
+		// noops are sent and purged; that takes several Python start-ups,
+		// so the sleeps must outlast a loaded machine's seconds.
 		for range 2 {
-			running = append(running, ctlPy(t, "send", qgo, "diag.sleep", "[3]"))
+			running = append(running, ctlPy(t, "send", qgo, "diag.sleep", "[12]"))
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -418,14 +439,16 @@ func TestControlInterop(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		resp, err := http.Get("http://" + maddr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
+		scrape := func() string {
+			resp, err := http.Get("http://" + maddr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(body)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		m := string(body)
-		for _, want := range []string{
+		wants := []string{
 			`omics_worker_tasks_revoked_total{task="diag.noop"} 1`,  // revoked before receipt
 			`omics_worker_tasks_revoked_total{task="diag.sleep"} 1`, // terminated
 			`omics_worker_tasks_succeeded_total{task="diag.echo"} 2`,
@@ -433,7 +456,22 @@ func TestControlInterop(t *testing.T) {
 			`omics_worker_task_runtime_seconds_count{task="diag.sleep"} 2`,
 			`omics_worker_tasks_active 0`,
 			fmt.Sprintf(`omics_worker_queue_length{queue="%s",priority="0"} 0`, qgo),
-		} {
+		}
+		// A task's counters and the active gauge are updated after its
+		// result is stored (what waitState saw), and the queue length is
+		// sampled: scrape until they settle (generous deadline).
+		m := scrape()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); m = scrape() {
+			settled := true
+			for _, want := range wants {
+				settled = settled && strings.Contains(m, want+"\n")
+			}
+			if settled {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		for _, want := range wants {
 			if !strings.Contains(m, want+"\n") {
 				t.Errorf("metrics lack %q", want)
 			}
@@ -468,7 +506,7 @@ func TestControlInterop(t *testing.T) {
 		if !strings.Contains(gw.out.String(), "Got shutdown from remote") {
 			t.Error("no shutdown log line")
 		}
-		r := celeryJSON(t, qgo, "inspect", "ping")
+		r := celeryJSON(t, qgo, "inspect", "ping", "-t", "5")
 		if _, ok := r[goNode]; ok || r[pyNode] == nil {
 			t.Errorf("after shutdown: %v", r)
 		}
@@ -489,7 +527,7 @@ func TestControlInteropMingleStateDB(t *testing.T) {
 	celeryJSON(t, qpy, "control", "revoke", idX, "-d", pyNode)
 
 	g := startGoWorker(t, controlDBs, qgo, "-n", goNode, "--statedb", state)
-	g.waitFor(t, "mingle: sync with", 1, 5*time.Second)
+	g.waitFor(t, "mingle: sync with", 1, 30*time.Second)
 	rv := celeryJSON(t, qgo, "inspect", "revoked", "-d", goNode)
 	if l, _ := rv[goNode].([]any); !slices.Contains(l, any(idX)) {
 		t.Fatalf("mingle did not bring %s: %v", idX, rv)
