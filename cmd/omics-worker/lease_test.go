@@ -99,6 +99,9 @@ func TestLeaseLongTaskRunsOnce(t *testing.T) {
 	}
 	py := startPyWorker(t, dbs, q, "OMICS_TEST_VISIBILITY=3")
 	waitState(id1, protocol.StateSuccess, 30*time.Second)
+	// The worker logs before it stores, but its output reaches g.out
+	// through a pipe: wait for the line rather than read it once.
+	g.waitFor(t, "diag.sleep["+id1+"] succeeded", 1, 30*time.Second)
 	goRuns := strings.Count(g.out.String(), "diag.sleep["+id1+"] succeeded")
 	pyRuns := strings.Count(py.out.String(), id1)
 	t.Logf("10 s task: %d run(s) on omics-worker, %d log line(s) on the Python worker", goRuns, pyRuns)
