@@ -56,11 +56,11 @@ func runSemantics(t *testing.T, queue string) (map[string]semanticsEntry, error)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("semantics.py: %v\n%s", err, stderr.String())
+		return nil, fmt.Errorf("semantics.py: %w\n%s", err, stderr.String())
 	}
 	var res map[string]semanticsEntry
 	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, fmt.Errorf("semantics.py output %q: %v", out, err)
+		return nil, fmt.Errorf("semantics.py output %q: %w", out, err)
 	}
 	return res, nil
 }
