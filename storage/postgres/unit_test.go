@@ -3,29 +3,8 @@ package postgres
 import (
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/sql/schema.sql from schema.sql")
-
-func TestSchemaFileInSync(t *testing.T) {
-	path := filepath.Join("..", "..", "testdata", "sql", "schema.sql")
-	if *update {
-		if err := os.WriteFile(path, []byte(schemaSQL), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != schemaSQL {
-		t.Fatalf("%s differs from storage/postgres/schema.sql; run with -update", path)
-	}
-}
 
 func TestParseDatabaseURL(t *testing.T) {
 	tests := []struct {
