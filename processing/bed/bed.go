@@ -7,13 +7,11 @@ package bed
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strconv"
 
 	"github.com/omicsomics/omics-worker/processing/internal/linefields"
 
 	"github.com/omicsomics/omics-worker/processing"
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
 	"github.com/omicsomics/omics-worker/processing/textio"
 )
 
@@ -41,11 +39,8 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	lr := textio.NewLineReaderContext(ctx, in.R, textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
 	n := 0
 	var fields []string
-	vals := make([]processing.Field, len(Headers))
-	for i, h := range Headers {
-		vals[i].Key = h
-	}
-	rec := processing.Record{Values: vals}
+	rec := linefields.NewRecord(Headers)
+	vals := rec.Values
 	for lr.Next() {
 		b := lr.Line()
 		if bytes.HasPrefix(b, prefixComment) || bytes.HasPrefix(b, prefixTrack) || bytes.HasPrefix(b, prefixBrowser) {
@@ -75,13 +70,10 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			vals[3].Value = "region_" + strconv.Itoa(line-1)
 		}
 		vals[4].Value = nil
-		if len(fields) > 4 && fields[4] != "." {
-			score, ok := pyfmt.ParseFloat(fields[4])
-			if !ok {
-				return processing.Summary{}, &processing.ParseError{Line: line, Field: "SCORE",
-					Msg: fmt.Sprintf("SCORE %s is not a number or '.'", linefields.Quote(fields[4])), Err: pyfmt.ErrSyntax}
+		if len(fields) > 4 {
+			if vals[4].Value, err = linefields.ParseOptFloat(line, "SCORE", fields[4]); err != nil {
+				return processing.Summary{}, err
 			}
-			vals[4].Value = score
 		}
 		vals[5].Value = nil
 		if len(fields) > 5 {

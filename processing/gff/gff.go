@@ -6,13 +6,11 @@ package gff
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"github.com/omicsomics/omics-worker/processing/internal/linefields"
 
 	"github.com/omicsomics/omics-worker/processing"
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
 	"github.com/omicsomics/omics-worker/processing/textio"
 )
 
@@ -36,11 +34,8 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	lr := textio.NewLineReaderContext(ctx, in.R, textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
 	n := 0
 	var fields []string
-	vals := make([]processing.Field, len(Headers))
-	for i, h := range Headers {
-		vals[i].Key = h
-	}
-	rec := processing.Record{Values: vals}
+	rec := linefields.NewRecord(Headers)
+	vals := rec.Values
 	for lr.Next() {
 		b := lr.Line()
 		if len(b) > 0 && b[0] == '#' {
@@ -59,14 +54,9 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		if err != nil {
 			return processing.Summary{}, err
 		}
-		var score any
-		if fields[5] != "." {
-			s, ok := pyfmt.ParseFloat(fields[5])
-			if !ok {
-				return processing.Summary{}, &processing.ParseError{Line: line, Field: "SCORE",
-					Msg: fmt.Sprintf("SCORE %s is not a number or '.'", linefields.Quote(fields[5])), Err: pyfmt.ErrSyntax}
-			}
-			score = s
+		score, err := linefields.ParseOptFloat(line, "SCORE", fields[5])
+		if err != nil {
+			return processing.Summary{}, err
 		}
 		// Python: f"feature_{idx}" with idx the 0-based physical line.
 		rec.ID = "feature_" + strconv.Itoa(line-1)

@@ -9,7 +9,6 @@ package vcf
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/omicsomics/omics-worker/processing/internal/linefields"
@@ -46,11 +45,8 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	var version any // nil until a ##fileformat= line is seen
 	n := 0
 	var fields []string
-	vals := make([]processing.Field, len(Headers))
-	for i, h := range Headers {
-		vals[i].Key = h
-	}
-	rec := processing.Record{Values: vals}
+	rec := linefields.NewRecord(Headers)
+	vals := rec.Values
 	var chrom, filter, format boxCache
 	for lr.Next() {
 		b := lr.Line()
@@ -78,14 +74,9 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 		if err != nil {
 			return processing.Summary{}, err
 		}
-		var qual any
-		if fields[5] != "." {
-			q, ok := pyfmt.ParseFloat(fields[5])
-			if !ok {
-				return processing.Summary{}, &processing.ParseError{Line: line, Field: "QUAL",
-					Msg: fmt.Sprintf("QUAL %s is not a number or '.'", linefields.Quote(fields[5])), Err: pyfmt.ErrSyntax}
-			}
-			qual = q
+		qual, err := linefields.ParseOptFloat(line, "QUAL", fields[5])
+		if err != nil {
+			return processing.Summary{}, err
 		}
 		rec.ID = fields[0] + ":" + fields[1] + ":" + fields[3] + ":" + fields[4]
 		// Boxing a string into an interface allocates; columns that repeat

@@ -66,3 +66,28 @@ func SplitTabs(s string, dst []string) []string {
 		s = s[i+1:]
 	}
 }
+
+// ParseOptFloat is the column rule shared by VCF QUAL and BED/GFF SCORE:
+// "." is null, anything else must be Python float() (nan/inf are kept and
+// written as null by the JSON writer).
+func ParseOptFloat(line int, field, text string) (any, error) {
+	if text == "." {
+		return nil, nil
+	}
+	f, ok := pyfmt.ParseFloat(text)
+	if !ok {
+		return nil, &processing.ParseError{Line: line, Field: field,
+			Msg: fmt.Sprintf("%s %s is not a number or '.'", field, Quote(text)), Err: pyfmt.ErrSyntax}
+	}
+	return f, nil
+}
+
+// NewRecord returns a record whose values carry the header keys in order;
+// converters fill Values[i].Value and reuse it for every line.
+func NewRecord(headers []string) processing.Record {
+	vals := make([]processing.Field, len(headers))
+	for i, h := range headers {
+		vals[i].Key = h
+	}
+	return processing.Record{Values: vals}
+}
