@@ -368,3 +368,30 @@ func PyFloat(f float64) string {
 	}
 	return fmt.Sprintf("%s%se%s%02d", neg, m, sign, exp)
 }
+
+// PyTruthy is Python's bool() of a decoded JSON value (None, False, 0, "",
+// [] and {} are false; a number that does not parse counts as true).
+func PyTruthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		return x != ""
+	case json.Number:
+		f, err := x.Float64()
+		return err != nil || f != 0
+	case float64:
+		return x != 0
+	case int:
+		return x != 0
+	case int64:
+		return x != 0
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}

@@ -555,7 +555,7 @@ func (w *Worker) SetRateLimit(task string, value any) (enabled bool, err error) 
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	// Celery stores the raw value (so "0" is "set" but means no bucket).
-	enabled = pyTruthy(value)
+	enabled = protocol.PyTruthy(value)
 	if enabled {
 		x.rateText[task] = rateText(value)
 	} else {
@@ -567,26 +567,6 @@ func (w *Worker) SetRateLimit(task string, value any) (enabled bool, err error) 
 		x.rates[task] = &rateLimit{perSec: perSec}
 	}
 	return enabled, nil
-}
-
-// pyTruthy is Python's bool() of a decoded JSON value.
-func pyTruthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		return err != nil || f != 0
-	case float64:
-		return x != 0
-	case int:
-		return x != 0
-	}
-	return true
 }
 
 func rateText(v any) string {

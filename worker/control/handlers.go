@@ -119,27 +119,6 @@ func Commands() []string {
 
 // --- argument helpers ----------------------------------------------------
 
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case json.Number:
-		f, err := x.Float64()
-		return err != nil || f != 0
-	case float64:
-		return x != 0
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
-}
-
 // stringList is Celery's maybe_list for ids: a string, a list of strings,
 // or null.
 func stringList(v any) []string {
@@ -268,7 +247,7 @@ func infos(l []worker.RequestInfo, safe bool) []any {
 
 func hActive(_ context.Context, s *Server, args map[string]any) (any, error) {
 	active, _, _ := s.w.Requests()
-	return infos(active, truthy(args["safe"])), nil
+	return infos(active, protocol.PyTruthy(args["safe"])), nil
 }
 
 func hReserved(_ context.Context, s *Server, _ map[string]any) (any, error) {
@@ -497,7 +476,7 @@ func (s *Server) revoke(ids []string, terminate bool, sig any) (any, error) {
 }
 
 func hRevoke(_ context.Context, s *Server, args map[string]any) (any, error) {
-	return s.revoke(stringList(args["task_id"]), truthy(args["terminate"]), args["signal"])
+	return s.revoke(stringList(args["task_id"]), protocol.PyTruthy(args["terminate"]), args["signal"])
 }
 
 func hTerminate(_ context.Context, s *Server, args map[string]any) (any, error) {
