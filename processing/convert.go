@@ -99,7 +99,8 @@ const ReasonUnsupported = "Unsupported format for conversion"
 // an error of Convert: it returns a Result with Converted=false and Reason
 // or Err set, like the Python process_file. The returned error is for
 // failures outside the file's content: ctx cancellation, a read error of r,
-// a write error of w, the spool.
+// or a write error of w or of the record spool (matching ErrOutput, see
+// OutputError): a full disk is never reported as a malformed file.
 func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Result, error) {
 	now := opts.Now
 	if now == nil {
@@ -197,6 +198,11 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 			}
 			if ctx.Err() != nil {
 				return res, ctx.Err()
+			}
+			if errors.Is(cerr, ErrOutput) {
+				// The spool or w failed: the machine's fault, not the
+				// file's (disk full...). Never a Result.Err.
+				return res, cerr
 			}
 			var pe *ParseError
 			if gz, ok := in.(*gzipErrReader); ok && gz.err != nil && !errors.As(cerr, &pe) {
@@ -451,5 +457,5 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
-	return n, err
+	return n, outputErr(opWriteDoc, err)
 }

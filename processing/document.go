@@ -144,8 +144,8 @@ func (d *DocWriter) WriteHead(headers []string, customFields []Field) error {
 	d.headBytes, _ = appendTail(nil, customFields, headers)
 	d.direct = bufio.NewWriterSize(d.sw, 256<<10)
 	if _, err := d.direct.Write(append(b, '[')); err != nil {
-		d.err = err
-		return err
+		d.err = outputErr(opWriteDoc, err)
+		return d.err
 	}
 	d.headDone = true
 	return nil
@@ -163,28 +163,28 @@ func appendTail(b []byte, custom []Field, headers []string) ([]byte, error) {
 func (d *DocWriter) spool(b []byte) error {
 	if d.direct != nil {
 		if _, err := d.direct.Write(b); err != nil {
-			d.err = err
-			return err
+			d.err = outputErr(opWriteDoc, err)
+			return d.err
 		}
 		return nil
 	}
 	if d.file == nil && (d.opts.SpoolMemory < 0 || d.mem.Len()+len(b) > d.opts.SpoolMemory) {
 		f, err := os.CreateTemp(d.opts.TempDir, "omics-records-*.json")
 		if err != nil {
-			d.err = fmt.Errorf("creating record spool: %w", err)
+			d.err = outputErr("creating record spool", err)
 			return d.err
 		}
 		d.file = f
 		d.fileBuf = bufio.NewWriterSize(f, 256<<10)
 		if _, err := d.fileBuf.Write(d.mem.Bytes()); err != nil {
-			d.err = fmt.Errorf("writing record spool: %w", err)
+			d.err = outputErr(opWriteSpool, err)
 			return d.err
 		}
 		d.mem = bytes.Buffer{}
 	}
 	if d.file != nil {
 		if _, err := d.fileBuf.Write(b); err != nil {
-			d.err = fmt.Errorf("writing record spool: %w", err)
+			d.err = outputErr(opWriteSpool, err)
 			return d.err
 		}
 		return nil
@@ -206,12 +206,12 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		}
 		if d.n == 0 {
 			if _, err := d.direct.Write([]byte("]")); err != nil {
-				return err
+				return outputErr(opWriteDoc, err)
 			}
 		} else {
 			b := jsonw.AppendIndent(nil, 1)
 			if _, err := d.direct.Write(append(b, ']')); err != nil {
-				return err
+				return outputErr(opWriteDoc, err)
 			}
 		}
 		b, err := appendStats(nil, stats)
@@ -219,9 +219,9 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 			return err
 		}
 		if _, err := d.direct.Write(b); err != nil {
-			return err
+			return outputErr(opWriteDoc, err)
 		}
-		return d.direct.Flush()
+		return outputErr(opWriteDoc, d.direct.Flush())
 	}
 	b, err := appendHead(make([]byte, 0, 4096), meta, headers)
 	if err != nil {
@@ -230,12 +230,12 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 	if d.n == 0 {
 		b = append(b, "[]"...)
 		if _, err := w.Write(b); err != nil {
-			return err
+			return outputErr(opWriteDoc, err)
 		}
 	} else {
 		b = append(b, '[')
 		if _, err := w.Write(b); err != nil {
-			return err
+			return outputErr(opWriteDoc, err)
 		}
 		if err := d.copySpool(w); err != nil {
 			return err
@@ -243,7 +243,7 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		b = jsonw.AppendIndent(b[:0], 1)
 		b = append(b, ']')
 		if _, err := w.Write(b); err != nil {
-			return err
+			return outputErr(opWriteDoc, err)
 		}
 	}
 	b = append(b[:0], ',')
@@ -254,22 +254,24 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 	}
 	b = append(b, '\n', '}')
 	_, err = w.Write(b)
-	return err
+	return outputErr(opWriteDoc, err)
 }
 
 func (d *DocWriter) copySpool(w io.Writer) error {
 	if d.file == nil {
 		_, err := w.Write(d.mem.Bytes())
-		return err
+		return outputErr(opWriteDoc, err)
 	}
 	if err := d.fileBuf.Flush(); err != nil {
-		return fmt.Errorf("writing record spool: %w", err)
+		return outputErr(opWriteSpool, err)
 	}
 	if _, err := d.file.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("reading record spool: %w", err)
+		return outputErr(opReadSpool, err)
 	}
-	_, err := io.Copy(w, d.file)
-	return err
+	// A write error of w is already an *OutputError (see writeDoc); what
+	// is left is a read error of the spool.
+	_, err := io.Copy(outputWriter{w}, d.file)
+	return outputErr(opReadSpool, err)
 }
 
 // Close removes the spool file, if any.

@@ -3,6 +3,7 @@ package processing
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/omicsomics/omics-worker/processing/textio"
 )
@@ -23,7 +24,40 @@ var (
 	ErrLineTooLong = textio.ErrLineTooLong
 	// ErrInvalidUTF8: the text is not valid UTF-8.
 	ErrInvalidUTF8 = textio.ErrInvalidUTF8
+	// ErrOutput: writing the document or the record spool failed (disk
+	// full, I/O error, read-only file system...). It is a fault of the
+	// machine that converts, never of the input: Convert returns it as its
+	// error, not as Result.Err. Test with errors.Is; *OutputError carries
+	// the operation.
+	ErrOutput = errors.New("writing the converted output failed")
 )
+
+// OutputError is an error of the output side of a conversion: the record
+// spool (Op "creating record spool", "writing record spool", "reading
+// record spool") or the destination writer ("writing the document"). It
+// matches ErrOutput with errors.Is and unwraps to the cause (often an
+// *os.PathError wrapping a syscall.Errno such as ENOSPC).
+type OutputError struct {
+	Op  string
+	Err error
+}
+
+func (e *OutputError) Error() string { return e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *OutputError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrOutput.
+func (e *OutputError) Is(target error) bool { return target == ErrOutput }
+
+// outputErr wraps err as an *OutputError of op, unless it already is one
+// (or is nil).
+func outputErr(op string, err error) error {
+	if err == nil || errors.Is(err, ErrOutput) {
+		return err
+	}
+	return &OutputError{Op: op, Err: err}
+}
 
 // ParseError is a malformed-input error with its position. Its message is
 // meant for a biologist: "line 17: POS 'abc' is not an integer".
@@ -57,4 +91,20 @@ func (e *ParseError) Unwrap() error { return e.Err }
 // Errorf returns a ParseError for line and field with a formatted message.
 func Errorf(line int, field string, format string, args ...any) *ParseError {
 	return &ParseError{Line: line, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Operations of an *OutputError.
+const (
+	opWriteDoc   = "writing the document"
+	opWriteSpool = "writing record spool"
+	opReadSpool  = "reading record spool"
+)
+
+// outputWriter marks every write error of w as an *OutputError, so that
+// io.Copy's errors can be told apart (write side vs read side).
+type outputWriter struct{ w io.Writer }
+
+func (o outputWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	return n, outputErr(opWriteDoc, err)
 }
