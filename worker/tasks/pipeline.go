@@ -340,7 +340,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	r.report(ctx, StateProgress, progressConvertFrom, StatusConverting)
 	out, err := os.CreateTemp(p.cfg.TempDir, "omics-processed-*.json")
 	if err != nil {
-		return nil, worker.PyErrorf("OSError", "temporary file for the processed document: %w", err)
+		return nil, p.localFault(err, "creating the temporary processed document of file %d", raw.ID)
 	}
 	defer func() {
 		out.Close()
@@ -397,11 +397,11 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	tConverted := time.Now()
 	r.report(ctx, StateProgress, progressConvertTo, StatusSaving)
 	if err := bw.Flush(); err != nil {
-		return nil, worker.PyErrorf("OSError", "writing the processed document: %w", err)
+		return nil, p.localFault(err, "writing the processed document of file %d", raw.ID)
 	}
 	size := conv.BytesOut
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		return nil, worker.PyErrorf("OSError", "reading the processed document: %w", err)
+		return nil, p.localFault(err, "reading the processed document of file %d", raw.ID)
 	}
 	objKey := storage.ObjectKey(raw.ProjectID, raw.UploadedByID)
 	up, err := storage.UploadEncrypted(ctx, p.cfg.Objects, key, objKey, out, size, "application/json")
@@ -540,6 +540,9 @@ func (r *run) deleteObject(key string) {
 // streamErr classifies an error of Convert that is not about the file's
 // content: reading the object or writing the temporary document.
 func (r *run) streamErr(err error) error {
+	if isLocalFault(err) {
+		return r.p.localFault(err, "converting file %d", r.raw.ID)
+	}
 	var pathErr *os.PathError
 	if errors.As(err, &pathErr) {
 		return worker.PyErrorf("OSError", "processing file %d: %w", r.raw.ID, err)

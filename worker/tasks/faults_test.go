@@ -1,0 +1,157 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/omicsomics/omics-worker/processing"
+	"github.com/omicsomics/omics-worker/worker"
+)
+
+// tinyTmpfs mounts a tmpfs of the given options (e.g. "size=64k") on a
+// fresh directory and unmounts it at cleanup. It skips when mounting is
+// not possible (not root, no CAP_SYS_ADMIN): TestLocalFaultKind covers the
+// classification without it.
+func tinyTmpfs(t *testing.T, opts string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// bigVCF is a valid VCF whose document does not fit in 64 KiB.
+func bigVCF(lines int) []byte {
+	var b strings.Builder
+	b.WriteString("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+	for i := 1; i <= lines; i++ {
+		fmt.Fprintf(&b, "chr1\t%d\trs%d\tA\tT\t50\tPASS\tDP=%d\n", i*10, i, i%97)
+	}
+	return []byte(b.String())
+}
+
+// TestWorkerDiskFaultsAreNotTheFilesFault: a --tmp-dir on a full (or
+// read-only) file system fails with OSError naming the worker, retried
+// when it can clear, and leaves the raw row, the rows and the objects as
+// they were: the user's file is never marked unconvertible.
+func TestWorkerDiskFaultsAreNotTheFilesFault(t *testing.T) {
+	cases := []struct {
+		name      string
+		mount     string
+		tun       Tuning
+		message   string
+		transient bool
+	}{
+		{"full/process_file_async", "size=64k", Tuning{}, "worker temporary storage full while ", true},
+		{"full/process_large_file_async", "size=64k", LargeFileTuning, "worker temporary storage full while ", true},
+		{"read-only/process_file_async", "ro,size=64k", Tuning{}, "worker temporary storage is read-only while ", false},
+	}
+	content := bigVCF(5000)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "local")
+			cfg := e.config()
+			cfg.TempDir = tinyTmpfs(t, tc.mount)
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := e.upload(t, "big.vcf", content)
+			rowsBefore, objsBefore, metaBefore := e.rowCount(t), e.list(t), e.metadata(t, raw.ID)
+
+			_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, tc.tun)
+			var te *transientError
+			if got := errors.As(err, &te); got != tc.transient {
+				t.Fatalf("transient = %v, want %v (err %v)", got, tc.transient, err)
+			}
+			// What the runtime records: RETRY OSError, then FAILURE OSError
+			// once the retries are spent; or FAILURE OSError at once.
+			first := p.outcome(err, 0, raw.ID, "t1")
+			last := p.outcome(err, p.maxRetries(), raw.ID, "t1")
+			var re *worker.RetryError
+			if tc.transient != errors.As(first, &re) {
+				t.Errorf("first outcome %T %v, retry wanted: %v", first, first, tc.transient)
+			}
+			for _, o := range []error{first, last} {
+				var pe *worker.PyError
+				if !errors.As(o, &pe) || pe.Type != "OSError" {
+					t.Fatalf("outcome %v, want OSError", o)
+				}
+				msg, _ := pe.Args[0].(string)
+				if !strings.HasPrefix(msg, tc.message) || strings.Contains(msg, "Processing failed") {
+					t.Errorf("message %q, want prefix %q", msg, tc.message)
+				}
+			}
+			if tc.transient && !errors.Is(err, syscall.ENOSPC) {
+				t.Errorf("cause %v is not ENOSPC", err)
+			}
+			meta := e.metadata(t, raw.ID)
+			if fmt.Sprint(meta) != fmt.Sprint(metaBefore) {
+				t.Errorf("raw metadata changed:\n%v\n->\n%v", metaBefore, meta)
+			}
+			if n := e.rowCount(t); n != rowsBefore {
+				t.Errorf("rows %d -> %d", rowsBefore, n)
+			}
+			if objs := e.list(t); joinLines(objs) != joinLines(objsBefore) {
+				t.Errorf("objects %v -> %v", objsBefore, objs)
+			}
+			if ents, _ := os.ReadDir(cfg.TempDir); len(ents) != 0 {
+				t.Errorf("temporary files left behind: %v", ents)
+			}
+		})
+	}
+}
+
+// TestLocalFaultKind is the classification with injected errnos (what
+// TestWorkerDiskFaultsAreNotTheFilesFault measures on a real file system).
+func TestLocalFaultKind(t *testing.T) {
+	p := &Processor{} // localFault needs no store
+	for _, tc := range []struct {
+		errno     syscall.Errno
+		what      string
+		transient bool
+	}{
+		{syscall.ENOSPC, "temporary storage full", true},
+		{syscall.EDQUOT, "temporary storage quota exceeded", true},
+		{syscall.EMFILE, "out of file descriptors", true},
+		{syscall.ENFILE, "out of file descriptors", true},
+		{syscall.EIO, "temporary storage I/O error", false},
+		{syscall.EROFS, "temporary storage is read-only", false},
+		{syscall.EACCES, "temporary storage not writable", false},
+		{syscall.ENOENT, "temporary directory missing", false},
+	} {
+		t.Run(tc.errno.Error(), func(t *testing.T) {
+			cause := &processing.OutputError{Op: "writing record spool",
+				Err: &os.PathError{Op: "write", Path: "/tmp/omics-records-1.json", Err: tc.errno}}
+			err := fmt.Errorf("converting: %w", cause)
+			if !isLocalFault(err) {
+				t.Fatal("not recognised as a local fault")
+			}
+			got := p.localFault(err, "converting file %d", 7)
+			var te *transientError
+			if errors.As(got, &te) != tc.transient {
+				t.Errorf("transient = %v, want %v", !tc.transient, tc.transient)
+			}
+			var pe *worker.PyError
+			if !errors.As(got, &pe) || pe.Type != "OSError" {
+				t.Fatalf("%v is not an OSError", got)
+			}
+			want := "worker " + tc.what + " while converting file 7: converting: writing record spool: write /tmp/omics-records-1.json: " + tc.errno.Error()
+			if pe.Args[0] != want {
+				t.Errorf("message %q\nwant    %q", pe.Args[0], want)
+			}
+		})
+	}
+}
