@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,6 +86,10 @@ func (f *File) ProcessedFileID() (int64, bool) {
 	id, ok := o.int64Value("processed_file_id")
 	return id, ok && id != 0
 }
+
+// MaxFilename is the length of data_files.filename (VARCHAR(512) in
+// schema.sql), in characters (runes), as PostgreSQL counts them.
+const MaxFilename = 512
 
 // NewFile describes a row to insert.
 type NewFile struct {
@@ -204,8 +209,13 @@ func scanFile(row rowScanner) (*File, error) {
 	return &f, nil
 }
 
-// GetFile reads one data_files row; ErrNotFound when it does not exist.
+// GetFile reads one data_files row; ErrNotFound when it does not exist,
+// including an id outside the int4 range of data_files.id (SERIAL), which
+// no row can have (PostgreSQL would refuse to even compare it).
 func (s *Store) GetFile(ctx context.Context, id int64) (*File, error) {
+	if id < math.MinInt32 || id > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: id %d", ErrNotFound, id)
+	}
 	f, err := scanFile(s.pool.QueryRow(ctx, `SELECT `+fileColumns+` FROM data_files WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: id %d", ErrNotFound, id)

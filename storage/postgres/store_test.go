@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"testing"
@@ -385,5 +386,16 @@ func TestIsTransient(t *testing.T) {
 	_, err := Open(context.Background(), "postgresql+asyncpg://postgres@127.0.0.1:1/test?ssl=false")
 	if err == nil || !IsTransient(err) {
 		t.Errorf("connection refused: transient=%v (%v)", IsTransient(err), err)
+	}
+}
+
+// TestGetFileOutsideInt4: data_files.id is int4; an id beyond it cannot
+// exist and is ErrNotFound, not pgx's "unable to encode" (issue 9 #11).
+func TestGetFileOutsideInt4(t *testing.T) {
+	f := newFixture(t)
+	for _, id := range []int64{1 << 31, -1<<31 - 1, math.MaxInt64, math.MinInt64, 0, -1, 1<<31 - 1} {
+		if _, err := f.store.GetFile(context.Background(), id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetFile(%d) = %v, want ErrNotFound", id, err)
+		}
 	}
 }

@@ -333,3 +333,18 @@ func readDemo(t testing.TB, name string) []byte {
 }
 
 func joinLines(s []string) string { return strings.Join(s, "\n") }
+
+// exec runs SQL statements on the test database.
+func (e *env) exec(t testing.TB, stmts ...string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, q := range stmts {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}

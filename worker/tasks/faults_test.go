@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -151,6 +152,77 @@ func TestLocalFaultKind(t *testing.T) {
 			want := "worker " + tc.what + " while converting file 7: converting: writing record spool: write /tmp/omics-records-1.json: " + tc.errno.Error()
 			if pe.Args[0] != want {
 				t.Errorf("message %q\nwant    %q", pe.Args[0], want)
+			}
+		})
+	}
+}
+
+// TestRawFileIDsNoRowCanHave: ids outside data_files.id's int4 range (and
+// beyond int64) are "File N not found", like any missing row, not a
+// database encoding error; wrong types are TypeErrors (issue 9 #11).
+func TestRawFileIDsNoRowCanHave(t *testing.T) {
+	e := newEnv(t, "local")
+	p := e.processor(t)
+	for _, tc := range []struct {
+		arg     any
+		excType string
+		message string
+	}{
+		{json.Number("2147483648"), "ValueError", "File 2147483648 not found"},
+		{json.Number("-2147483649"), "ValueError", "File -2147483649 not found"},
+		{json.Number("9223372036854775807"), "ValueError", "File 9223372036854775807 not found"},
+		{json.Number("100000000000000000000"), "ValueError", "File 100000000000000000000 not found"},
+		{json.Number("-100000000000000000000"), "ValueError", "File -100000000000000000000 not found"},
+		{json.Number("0"), "ValueError", "File 0 not found"},
+		{json.Number("-1"), "ValueError", "File -1 not found"},
+		{json.Number("4e9"), "ValueError", "File 4000000000 not found"}, // 4e9 is an integral float, as 5.0 is 5
+		{json.Number("1.5"), "TypeError", "argument 'raw_file_id' must be int, not float (1.5)"},
+		{true, "TypeError", "argument 'raw_file_id' must be int, not bool (True)"},
+		{"12", "TypeError", "argument 'raw_file_id' must be int, not str ('12')"},
+	} {
+		t.Run(fmt.Sprint(tc.arg), func(t *testing.T) {
+			// What Handler does (a bare worker.Task cannot store states).
+			task := &worker.Task{ID: "t", Kwargs: map[string]any{"raw_file_id": tc.arg}}
+			id, err := rawFileID(task)
+			if err == nil {
+				_, err = p.Process(context.Background(), nil, Request{RawFileID: id}, Tuning{})
+			}
+			var pe *worker.PyError
+			if !errors.As(err, &pe) || pe.Type != tc.excType || pe.Args[0] != tc.message {
+				t.Errorf("error %#v, want %s(%q)", err, tc.excType, tc.message)
+			}
+		})
+	}
+}
+
+// TestLongFilename: a raw name that fits data_files.filename but not with
+// ".processed.json" is converted; the processed name is cut at a
+// character boundary and keeps the suffix (issue 9 #11).
+func TestLongFilename(t *testing.T) {
+	e := newEnv(t, "local")
+	p := e.processor(t)
+	for _, tc := range []struct{ name, want string }{
+		{strings.Repeat("n", 493) + ".tsv", strings.Repeat("n", 493) + ".tsv.processed.json"},   // 512: fits
+		{strings.Repeat("n", 500) + ".tsv", strings.Repeat("n", 497) + ".processed.json"},       // cut
+		{strings.Repeat("é", 508) + ".tsv", strings.Repeat("é", 497) + ".processed.json"},       // characters, not bytes
+		{strings.Repeat("😀", 498) + "counts.tsv", strings.Repeat("😀", 497) + ".processed.json"}, // 4-byte runes
+	} {
+		t.Run(fmt.Sprint(len([]rune(tc.name))), func(t *testing.T) {
+			raw := e.upload(t, tc.name, readDemo(t, "counts.tsv"))
+			res, err := p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pf, err := e.files.GetFile(context.Background(), res.ProcessedFileID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pf.Filename != tc.want {
+				t.Errorf("processed name %q (%d chars), want %q", pf.Filename, len([]rune(pf.Filename)), tc.want)
+			}
+			info, _ := e.metadata(t, raw.ID)["processing_info"].(map[string]any)
+			if info["original_filename"] != tc.name {
+				t.Errorf("processing_info.original_filename %v", info["original_filename"])
 			}
 		})
 	}

@@ -100,7 +100,7 @@ func (p *Processor) maxRetries() int {
 // Handler returns the worker handler of the task with tuning tun.
 func (p *Processor) Handler(tun Tuning) worker.Handler {
 	return func(ctx context.Context, t *worker.Task) (any, error) {
-		rawID, err := t.IntArg("raw_file_id")
+		rawID, err := rawFileID(t)
 		if err != nil {
 			return nil, err
 		}
@@ -410,8 +410,12 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		return nil, p.infra(err, false, "uploading the processed file of file %d", raw.ID)
 	}
 	tUploaded := time.Now()
+	pname, cut := processedName(raw.Filename)
+	if cut {
+		r.log.Warn("processed file name shortened to fit data_files.filename", "filename", pname)
+	}
 	nf := postgres.NewFile{
-		Filename:     raw.Filename + ".processed.json",
+		Filename:     pname,
 		ObjectKey:    up.ObjectKey,
 		Size:         up.Size,
 		Checksum:     up.Checksum,

@@ -235,11 +235,16 @@ func TestFailures(t *testing.T) {
 			wantInfo: map[string]any{"omics_type": "genomics", "source_format": "vcf", "converted": false},
 		},
 		{
-			// A real failing transaction: the processed name exceeds
-			// varchar(512), the INSERT fails, the uploaded object must go.
+			// A real failing transaction: a trigger refuses the processed
+			// row, the INSERT fails, the uploaded object must go. (A name
+			// too long for varchar(512) no longer fails: processedName.)
 			name: "database rejects the processed row",
 			setup: func(t *testing.T, e *env) (int64, func(*Config)) {
-				return e.upload(t, strings.Repeat("n", 500)+".tsv", readDemo(t, "counts.tsv")).ID, nil
+				e.exec(t, `CREATE FUNCTION reject_processed() RETURNS trigger LANGUAGE plpgsql AS
+					$$ BEGIN RAISE EXCEPTION 'processed rows refused by the test'; END $$`,
+					`CREATE TRIGGER reject_processed BEFORE INSERT ON data_files FOR EACH ROW
+					WHEN (NEW.filename LIKE '%.processed.json') EXECUTE FUNCTION reject_processed()`)
+				return e.upload(t, "counts.tsv", readDemo(t, "counts.tsv")).ID, nil
 			},
 			excType: "RuntimeError", message: "database error while saving the processed file of file %d: ...",
 		},
