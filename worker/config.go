@@ -32,12 +32,15 @@ type Config struct {
 	DisableTrackStarted bool
 	// Hostname is the worker node name. Default "omics@<os hostname>".
 	Hostname string
-	// TimeLimit is the default hard time limit of a task (task_time_limit);
-	// 0 = none. A message's timelimit header and a task's own option take
-	// precedence.
+	// TimeLimit is the worker's hard time limit of a task (`celery worker
+	// --time-limit`): it overrides a task's app default
+	// (TaskOptions.AppTimeLimit); a message's timelimit header and a task's
+	// own TimeLimit take precedence over it. 0 = not set (the app default,
+	// if any, applies); negative = no limit, not even the app default
+	// (`--time-limit 0`).
 	TimeLimit time.Duration
-	// SoftTimeLimit is the default soft time limit (task_soft_time_limit);
-	// 0 = none.
+	// SoftTimeLimit is the same for the soft time limit
+	// (--soft-time-limit).
 	SoftTimeLimit time.Duration
 	// ShutdownTimeout is how long a warm shutdown waits for running tasks
 	// before cancelling them and restoring their messages. Default 60 s;

@@ -147,20 +147,32 @@ func (w *Worker) execute(j *job) {
 	}
 }
 
-// limits returns the effective hard and soft limits: the message's
-// timelimit header, else the task's options, else the worker's config.
+// limits returns the effective hard and soft limits (see limit).
 func (w *Worker) limits(msg *protocol.TaskMessage, def *taskDef) (hard, soft time.Duration) {
-	pick := func(hdr *float64, task, cfg time.Duration) time.Duration {
-		if hdr != nil && *hdr > 0 {
-			return time.Duration(*hdr * float64(time.Second))
-		}
-		if task > 0 {
-			return task
-		}
-		return cfg
+	return limit(msg.TimeLimit[0], def.opts.TimeLimit, w.cfg.TimeLimit, def.opts.AppTimeLimit),
+		limit(msg.TimeLimit[1], def.opts.SoftTimeLimit, w.cfg.SoftTimeLimit, def.opts.AppSoftTimeLimit)
+}
+
+// limit is Celery's precedence of one time limit: the message's timelimit
+// header (apply_async(time_limit=...)), else the task's own attribute
+// (decorator option, `control time_limit`), else the worker's setting
+// (`celery worker --time-limit`: positive = that limit, negative = none),
+// else the app configuration's default (task_time_limit in the app's
+// conf, which the worker flag overrides). 0 = no limit.
+func limit(hdr *float64, task, worker, app time.Duration) time.Duration {
+	switch {
+	case hdr != nil && *hdr > 0:
+		return time.Duration(*hdr * float64(time.Second))
+	case task > 0:
+		return task
+	case worker > 0:
+		return worker
+	case worker < 0:
+		return 0
+	case app > 0:
+		return app
 	}
-	return pick(msg.TimeLimit[0], def.opts.TimeLimit, w.cfg.TimeLimit),
-		pick(msg.TimeLimit[1], def.opts.SoftTimeLimit, w.cfg.SoftTimeLimit)
+	return 0
 }
 
 // finish records the outcome of a handler and acknowledges the message.

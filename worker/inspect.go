@@ -195,7 +195,7 @@ func (w *Worker) Stats() Stats {
 	return Stats{
 		Total: total, Processed: x.processed.Load(), Active: active,
 		Uptime: time.Since(x.start), Concurrency: conc, PrefetchCount: prefetch,
-		SoftTimeLimit: w.cfg.SoftTimeLimit, TimeLimit: w.cfg.TimeLimit,
+		SoftTimeLimit: max(w.cfg.SoftTimeLimit, 0), TimeLimit: max(w.cfg.TimeLimit, 0),
 		Pid: w.cfg.Pid, Hostname: w.cfg.Hostname,
 	}
 }

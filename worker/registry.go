@@ -32,9 +32,16 @@ type TaskOptions struct {
 	IgnoreResult bool
 	// DisableTrackStarted does not store STARTED for this task.
 	DisableTrackStarted bool
-	// TimeLimit / SoftTimeLimit override the worker's defaults (a message's
+	// TimeLimit / SoftTimeLimit are the task's own limits (Celery task
+	// attributes): they override the worker's Config (a message's
 	// timelimit header still wins). 0 = the worker's.
 	TimeLimit, SoftTimeLimit time.Duration
+	// AppTimeLimit / AppSoftTimeLimit are the limits the task's Celery app
+	// sets in its configuration (task_time_limit, task_soft_time_limit):
+	// used only when neither the message, the task's own limits nor the
+	// worker's Config (--time-limit) give one, since `celery worker
+	// --time-limit` overrides the app's configuration. 0 = none.
+	AppTimeLimit, AppSoftTimeLimit time.Duration
 	// MaxRetries bounds Retry: 0 means Celery's default 3; negative means
 	// unlimited.
 	MaxRetries int
@@ -106,6 +113,15 @@ func (r *Registry) lookup(name string) *taskDef {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.tasks[name]
+}
+
+// Options returns the options a task was registered with.
+func (r *Registry) Options(name string) (TaskOptions, bool) {
+	d := r.lookup(name)
+	if d == nil {
+		return TaskOptions{}, false
+	}
+	return d.opts, true
 }
 
 // Names lists the registered task names, sorted.

@@ -131,6 +131,8 @@ type workerOptions struct {
 	prefetch          int
 	timeLimit         float64
 	softTimeLimit     float64
+	timeLimitSet      bool // --time-limit given: overrides the tasks' app defaults, 0 included
+	softTimeLimitSet  bool
 	visibilityTimeout float64
 	resultExpires     float64
 	acksLate          bool
@@ -176,8 +178,8 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.taskEvents, "E", false, "short for --task-events")
 	fs.BoolVar(&o.taskEvents, "task-events", false, "send task events (task-received, -started, -succeeded, ...; see docs/control.md)")
 	fs.IntVar(&o.prefetch, "prefetch-multiplier", 1, "messages held per concurrency slot; 0 = unlimited")
-	fs.Float64Var(&o.timeLimit, "time-limit", 0, "hard time limit in seconds (0 = none)")
-	fs.Float64Var(&o.softTimeLimit, "soft-time-limit", 0, "soft time limit in seconds (0 = none)")
+	fs.Float64Var(&o.timeLimit, "time-limit", 0, "hard time limit in seconds; overrides the file tasks' app default 3600 (0 = none)")
+	fs.Float64Var(&o.softTimeLimit, "soft-time-limit", 0, "soft time limit in seconds; overrides the file tasks' app default 3300 (0 = none)")
 	fs.Float64Var(&o.visibilityTimeout, "visibility-timeout", 3600, "kombu visibility_timeout in seconds")
 	fs.Float64Var(&o.resultExpires, "result-expires", 86400, "result_expires in seconds (0 = never)")
 	fs.BoolVar(&o.acksLate, "acks-late", true, "acknowledge after the task finished (default)")
@@ -225,6 +227,7 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 		}
 		return false
 	}
+	o.timeLimitSet, o.softTimeLimitSet = given("time-limit"), given("soft-time-limit")
 	if !given("b", "broker") {
 		o.brokerURL = cmpOr(getenv("CELERY_BROKER_URL"), defaultRedisURL)
 	}
@@ -294,6 +297,20 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
+// flagLimit is worker.Config's value of a --time-limit/--soft-time-limit
+// flag: not given = 0 (the tasks' app defaults apply); given = that limit,
+// or negative (no limit at all, overriding the app defaults, as `celery
+// worker --time-limit 0` does) when not positive.
+func flagLimit(sec float64, given bool) time.Duration {
+	switch {
+	case !given:
+		return 0
+	case sec <= 0:
+		return -1
+	}
+	return seconds(sec)
+}
+
 // workerConfig turns options into the runtime's Config.
 func workerConfig(o *workerOptions) (worker.Config, error) {
 	var queues []string
@@ -317,8 +334,8 @@ func workerConfig(o *workerOptions) (worker.Config, error) {
 		PrefetchMultiplier: o.prefetch,
 		AcksEarly:          o.noAcksLate,
 		Hostname:           worker.ExpandHostname(o.hostname),
-		TimeLimit:          seconds(o.timeLimit),
-		SoftTimeLimit:      seconds(o.softTimeLimit),
+		TimeLimit:          flagLimit(o.timeLimit, o.timeLimitSet),
+		SoftTimeLimit:      flagLimit(o.softTimeLimit, o.softTimeLimitSet),
 		ShutdownTimeout:    seconds(o.shutdownTimeout),
 		VisibilityTimeout:  seconds(o.visibilityTimeout),
 		RestoreInterval:    seconds(o.restoreInterval),

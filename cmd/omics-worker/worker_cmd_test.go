@@ -43,6 +43,23 @@ func TestWorkerFlagsAndEnv(t *testing.T) {
 				t.Errorf("%+v", cfg)
 			}
 		}},
+		// Not given: 0, the file tasks' app defaults (3600/3300) apply;
+		// given: the flag wins over them, 0 meaning no limit at all.
+		{"time limits not given", nil, func(t *testing.T, o *workerOptions) {
+			if cfg, _ := workerConfig(o); cfg.TimeLimit != 0 || cfg.SoftTimeLimit != 0 {
+				t.Errorf("limits %v/%v, want 0/0 (app defaults)", cfg.TimeLimit, cfg.SoftTimeLimit)
+			}
+		}},
+		{"time limits 0 mean none", []string{"--time-limit", "0", "--soft-time-limit=0"}, func(t *testing.T, o *workerOptions) {
+			if cfg, _ := workerConfig(o); cfg.TimeLimit >= 0 || cfg.SoftTimeLimit >= 0 {
+				t.Errorf("limits %v/%v, want negative (none, overriding app defaults)", cfg.TimeLimit, cfg.SoftTimeLimit)
+			}
+		}},
+		{"time limit below the app default", []string{"--time-limit", "60"}, func(t *testing.T, o *workerOptions) {
+			if cfg, _ := workerConfig(o); cfg.TimeLimit != time.Minute || cfg.SoftTimeLimit != 0 {
+				t.Errorf("limits %v/%v", cfg.TimeLimit, cfg.SoftTimeLimit)
+			}
+		}},
 		{"ignored celery options", []string{"-O", "fair", "--max-tasks-per-child=50",
 			"--pool=solo", "--loglevel=INFO", "--concurrency=4"}, func(t *testing.T, o *workerOptions) {
 			if o.concurrency != 4 || o.loglevel != "INFO" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/worker"
@@ -225,5 +226,23 @@ func TestLongFilename(t *testing.T) {
 				t.Errorf("processing_info.original_filename %v", info["original_filename"])
 			}
 		})
+	}
+}
+
+// TestTimeLimitsAreAppDefaults: the Omicsomics 3600/3300 s are the app's
+// configuration, which the worker's --time-limit/--soft-time-limit
+// override, not task attributes that would beat them (issue 9 #12; the
+// precedence itself: worker.TestTimeLimitPrecedence).
+func TestTimeLimitsAreAppDefaults(t *testing.T) {
+	e := newEnv(t, "local")
+	reg := worker.NewRegistry()
+	if err := Register(reg, e.config()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{ProcessFileTask, ProcessLargeFileTask} {
+		o, ok := reg.Options(name)
+		if !ok || o.TimeLimit != 0 || o.SoftTimeLimit != 0 || o.AppTimeLimit != 3600*time.Second || o.AppSoftTimeLimit != 3300*time.Second {
+			t.Errorf("%s: own %v/%v, app %v/%v; want none, 3600s/3300s", name, o.TimeLimit, o.SoftTimeLimit, o.AppTimeLimit, o.AppSoftTimeLimit)
+		}
 	}
 }

@@ -36,8 +36,10 @@ const (
 	ProcessLargeFileTask = "app.tasks.file_tasks.process_large_file_async"
 )
 
-// Time limits of the Omicsomics Celery app (celery_app.py); a message's
-// timelimit header still wins.
+// Time limits of the Omicsomics Celery app (celery_app.py: app
+// configuration task_time_limit / task_soft_time_limit). As in Celery, the
+// worker's --time-limit / --soft-time-limit override them and a message's
+// timelimit header wins over both (worker.TaskOptions.AppTimeLimit).
 const (
 	TimeLimit     = 3600 * time.Second
 	SoftTimeLimit = 3300 * time.Second
@@ -101,18 +103,21 @@ type Config struct {
 }
 
 // Register adds both tasks to reg with the Python signature
-// (raw_file_id, sample_id=None) and the Omicsomics time limits.
+// (raw_file_id, sample_id=None) and the Omicsomics app's time limits as
+// app defaults.
 func Register(reg *worker.Registry, cfg Config) error {
 	p, err := New(cfg)
 	if err != nil {
 		return err
 	}
 	opts := worker.TaskOptions{
-		Params:        []string{"raw_file_id", "sample_id"},
-		TimeLimit:     TimeLimit,
-		SoftTimeLimit: SoftTimeLimit,
-		MaxRetries:    p.maxRetries(),
-		FairnessKey:   UserKey(cfg.Files),
+		Params: []string{"raw_file_id", "sample_id"},
+		// App configuration, not task attributes: the worker's flags
+		// override them.
+		AppTimeLimit:     TimeLimit,
+		AppSoftTimeLimit: SoftTimeLimit,
+		MaxRetries:       p.maxRetries(),
+		FairnessKey:      UserKey(cfg.Files),
 	}
 	if err := reg.Register(ProcessFileTask, p.Handler(Tuning{}), opts); err != nil {
 		return err
