@@ -144,6 +144,8 @@ func hostileMessages() []hostileMsg {
 		{"unregistered task", envWith("app.tasks.nope", nil, nil, nil), "NotRegistered", "app.tasks.nope"},
 		{"raw_file_id a string", envWith("app.tasks.file_tasks.process_file_async", nil, map[string]any{"raw_file_id": "abc"}, nil), typeErr, "argument 'raw_file_id' must be int, not str ('abc')"},
 		{"raw_file_id missing", envWith("app.tasks.file_tasks.process_file_async", nil, map[string]any{"sample_id": "s"}, nil), typeErr, "process_file_async() missing 1 required argument: 'raw_file_id'"},
+		{"raw_file_id beyond int64", envWith("app.tasks.file_tasks.process_file_async", nil, map[string]any{"raw_file_id": json.Number("100000000000000000000")}, nil), "ValueError", "File 100000000000000000000 not found"},
+		{"raw_file_id a bool", envWith("app.tasks.file_tasks.process_file_async", []any{true}, nil, nil), typeErr, "argument 'raw_file_id' must be int, not bool (True)"},
 		{"steps a string", envWith("diag.progress", nil, map[string]any{"steps": "abc"}, nil), typeErr, "argument 'steps' must be int, not str ('abc')"},
 		{"float for int", envWith("diag.progress", nil, map[string]any{"steps": 2.5}, nil), typeErr, "must be int, not float"},
 		{"bool for float", envWith("diag.sleep", nil, map[string]any{"seconds": true}, nil), typeErr, "must be a number, not bool"},
