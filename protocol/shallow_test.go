@@ -74,8 +74,8 @@ func TestPeekRawTaskIDShallow(t *testing.T) {
 		{`[1]`, "", ""},
 		{"\xff{", "", ""},
 		{`{"headers": {"id": "x"`, "", ""},
-		{`{"headers": {"id": "x"}, "b": [1}`, "", ""},  // mismatched brackets
-		{`{"headers": {"id": "x"}, "b": "x}`, "", ""},  // unterminated string
+		{`{"headers": {"id": "x"}, "b": [1}`, "", ""}, // mismatched brackets
+		{`{"headers": {"id": "x"}, "b": "x}`, "", ""}, // unterminated string
 		{`{"headers": {"id": "x"}} trailing`, "", ""}, // trailing bytes
 		{`{"headers": {"id": "x"}, "b": ` + nest(100, "") + `}`, "x", ""},
 		{``, "", ""},
