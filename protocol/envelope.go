@@ -90,8 +90,14 @@ func DecodeEnvelope(raw []byte) (*Envelope, error) {
 // re-parsed member by member; duplicate keys resolve to the last one, as
 // with a map. Header values alias one private copy of the headers object.
 func (e *Envelope) UnmarshalJSON(raw []byte) error {
-	if !json.Valid(raw) || firstByte(raw) != '{' {
+	if firstByte(raw) != '{' {
 		return fmt.Errorf("%w: not a JSON object", ErrBadEnvelope)
+	}
+	if err := checkNesting("envelope", raw, MaxNestingDepth); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadEnvelope, err)
+	}
+	if !json.Valid(raw) {
+		return fmt.Errorf("%w: not valid JSON%s", ErrBadEnvelope, syntaxAt(raw))
 	}
 	*e = Envelope{}
 	var err error
@@ -143,6 +149,17 @@ func (e *Envelope) UnmarshalJSON(raw []byte) error {
 		return fmt.Errorf("%w: not a JSON object", ErrBadEnvelope)
 	}
 	return err
+}
+
+// syntaxAt describes where raw (known to be invalid JSON) breaks: ", at
+// byte N: <reason>", or "" when encoding/json gives no position.
+func syntaxAt(raw []byte) string {
+	var v json.RawMessage
+	var se *json.SyntaxError
+	if err := json.Unmarshal(raw, &v); errors.As(err, &se) {
+		return fmt.Sprintf(" (byte %d: %s)", se.Offset, se.Error())
+	}
+	return ""
 }
 
 // UnmarshalJSON implements json.Unmarshaler leniently (see DecodeEnvelope).

@@ -14,9 +14,15 @@ import (
 // (with duplicates both keep the last value; only which error is reported
 // may differ).
 func refDecodeEnvelope(raw []byte) (*Envelope, error) {
+	if firstByte(raw) != '{' {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrBadEnvelope)
+	}
+	if err := checkNesting("envelope", raw, MaxNestingDepth); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrBadEnvelope)
+		return nil, fmt.Errorf("%w: not valid JSON%s", ErrBadEnvelope, syntaxAt(raw))
 	}
 	e := &Envelope{}
 	for k, v := range top {

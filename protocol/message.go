@@ -145,6 +145,11 @@ func decodePayload(env *Envelope) ([]byte, error) {
 	}
 	switch strings.ToLower(env.ContentEncoding) {
 	case "", "utf-8", "utf8", "binary", "ascii", "us-ascii":
+		// kombu's JSON decoder runs bytes.decode('utf-8') whatever the
+		// content-encoding: a body that is not UTF-8 is refused.
+		if err := checkUTF8(data); err != nil {
+			return nil, fmt.Errorf("%w: body is not valid JSON: %w", ErrUndecodable, err)
+		}
 	case "latin-1", "latin1", "iso-8859-1":
 		var b strings.Builder
 		for _, c := range data {
@@ -153,6 +158,9 @@ func decodePayload(env *Envelope) ([]byte, error) {
 		data = []byte(b.String())
 	default:
 		return nil, fmt.Errorf("%w: %w: content-encoding %q", ErrUndecodable, ErrUnsupportedEncoding, env.ContentEncoding)
+	}
+	if err := checkNesting("body", data, MaxNestingDepth); err != nil {
+		return nil, fmt.Errorf("%w: body is not valid JSON: %w", ErrUndecodable, err)
 	}
 	if !json.Valid(data) {
 		return nil, fmt.Errorf("%w: body is not valid JSON", ErrUndecodable)
@@ -599,16 +607,12 @@ func PeekTaskID(env *Envelope) (id, task string) {
 	if err != nil {
 		return "", task
 	}
-	var body struct {
-		ID   any `json:"id"`
-		Task any `json:"task"`
-	}
-	if json.Unmarshal(data, &body) == nil {
-		if s, ok := body.ID.(string); ok {
-			id = s
-		}
-		if s, ok := body.Task.(string); ok && task == "" {
-			task = s
+	// A v1 body (an object with id and task), read shallowly: the body
+	// may be too deep or otherwise undecodable.
+	if bid, btask, ok := peekIDTask(data); ok {
+		id = bid
+		if task == "" {
+			task = btask
 		}
 	}
 	if id == "" {

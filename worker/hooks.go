@@ -59,6 +59,10 @@ type TaskEvent struct {
 	Type string
 	// ID and Name are the task id and name (shadow name if any).
 	ID, Name string
+	// Task is the registered task name (never the shadow name, which the
+	// client chooses); "" when the name is not registered. Metrics label
+	// by it so that their series stay bounded by the registry.
+	Task string
 	// Queue is the queue the message came from.
 	Queue string
 	// Fields are Celery's extra fields of that event type (uuid included),
@@ -164,7 +168,11 @@ func (w *Worker) taskEvent(j *job, typ string, fields map[string]any) TaskEvent 
 		fields = map[string]any{}
 	}
 	fields["uuid"] = j.msg.ID
-	return TaskEvent{Type: typ, ID: j.msg.ID, Name: taskDisplayName(j.msg), Queue: j.d.Queue, Fields: fields}
+	ev := TaskEvent{Type: typ, ID: j.msg.ID, Name: taskDisplayName(j.msg), Queue: j.d.Queue, Fields: fields}
+	if j.def != nil {
+		ev.Task = j.msg.Task
+	}
+	return ev
 }
 
 // --- hooks called by the runtime -----------------------------------------

@@ -2,10 +2,10 @@ package worker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
-	"unicode/utf8"
 
 	"github.com/omicsomics/omics-worker/protocol"
 )
@@ -29,23 +29,12 @@ func (w *Worker) undecodableMeta(log *slog.Logger, d *protocol.Delivery) *protoc
 }
 
 // peekRawTaskID reads headers.id and headers.task of a raw envelope that
-// failed full decoding; "" when they are not strings or the bytes are not
-// a JSON object.
+// failed full decoding (protocol.PeekRawTaskID: a shallow scan with no
+// depth limit, so a message nested too deeply still gets its FAILURE);
+// "" when they are not strings, the bytes are not a JSON object, or the id
+// is longer than any task id (255 bytes).
 func peekRawTaskID(raw []byte) (id, task string) {
-	if len(raw) == 0 || raw[0] != '{' || !utf8.Valid(raw) {
-		return "", ""
-	}
-	var env struct {
-		Headers struct {
-			ID   any `json:"id"`
-			Task any `json:"task"`
-		} `json:"headers"`
-	}
-	if json.Unmarshal(raw, &env) != nil {
-		return "", ""
-	}
-	id, _ = env.Headers.ID.(string)
-	task, _ = env.Headers.Task.(string)
+	id, task = protocol.PeekRawTaskID(raw)
 	if len(id) > 255 {
 		return "", ""
 	}
@@ -69,4 +58,46 @@ func timeLimitError(msg *protocol.TaskMessage, hard time.Duration) *PyError {
 		pe.Args = []any{n}
 	}
 	return pe
+}
+
+// Reasons a message is rejected without running (the bounded label values
+// of the metrics' rejected-messages counter).
+const (
+	RejectUndecodable       = "undecodable"        // envelope or body cannot be decoded
+	RejectTooDeep           = "too_deep"           // nested deeper than protocol.MaxNestingDepth
+	RejectTooLarge          = "too_large"          // over --max-message-size
+	RejectInvalid           = "invalid"            // malformed task fields (InvalidTaskError)
+	RejectContentDisallowed = "content_disallowed" // pickle, yaml, ... (ContentDisallowed)
+	RejectUnregistered      = "unregistered"       // task name not registered (NotRegistered)
+	RejectUnknown           = "unknown_message"    // not a task message at all
+)
+
+// RejectObserver is an optional interface of an Observer (AddObserver):
+// ObserveReject is called once for every message the worker rejects
+// without running it, with one of the Reject* reasons. It is not a Celery
+// event (Celery sends task-rejected only for the Reject exception); it
+// must not block.
+type RejectObserver interface {
+	ObserveReject(reason string)
+}
+
+// hookReject tells the RejectObservers that a message was rejected.
+func (w *Worker) hookReject(reason string) {
+	x := w.xinit()
+	x.mu.Lock()
+	obs := x.observers
+	x.mu.Unlock()
+	for _, o := range obs {
+		if r, ok := o.(RejectObserver); ok {
+			r.ObserveReject(reason)
+		}
+	}
+}
+
+// decodeRejectReason classifies a decoding error.
+func decodeRejectReason(err error) string {
+	if errors.Is(err, protocol.ErrTooDeep) {
+		return RejectTooDeep
+	}
+	return RejectUndecodable
 }

@@ -22,12 +22,14 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 	log := lazyWith(w.log, "delivery_tag", d.Tag, "queue", d.Queue)
 	if d.Envelope == nil {
 		log.Error("Can't decode message body; message deleted", "err", d.DecodeErr, "size", len(d.Raw))
+		w.hookReject(decodeRejectReason(d.DecodeErr))
 		w.settle(ctx, j, w.undecodableMeta(log, d)) // FAILURE if an id is readable (hostile.go)
 		return
 	}
 	if limit := w.cfg.MaxMessageSize; limit > 0 && len(d.Raw) > limit {
 		id, name := protocol.PeekTaskID(d.Envelope)
 		log.Error("Received invalid task message: too large; rejected", "task", name, "task_id", id, "size", len(d.Raw), "limit", limit)
+		w.hookReject(RejectTooLarge)
 		w.settle(ctx, j, w.failureMeta(id, invalidTask(fmt.Sprintf(
 			"message of %d bytes exceeds the worker's limit of %d bytes", len(d.Raw), limit)), false))
 		return
@@ -39,12 +41,21 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 		switch {
 		case errors.Is(err, protocol.ErrUnknownMessage):
 			log.Warn("Received and deleted unknown message. Wrong destination?!?", "err", err)
+			w.hookReject(RejectUnknown)
 			w.settle(ctx, j, nil)
 		case errors.Is(err, protocol.ErrContentDisallowed):
 			log.Error("Received task message with a refused serializer; rejected", "err", err)
+			w.hookReject(RejectContentDisallowed)
 			w.settle(ctx, j, w.failureMeta(id, contentDisallowed(disallowedMessage(err)), false))
+		case errors.Is(err, protocol.ErrUndecodable):
+			// Python: "Can't decode message body" (on_decode_error), the
+			// message acked, no result; we also store FAILURE (README 25).
+			log.Error("Can't decode message body; rejected", "err", err)
+			w.hookReject(decodeRejectReason(err))
+			w.settle(ctx, j, w.failureMeta(id, invalidTask(err.Error()), false))
 		default:
 			log.Error("Received invalid task message; rejected", "err", err)
+			w.hookReject(RejectInvalid)
 			w.settle(ctx, j, w.failureMeta(id, invalidTask(err.Error()), false))
 		}
 		return
@@ -98,6 +109,7 @@ func (w *Worker) unknown(ctx context.Context, j *job) {
 		w.settle(ctx, j, nil)
 		return
 	}
+	w.hookReject(RejectUnregistered)
 	j.log.Error(fmt.Sprintf("Received unregistered task of type '%s'.", j.msg.Task),
 		"hint", "the message has been rejected; consume only queues whose tasks this worker implements, or use --forward-unknown")
 	m := w.baseMeta(j.msg, protocol.StateFailure, notRegistered(j.msg.Task).Info())

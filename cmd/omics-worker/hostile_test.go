@@ -156,6 +156,36 @@ func hostileMessages() []hostileMsg {
 		{"value out of range", envWith("diag.progress", nil, map[string]any{"steps": -5}, nil), "ValueError", "steps must be between 0 and 1000000"},
 		{"huge message", envWith("diag.echo", []any{strings.Repeat("x", 100_000)}, nil, nil), invalid, "exceeds the worker's limit of 65536 bytes"},
 		{"expired", noop(hdr("expires", "2001-01-01T00:00:00+00:00")), "TaskRevokedError", "expired"},
+		// Issue 9 #10: nesting past the limit (1000, Redis cjson's), id readable.
+		{"envelope nested 10001 deep", deepEnvelope(10_001), invalid, "message nested too deeply (limit 1000)"},
+		{"envelope nested 1001 deep", deepEnvelope(1_001), invalid, "message nested too deeply (limit 1000)"},
+		{"body nested 1001 deep", noop(bodyRaw([]byte(`[` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `, {}, {}]`))), invalid, "message nested too deeply (limit 1000): body"},
+		{"v1 body nested 5000 deep, id in the body", noop(v1DeepBody(5000)), invalid, "message nested too deeply (limit 1000): body"},
+		// Issue 9 #11: kombu decodes a JSON body with .decode('utf-8') and refuses it.
+		{"invalid UTF-8 in an args string", noop(bodyRaw([]byte("[[\"caf\xe9\"], {}, {}]"))), invalid, "invalid UTF-8 at byte 6 (0xe9)"},
+		{"invalid UTF-8 in a kwargs key", noop(bodyRaw([]byte("[[], {\"k\xc3\": 1}, {}]"))), invalid, "invalid UTF-8 at byte 8 (0xc3)"},
+		{"UTF-8-encoded surrogate in a string", noop(bodyRaw([]byte("[[\"\xed\xa0\x80\"], {}, {}]"))), invalid, "invalid UTF-8 at byte 3 (0xed)"},
+	}
+}
+
+// deepEnvelope is a valid diag.noop envelope with an extra top-level key
+// nesting depth-1 arrays (the top-level object is the first level).
+func deepEnvelope(depth int) func(string) []byte {
+	return func(id string) []byte {
+		raw := envWith("diag.noop", nil, nil, nil)(id)
+		return append([]byte(`{"x": `+strings.Repeat("[", depth-1)+strings.Repeat("]", depth-1)+`, `), raw[1:]...)
+	}
+}
+
+// v1DeepBody makes a protocol-1 message (no task header; id and task in
+// the body) whose args nest depth levels.
+func v1DeepBody(depth int) func(map[string]any) {
+	return func(e map[string]any) {
+		h := e["headers"].(map[string]any)
+		id := h["id"].(string)
+		e["headers"] = map[string]any{}
+		body := `{"task": "diag.noop", "id": "` + id + `", "args": ` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `, "kwargs": {}}`
+		e["body"] = base64.StdEncoding.EncodeToString([]byte(body))
 	}
 }
 

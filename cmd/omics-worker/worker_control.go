@@ -438,10 +438,10 @@ func newControlRuntime(ctx context.Context, w *worker.Worker, env extensionEnv) 
 			rt.stop()
 			return nil, fmt.Errorf("--metrics-addr %s: %w", cf.metricsAddr, err)
 		}
-		rt.httpSrv = &http.Server{Handler: coll.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		rt.httpSrv = metrics.NewServer(coll.Handler(), metrics.ServerConfig{})
 		log.Info("metrics endpoint listening", "addr", ln.Addr().String())
 		go func() {
-			if err := rt.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := rt.httpSrv.Serve(metrics.LimitListener(ln, metrics.DefaultMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics server failed", "err", err)
 			}
 		}()

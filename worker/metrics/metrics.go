@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/omicsomics/omics-worker/worker"
 )
@@ -73,7 +75,25 @@ type Collector struct {
 	counters map[string]map[string]float64 // metric -> task -> value
 	hist     map[string]*histogram
 	redisErr map[string]float64
+	rejected map[string]float64 // reason -> messages
 }
+
+// UnregisteredLabel is the task label of every task name the worker does
+// not implement: the names come from the messages, so each one getting
+// its own series would let any client grow /metrics without bound.
+const UnregisteredLabel = "unregistered"
+
+// MaxLabelLength bounds a label value in bytes (longer values are cut at
+// a UTF-8 boundary and end with "...").
+const MaxLabelLength = 200
+
+// rejectReasons are the reason label values of
+// omics_worker_tasks_rejected_total, all exported from start.
+var rejectReasons = []string{worker.RejectContentDisallowed, worker.RejectInvalid, worker.RejectTooDeep,
+	worker.RejectTooLarge, worker.RejectUndecodable, worker.RejectUnknown, worker.RejectUnregistered}
+
+// otherReason labels a reason outside rejectReasons (none today).
+const otherReason = "other"
 
 // New builds a collector; br may be nil (no Redis gauges).
 func New(cfg Config, src Source, br Broker) *Collector {
@@ -87,7 +107,8 @@ func New(cfg Config, src Source, br Broker) *Collector {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Collector{cfg: cfg, src: src, br: br, log: cfg.Logger,
-		counters: map[string]map[string]float64{}, hist: map[string]*histogram{}, redisErr: map[string]float64{}}
+		counters: map[string]map[string]float64{}, hist: map[string]*histogram{}, redisErr: map[string]float64{},
+		rejected: map[string]float64{}}
 }
 
 var eventCounter = map[string]string{
@@ -96,7 +117,38 @@ var eventCounter = map[string]string{
 	worker.EventTaskFailed:    "omics_worker_tasks_failed_total",
 	worker.EventTaskRetried:   "omics_worker_tasks_retried_total",
 	worker.EventTaskRevoked:   "omics_worker_tasks_revoked_total",
-	worker.EventTaskRejected:  "omics_worker_tasks_rejected_total",
+}
+
+// taskLabel is the bounded task label of ev: its registered name, or
+// UnregisteredLabel.
+func taskLabel(ev worker.TaskEvent) string {
+	if ev.Task == "" {
+		return UnregisteredLabel
+	}
+	return capLabel(ev.Task)
+}
+
+// capLabel cuts s to MaxLabelLength bytes at a rune boundary.
+func capLabel(s string) string {
+	if len(s) <= MaxLabelLength {
+		return s
+	}
+	cut := MaxLabelLength - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// ObserveReject implements worker.RejectObserver: one message rejected
+// without running, for reason.
+func (c *Collector) ObserveReject(reason string) {
+	if !slices.Contains(rejectReasons, reason) {
+		reason = otherReason
+	}
+	c.mu.Lock()
+	c.rejected[reason]++
+	c.mu.Unlock()
 }
 
 // ObserveTask implements worker.Observer.
@@ -112,13 +164,14 @@ func (c *Collector) ObserveTask(ev worker.TaskEvent) {
 		m = map[string]float64{}
 		c.counters[name] = m
 	}
-	m[ev.Name]++
+	task := taskLabel(ev)
+	m[task]++
 	if ev.Type == worker.EventTaskSucceeded || ev.Type == worker.EventTaskFailed {
 		if ev.Runtime > 0 || ev.Type == worker.EventTaskSucceeded {
-			h := c.hist[ev.Name]
+			h := c.hist[task]
 			if h == nil {
 				h = &histogram{counts: make([]uint64, len(c.cfg.Buckets))}
-				c.hist[ev.Name] = h
+				c.hist[task] = h
 			}
 			s := ev.Runtime.Seconds()
 			for i, b := range c.cfg.Buckets {
@@ -195,14 +248,22 @@ func (c *Collector) Write(ctx context.Context, w io.Writer) {
 	c.mu.Lock()
 	names := []string{"omics_worker_tasks_received_total", "omics_worker_tasks_succeeded_total",
 		"omics_worker_tasks_failed_total", "omics_worker_tasks_retried_total",
-		"omics_worker_tasks_revoked_total", "omics_worker_tasks_rejected_total"}
+		"omics_worker_tasks_revoked_total"}
 	helps := []string{"Task messages received.", "Tasks that succeeded.", "Tasks that failed.",
-		"Tasks that asked for a retry.", "Tasks revoked (revoke, terminate, expired).", "Task messages rejected."}
+		"Tasks that asked for a retry.", "Tasks revoked (revoke, terminate, expired)."}
 	for i, n := range names {
-		help(&b, n, "counter", helps[i])
+		help(&b, n, "counter", helps[i]+` Task names the worker does not implement share task="unregistered".`)
 		for _, task := range sortedKeys(c.counters[n]) {
 			fmt.Fprintf(&b, "%s{task=%s} %s\n", n, label(task), num(c.counters[n][task]))
 		}
+	}
+	help(&b, "omics_worker_tasks_rejected_total", "counter", "Task messages rejected without running, by reason.")
+	reasons := append([]string(nil), rejectReasons...)
+	if _, ok := c.rejected[otherReason]; ok {
+		reasons = append(reasons, otherReason)
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(&b, "omics_worker_tasks_rejected_total{reason=%s} %s\n", label(r), num(c.rejected[r]))
 	}
 	help(&b, "omics_worker_task_runtime_seconds", "histogram", "Execution time of finished tasks.")
 	hnames := make([]string, 0, len(c.hist))
@@ -280,10 +341,12 @@ func sortedKeys(m map[string]float64) []string {
 	return out
 }
 
-// label quotes a label value (escapes \, " and newline).
+// labelEscaper escapes \, " and newline in label values.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// label quotes a label value, cut to MaxLabelLength bytes.
 func label(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
+	return `"` + labelEscaper.Replace(capLabel(s)) + `"`
 }
 
 func num(f float64) string {

@@ -33,9 +33,9 @@ func (b br) Ping(context.Context) error {
 
 func TestExposition(t *testing.T) {
 	c := New(Config{Version: "v1"}, src{}, br{})
-	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskReceived, Name: "a"})
-	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskSucceeded, Name: "a", Runtime: 30 * time.Millisecond})
-	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskFailed, Name: "b", Runtime: 2 * time.Second})
+	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskReceived, Name: "a", Task: "a"})
+	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskSucceeded, Name: "a", Task: "a", Runtime: 30 * time.Millisecond})
+	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskFailed, Name: "b", Task: "b", Runtime: 2 * time.Second})
 	c.RedisError("fetch")
 	var b strings.Builder
 	c.Write(context.Background(), &b)
