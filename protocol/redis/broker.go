@@ -500,8 +500,9 @@ func (b *Broker) RestoreVisible(ctx context.Context, visibilityTimeout time.Dura
 		visibilityTimeout = b.cfg.visibilityTimeout()
 	}
 	token := protocol.NewUUID4()
+	lease := b.cfg.mutexLease()
 	ok, err := redis.String(b.c.do(ctx, "SET", b.names.UnackedMutexKey(), token, "NX", "PX",
-		b.cfg.mutexExpire().Milliseconds()))
+		lease.Milliseconds()))
 	if errors.Is(err, redis.ErrNil) {
 		return 0, nil
 	}
@@ -531,7 +532,19 @@ func (b *Broker) RestoreVisible(ctx context.Context, visibilityTimeout time.Dura
 		return 0, err
 	}
 	n := 0
+	refreshed := b.now()
 	for i := 0; i+1 < len(vals); i += 2 {
+		if b.now().Sub(refreshed) > lease/3 {
+			held, err := b.refreshMutex(ctx, token, lease)
+			if err != nil {
+				return n, err
+			}
+			if !held { // lost it: another process may scan now
+				b.log.Warn("redis: unacked_mutex expired during restore; stopping this scan", "restored", n)
+				return n, nil
+			}
+			refreshed = b.now()
+		}
 		pushed, err := b.restoreByTag(ctx, vals[i], false, ceil, "")
 		if err != nil {
 			return n, err
@@ -541,6 +554,21 @@ func (b *Broker) RestoreVisible(ctx context.Context, visibilityTimeout time.Dura
 		}
 	}
 	return n, nil
+}
+
+// refreshMutex extends this process's unacked_mutex hold by lease; it
+// reports false when the lock is no longer ours.
+func (b *Broker) refreshMutex(ctx context.Context, token string, lease time.Duration) (bool, error) {
+	rc, err := b.c.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	held, err := redis.Int(refreshMutexScript.Do(rc, b.names.UnackedMutexKey(), token, lease.Milliseconds()))
+	if err != nil {
+		return false, wrapErr("unacked_mutex refresh", err)
+	}
+	return held == 1, nil
 }
 
 // Touch sets the unacked_index score of held deliveries to now (ZADD XX, one

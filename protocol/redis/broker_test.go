@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -575,5 +576,82 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := b.Fetch(ctxT(t), []string{"x"}, time.Millisecond); !errors.Is(err, ErrConn) {
 		t.Errorf("Fetch unreachable: %v, want ErrConn", err)
+	}
+}
+
+// TestRestoreVisibleMutexLease: this process holds the unacked_mutex for at
+// most maxMutexLease (a SIGKILLed worker blocks restores for seconds, not
+// kombu's 5 minutes), refreshes it while a scan runs, and stops the scan
+// when the lock is no longer its own.
+func TestRestoreVisibleMutexLease(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want time.Duration
+	}{
+		{Config{}, maxMutexLease},
+		{Config{UnackedMutexExpire: 5 * time.Second}, 5 * time.Second},
+		{Config{UnackedMutexExpire: time.Hour}, maxMutexLease},
+	} {
+		if got := tc.cfg.mutexLease(); got != tc.want {
+			t.Errorf("mutexLease(%v) = %v, want %v", tc.cfg.UnackedMutexExpire, got, tc.want)
+		}
+	}
+
+	for _, steal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stolen=%v", steal), func(t *testing.T) {
+			b, c, pfx := newTestBroker(t, 1, Config{})
+			q := "q-" + uniq(t)
+			tags := []string{"a", "b", "c", "d"}
+			for _, tag := range tags {
+				if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: tag, rk: q})); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ds, err := b.FetchMany(ctxT(t), []string{q}, len(tags), -1); err != nil || len(ds) != len(tags) {
+				t.Fatalf("FetchMany: %d %v", len(ds), err)
+			}
+			old := strconv.FormatFloat(float64(time.Now().Add(-2*time.Hour).Unix()), 'f', 6, 64)
+			for _, tag := range tags {
+				if _, err := c.Do("ZADD", pfx+"unacked_index", old, tag); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Each reading of the clock is a lease later: every record
+			// of the scan needs a refresh first.
+			var mu sync.Mutex
+			clock := time.Now()
+			calls := 0
+			b.now = func() time.Time {
+				mu.Lock()
+				defer mu.Unlock()
+				calls++
+				if calls == 3 {
+					if ttl, _ := redis.Int(c.Do("PTTL", pfx+"unacked_mutex")); ttl <= 0 || ttl > int(maxMutexLease.Milliseconds()) {
+						t.Errorf("unacked_mutex PTTL = %d ms, want (0, %d]", ttl, maxMutexLease.Milliseconds())
+					}
+					if steal { // the lease ran out and a kombu peer took the lock
+						c.Do("SET", pfx+"unacked_mutex", "python-peer", "PX", 60000)
+					}
+				}
+				clock = clock.Add(maxMutexLease)
+				return clock
+			}
+			n, err := b.RestoreVisible(ctxT(t), time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if steal {
+				if n >= len(tags) {
+					t.Errorf("restored %d of %d after losing the mutex", n, len(tags))
+				}
+				if v, _ := redis.String(c.Do("GET", pfx+"unacked_mutex")); v != "python-peer" {
+					t.Errorf("the peer's mutex was released: %q", v)
+				}
+				return
+			}
+			if n != len(tags) {
+				t.Errorf("restored %d, want %d", n, len(tags))
+			}
+		})
 	}
 }

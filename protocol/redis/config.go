@@ -33,7 +33,9 @@ type Config struct {
 	// options unacked_key, unacked_index_key, unacked_mutex_key ("" =
 	// kombu's names).
 	UnackedKey, UnackedIndexKey, UnackedMutexKey string
-	// UnackedMutexExpire is unacked_mutex_expire (0 = 300 s).
+	// UnackedMutexExpire is unacked_mutex_expire (0 = 300 s). The Go
+	// worker's own holds are shorter (see mutexLease): a SIGKILLed Go
+	// worker blocks restores for at most mutexLease, not 5 minutes.
 	UnackedMutexExpire time.Duration
 	// RestoreLimit is unacked_restore_limit (0 = no limit).
 	RestoreLimit int
@@ -68,6 +70,20 @@ func (c Config) visibilityTimeout() time.Duration {
 
 func (c Config) mutexExpire() time.Duration {
 	return durDefault(c.UnackedMutexExpire, 300*time.Second)
+}
+
+// maxMutexLease bounds how long one acquisition of the unacked_mutex by
+// this process lives without a refresh.
+const maxMutexLease = 15 * time.Second
+
+// mutexLease is the PX of this process's unacked_mutex holds: kombu's
+// unacked_mutex_expire, at most maxMutexLease. RestoreVisible refreshes
+// it while it works, so a long restore keeps the lock and a killed
+// holder frees it within the lease. Each restore is atomic on its own
+// (restoreScript), so the mutex only keeps kombu peers from scanning at
+// the same time.
+func (c Config) mutexLease() time.Duration {
+	return min(c.mutexExpire(), maxMutexLease)
 }
 
 func (c Config) pollTimeout() time.Duration { return durDefault(c.PollTimeout, time.Second) }

@@ -125,6 +125,15 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
+// refreshMutexScript extends the unacked_mutex's expiry only if we still
+// own it (the redis-py Lock extend). ARGV[1] = token, ARGV[2] = PX.
+var refreshMutexScript = redis.NewScript(1, `
+local t = redis.call('GET', KEYS[1])
+if not t or t ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
 // storeFn writes a task result the way celery's Redis backend does: GET the
 // current value; if it decodes to status SUCCESS write nothing; else
 // SETEX (SET when expires is 0) and PUBLISH the same bytes on the key.
