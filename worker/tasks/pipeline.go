@@ -498,8 +498,14 @@ func (r *run) commit(ctx context.Context, nf postgres.NewFile, patch map[string]
 		return id, nil
 	case errors.Is(err, postgres.ErrObjectSettled):
 		// A clean-up presumed this run dead and removed (or is removing)
-		// the upload; run again.
+		// the upload: report the file's result if another run processed
+		// it meanwhile, else run again.
 		r.discard(objKey)
+		if cur, gerr := p.cfg.Files.GetFile(ctx, raw.ID); gerr == nil {
+			if res, ok, derr := r.alreadyDone(ctx, cur); derr == nil && ok {
+				return 0, &doneError{res}
+			}
+		}
 		return 0, &transientError{err: err, py: worker.NewPyError("RuntimeError",
 			fmt.Sprintf("the processed file of file %d was removed by a clean-up before it was saved; retrying", raw.ID))}
 	case errors.Is(err, postgres.ErrNotFound):
@@ -575,10 +581,12 @@ func (r *run) deleteAndForget(objKey string) {
 }
 
 // settleEarlier settles the pending uploads of this raw file left by
-// earlier runs: those of the same task id (an earlier attempt, or a
-// delivery whose worker died), doomed ones and stale ones; with all, every
-// record of the file (called once the file is processed: no other upload
-// of it can be committed any more).
+// earlier runs: doomed and stale ones; with all, every record of the file
+// (called once the file is processed: no other upload of it can be
+// committed any more — the retry of a failed save, or the redelivery after
+// a worker died, thus deletes what the earlier attempt left). Records of
+// runs that may still be alive are not touched before that: a concurrent
+// delivery keeps its chance to commit.
 func (r *run) settleEarlier(ctx context.Context, all bool) {
 	recs, err := r.p.cfg.Files.PendingObjects(ctx, r.raw.ID, 100)
 	if err != nil {
@@ -586,7 +594,7 @@ func (r *run) settleEarlier(ctx context.Context, all bool) {
 		return
 	}
 	for _, rec := range recs {
-		if all || rec.Doomed || rec.TaskID == r.req.TaskID || rec.Age >= r.p.cfg.StaleAge {
+		if all || rec.Doomed || rec.Age >= r.p.cfg.StaleAge {
 			if err := r.p.settle(ctx, rec.ObjectKey); err != nil {
 				r.log.Warn("could not settle a pending upload", "object_key", rec.ObjectKey, "err", err)
 				continue
