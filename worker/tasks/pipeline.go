@@ -216,7 +216,6 @@ func (r *run) process(ctx context.Context) (*Result, error) {
 		return nil, p.infra(err, true, "loading file %d", req.RawFileID)
 	}
 	r.raw = raw
-	r.settleEarlier(ctx, false)
 	if res, ok, err := r.alreadyDone(ctx, raw); err != nil || ok {
 		return res, err
 	}
@@ -270,7 +269,7 @@ func (r *run) alreadyDone(ctx context.Context, raw *postgres.File) (*Result, boo
 		}
 	}
 	r.log.Info("raw file already processed; not processing again", "processed_file_id", pid)
-	r.settleEarlier(ctx, true)
+	r.settleEarlier(ctx)
 	r.report(ctx, StateProgress, 100, StatusComplete)
 	return res, true, nil
 }
@@ -429,7 +428,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	if err != nil {
 		return nil, err
 	}
-	r.settleEarlier(ctx, true)
+	r.settleEarlier(ctx)
 	r.report(ctx, StateProgress, 100, StatusComplete)
 	now := time.Now()
 	r.log.Info("file processed", "processed_file_id", id, "omics_type", omics, "records", conv.Records,
@@ -580,27 +579,25 @@ func (r *run) deleteAndForget(objKey string) {
 	r.log.Info("deleted the uploaded object of the failed save", "object_key", objKey)
 }
 
-// settleEarlier settles the pending uploads of this raw file left by
-// earlier runs: doomed and stale ones; with all, every record of the file
-// (called once the file is processed: no other upload of it can be
-// committed any more — the retry of a failed save, or the redelivery after
-// a worker died, thus deletes what the earlier attempt left). Records of
-// runs that may still be alive are not touched before that: a concurrent
-// delivery keeps its chance to commit.
-func (r *run) settleEarlier(ctx context.Context, all bool) {
+// settleEarlier settles every pending upload of this raw file, once the
+// file is processed (its own commit, or found already processed): no
+// other upload of it can be committed any more, so what an earlier attempt
+// left (a failed save, a worker that died) is deleted, and a concurrent
+// delivery still uploading gets ErrAlreadyProcessed at its commit and
+// deletes its own object. Before that, uploads of runs that may be alive
+// are left alone (doomed and stale ones are the sweep's).
+func (r *run) settleEarlier(ctx context.Context) {
 	recs, err := r.p.cfg.Files.PendingObjects(ctx, r.raw.ID, 100)
 	if err != nil {
 		r.log.Warn("could not list the pending uploads of this file", "err", err)
 		return
 	}
 	for _, rec := range recs {
-		if all || rec.Doomed || rec.Age >= r.p.cfg.StaleAge {
-			if err := r.p.settle(ctx, rec.ObjectKey); err != nil {
-				r.log.Warn("could not settle a pending upload", "object_key", rec.ObjectKey, "err", err)
-				continue
-			}
-			r.log.Info("deleted the uncommitted upload of an earlier run", "object_key", rec.ObjectKey, "task", rec.TaskID)
+		if err := r.p.settle(ctx, rec.ObjectKey); err != nil {
+			r.log.Warn("could not settle a pending upload", "object_key", rec.ObjectKey, "err", err)
+			continue
 		}
+		r.log.Info("deleted the uncommitted upload of an earlier run", "object_key", rec.ObjectKey, "task", rec.TaskID)
 	}
 }
 
