@@ -75,6 +75,10 @@ type Config struct {
 	// Fairness limits how many tasks sharing a key (the uploading user of
 	// a file task) run at once; the zero value means no limit.
 	Fairness Fairness
+
+	// hardTimer, when set (tests only), replaces time.NewTimer for the
+	// hard time limit so a test can fire it at a chosen moment.
+	hardTimer func(time.Duration) (<-chan time.Time, func() bool)
 }
 
 // DefaultQueue is the queue consumed when Config.Queues is empty

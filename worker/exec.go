@@ -124,15 +124,28 @@ func (w *Worker) execute(j *job) {
 	}
 	var hardC <-chan time.Time
 	if hard > 0 {
-		ht := time.NewTimer(hard)
-		defer ht.Stop()
-		hardC = ht.C
+		var stop func() bool
+		hardC, stop = w.newHardTimer(hard)
+		defer stop()
 	}
 
 	select {
 	case o := <-done:
 		w.finish(ctx, j, t, tctx, o, begin)
 	case <-hardC:
+		if !t.gate.limit() {
+			// The task committed its effect (Task.Commit) before the
+			// limit could stop it: its own outcome is the result.
+			j.log.Warn(fmt.Sprintf("Hard time limit (%gs) reached after %s[%s] committed; waiting for its result", hard.Seconds(), msg.Task, msg.ID))
+			select {
+			case o := <-done:
+				w.finish(ctx, j, t, tctx, o, begin)
+			case <-w.abandon:
+				t.finished.Store(true)
+				w.abandonJob(ctx, j, t)
+			}
+			return
+		}
 		t.finished.Store(true)
 		cancel(ErrHardTimeLimit)
 		j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))

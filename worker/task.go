@@ -48,6 +48,9 @@ type Task struct {
 	// (hard time limit, shutdown): later UpdateState calls are refused so
 	// an abandoned handler cannot overwrite it.
 	finished atomic.Bool
+	// gate lets a commit and the hard time limit decide in one place
+	// (commit.go).
+	gate commitGate
 }
 
 // ErrTaskFinished is returned by UpdateState after the runtime has already

@@ -19,6 +19,10 @@ import (
 	"github.com/omicsomics/omics-worker/worker/tasks"
 )
 
+// sweepInterval is how often the worker settles uncommitted uploads of
+// dead runs (tasks.Processor.Sweep).
+const sweepInterval = 10 * time.Minute
+
 // defaultDatabaseURL is the Python settings' default DATABASE_URL.
 const defaultDatabaseURL = "postgresql+asyncpg://postgres:postgres@db:5432/omicsomics"
 
@@ -89,7 +93,16 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, env taskEnv) (
 	}
 	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},
 		"object_storage", cmpOr(ocfg.Endpoint, storage.DefaultEndpoint), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
-	return files.Close, nil
+	// Settle uploads that dead runs left uncommitted: at start, then
+	// every sweepInterval (docs/tasks.md).
+	sweeper, err := tasks.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); sweeper.SweepLoop(sweepCtx, sweepInterval) }()
+	return func() { stopSweep(); <-swept; files.Close() }, nil
 }
 
 // lazyFiles opens the PostgreSQL pool on first use, so that the worker can
@@ -157,6 +170,38 @@ func (l *lazyFiles) MarkFailed(ctx context.Context, rawID int64, info any, omics
 		return err
 	}
 	return s.MarkFailed(ctx, rawID, info, omics)
+}
+
+func (l *lazyFiles) RecordPendingObject(ctx context.Context, rawID int64, taskID, key string) error {
+	s, err := l.store(ctx)
+	if err != nil {
+		return err
+	}
+	return s.RecordPendingObject(ctx, rawID, taskID, key)
+}
+
+func (l *lazyFiles) DoomPendingObject(ctx context.Context, key string) (bool, error) {
+	s, err := l.store(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.DoomPendingObject(ctx, key)
+}
+
+func (l *lazyFiles) ForgetPendingObject(ctx context.Context, key string) error {
+	s, err := l.store(ctx)
+	if err != nil {
+		return err
+	}
+	return s.ForgetPendingObject(ctx, key)
+}
+
+func (l *lazyFiles) PendingObjects(ctx context.Context, rawID int64, limit int) ([]postgres.PendingObject, error) {
+	s, err := l.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.PendingObjects(ctx, rawID, limit)
 }
 
 var _ tasks.FileStore = (*lazyFiles)(nil)

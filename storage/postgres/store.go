@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,9 @@ type Store struct {
 	// afterInsert, when set (tests only), runs inside SaveProcessed's
 	// transaction after the processed row is inserted.
 	afterInsert func(ctx context.Context, tx pgx.Tx) error
+
+	pendingMu    sync.Mutex
+	pendingReady bool // omics_worker_pending_objects exists (pending.go)
 }
 
 // File is one data_files row. Metadata is the `json` column's exact text.
@@ -101,6 +105,10 @@ type NewFile struct {
 	ProjectID    int64
 	UploadedByID int64
 	RunID        *int64
+	// Pending (SaveProcessed only): ObjectKey was recorded with
+	// RecordPendingObject; the commit consumes that record and is refused
+	// with ErrObjectSettled when it was settled meanwhile.
+	Pending bool
 }
 
 // Open connects to url (DATABASE_URL) with default settings.
@@ -161,7 +169,7 @@ func (s *Store) CreateSchema(ctx context.Context) error {
 	if _, err := s.pool.Exec(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("postgres: create tables: %w", err)
 	}
-	return nil
+	return s.EnsurePendingTable(ctx)
 }
 
 // CreateUser inserts a users row (demo and tests) and returns its id.
@@ -315,7 +323,9 @@ func updateMetadata(ctx context.Context, tx pgx.Tx, id int64, o object) error {
 //  1. lock the raw row (SELECT ... FOR UPDATE);
 //  2. if its metadata already links an existing processed row, stop and
 //     return that id with ErrAlreadyProcessed (nothing is written; the
-//     caller should delete the object at processed.ObjectKey);
+//     caller should delete the object at processed.ObjectKey); with
+//     processed.Pending, delete the object's pending record (pending.go),
+//     or stop with ErrObjectSettled when it is gone or doomed;
 //  3. insert the processed row with metadata {"alg", "version",
 //     "filename", "content_type", "size", "object_key", "raw_file_id",
 //     "is_processed": true} (ContentType defaults to application/json);
@@ -339,6 +349,11 @@ func (s *Store) SaveProcessed(ctx context.Context, raw *File, processed NewFile,
 		if existing != 0 {
 			id = existing
 			return ErrAlreadyProcessed
+		}
+		if processed.Pending {
+			if err := s.consumePending(ctx, tx, processed.ObjectKey); err != nil {
+				return err
+			}
 		}
 		meta, err := fileMetadata(processed, "application/json")
 		if err != nil {

@@ -9,14 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/storage/s3"
-	"github.com/omicsomics/omics-worker/worker"
 )
 
 // pgProxy forwards TCP connections to the real PostgreSQL; cut() breaks
@@ -112,78 +110,6 @@ func (c *cutAt) UpdateState(ctx context.Context, state string, meta any) error {
 		c.proxy.cut()
 	}
 	return c.recorder.UpdateState(ctx, state, meta)
-}
-
-func TestDatabaseOutageBeforeSaveLeavesNothing(t *testing.T) {
-	e := newEnv(t, "s3")
-	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))
-	proxy := newPGProxy(t, "127.0.0.1:5432")
-	files, err := postgres.OpenConfig(context.Background(), postgres.Config{URL: proxy.url(e.dbURL)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer files.Close()
-	cfg := e.config()
-	cfg.Files = files
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objsBefore := e.list(t)
-
-	// The database goes away after the document was converted, while it
-	// is being saved: the upload succeeds, the transaction cannot run.
-	rep := &cutAt{at: 70, proxy: proxy}
-	_, err = p.Process(context.Background(), rep, Request{RawFileID: raw.ID}, Tuning{})
-	var te *transientError
-	if !errors.As(err, &te) || te.py.Type != "ConnectionError" ||
-		!strings.HasPrefix(te.py.Args[0].(string), "database unavailable while saving the processed file of file") {
-		t.Fatalf("err = %v, want a transient ConnectionError", err)
-	}
-	// The runtime gets a retry with backoff, and after max retries the
-	// error itself.
-	var re *worker.RetryError
-	if out := p.outcome(err, 0, raw.ID, "t"); !errors.As(out, &re) || re.Countdown != 2*time.Second {
-		t.Errorf("outcome(retries=0) = %v, want Retry in 2s", out)
-	}
-	if out := p.outcome(err, 2, raw.ID, "t"); !errors.As(out, &re) || re.Countdown != 8*time.Second {
-		t.Errorf("outcome(retries=2) = %v, want Retry in 8s", out)
-	}
-	var pe *worker.PyError
-	if out := p.outcome(err, 3, raw.ID, "t"); errors.As(out, &re) || !errors.As(out, &pe) || pe.Type != "ConnectionError" {
-		t.Errorf("outcome(retries=3) = %#v, want the ConnectionError", out)
-	}
-
-	// Whether the uploaded object is referenced could not be checked: it
-	// is kept pending until the next run for this file settles it.
-	if pend := p.PendingObjects(); len(pend) != 1 {
-		t.Fatalf("pending objects %v, want the uploaded one", pend)
-	}
-	if n := e.rowCount(t); n != 1 {
-		t.Errorf("%d rows after the failed save, want only the raw one", n)
-	}
-
-	// The retry, with the database back: the pending object is deleted,
-	// the file processed once.
-	proxy.restore()
-	res, err := p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.PendingObjects()) != 0 {
-		t.Errorf("still pending: %v", p.PendingObjects())
-	}
-	if n := e.rowCount(t); n != 2 {
-		t.Errorf("%d rows, want raw + processed", n)
-	}
-	objs := e.list(t)
-	if len(objs) != len(objsBefore)+1 {
-		t.Errorf("objects %v, want the raw one and the processed one", objs)
-	}
-	pf, _ := e.files.GetFile(context.Background(), res.ProcessedFileID)
-	if !strings.Contains(joinLines(objs), pf.ObjectKey) {
-		t.Errorf("processed object %s missing from %v", pf.ObjectKey, objs)
-	}
 }
 
 func TestDatabaseOutageAtLoadIsTransient(t *testing.T) {

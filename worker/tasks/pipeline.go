@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/omicsomics/omics-worker/processing"
@@ -56,12 +55,6 @@ type Request struct {
 type Processor struct {
 	cfg Config
 	log *slog.Logger
-
-	mu sync.Mutex
-	// pending are uploaded objects whose SaveProcessed failed in a way the
-	// database could not confirm or deny (raw id -> object keys); the next
-	// run for the same raw file settles them (see settlePending).
-	pending map[int64][]string
 }
 
 // New checks cfg and returns a Processor.
@@ -84,7 +77,10 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.IsTransient == nil {
 		cfg.IsTransient = storage.IsTransient
 	}
-	return &Processor{cfg: cfg, log: cfg.Logger, pending: map[int64][]string{}}, nil
+	if cfg.StaleAge <= 0 {
+		cfg.StaleAge = TimeLimit
+	}
+	return &Processor{cfg: cfg, log: cfg.Logger}, nil
 }
 
 func (p *Processor) maxRetries() int {
@@ -220,7 +216,6 @@ func (r *run) process(ctx context.Context) (*Result, error) {
 		return nil, p.infra(err, true, "loading file %d", req.RawFileID)
 	}
 	r.raw = raw
-	r.settlePending(ctx)
 	if res, ok, err := r.alreadyDone(ctx, raw); err != nil || ok {
 		return res, err
 	}
@@ -274,6 +269,7 @@ func (r *run) alreadyDone(ctx context.Context, raw *postgres.File) (*Result, boo
 		}
 	}
 	r.log.Info("raw file already processed; not processing again", "processed_file_id", pid)
+	r.settleEarlier(ctx)
 	r.report(ctx, StateProgress, 100, StatusComplete)
 	return res, true, nil
 }
@@ -404,9 +400,16 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		return nil, p.localFault(err, "reading the processed document of file %d", raw.ID)
 	}
 	objKey := storage.ObjectKey(raw.ProjectID, raw.UploadedByID)
+	// Record the key durably BEFORE the upload: whatever happens to this
+	// run or the database from here on, a later run of this raw file or
+	// Sweep finds the object and settles it (pending.go).
+	if err := p.cfg.Files.RecordPendingObject(ctx, raw.ID, r.req.TaskID, objKey); err != nil {
+		return nil, p.infra(err, true, "recording the upload of the processed file of file %d", raw.ID)
+	}
 	up, err := storage.UploadEncrypted(ctx, p.cfg.Objects, key, objKey, out, size, "application/json")
 	if err != nil {
-		// UploadEncrypted has deleted the partial object.
+		// UploadEncrypted has deleted the partial object; drop the record.
+		r.discard(objKey)
 		return nil, p.infra(err, false, "uploading the processed file of file %d", raw.ID)
 	}
 	tUploaded := time.Now()
@@ -422,23 +425,14 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		ContentType:  "application/json",
 		ProjectID:    raw.ProjectID,
 		UploadedByID: raw.UploadedByID,
+		Pending:      true,
 	}
 	patch := map[string]any{"processing_info": info, "omics_type": omics}
-	id, err := p.cfg.Files.SaveProcessed(ctx, raw, nf, patch)
-	switch {
-	case err == nil:
-	case errors.Is(err, postgres.ErrAlreadyProcessed) && id != 0:
-		r.log.Info("a concurrent delivery saved the processed file first; discarding ours", "processed_file_id", id)
-		r.deleteObject(up.ObjectKey)
-	default:
-		if r.linkedTo(up.ObjectKey, &id) {
-			break // the commit went through although we saw an error
-		}
-		if errors.Is(err, postgres.ErrNotFound) {
-			return nil, worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", raw.ID))
-		}
-		return nil, p.infra(err, true, "saving the processed file of file %d", raw.ID)
+	id, err := r.commit(ctx, nf, patch)
+	if err != nil {
+		return nil, err
 	}
+	r.settleEarlier(ctx)
 	r.report(ctx, StateProgress, 100, StatusComplete)
 	now := time.Now()
 	r.log.Info("file processed", "processed_file_id", id, "omics_type", omics, "records", conv.Records,
@@ -447,98 +441,213 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	return &Result{Success: true, ProcessedFileID: id, OmicsType: omics, RecordCount: int64(conv.Records)}, nil
 }
 
-// keepPending remembers an uploaded object whose fate the database could
-// not tell.
-func (r *run) keepPending(objKey string, err error) {
-	r.log.Warn("cannot verify the failed save; keeping the uploaded object until the retry settles it",
-		"object_key", objKey, "err", err)
-	r.p.mu.Lock()
-	r.p.pending[r.raw.ID] = append(r.p.pending[r.raw.ID], objKey)
-	r.p.mu.Unlock()
+// Committer is implemented by *worker.Task: it runs the step that makes
+// the task's effect permanent so that it and the hard time limit decide in
+// one place (worker.Task.Commit). A Reporter without it commits directly.
+type Committer interface {
+	Commit(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
-// settlePending deletes the objects earlier runs for this raw file left
-// pending, unless the raw row links a processed row that holds them.
-func (r *run) settlePending(ctx context.Context) {
-	r.p.mu.Lock()
-	keys := r.p.pending[r.raw.ID]
-	delete(r.p.pending, r.raw.ID)
-	r.p.mu.Unlock()
-	if len(keys) == 0 {
-		return
-	}
-	linked := ""
-	if pid, ok := r.raw.ProcessedFileID(); ok {
-		f, err := r.p.cfg.Files.GetFile(ctx, pid)
-		if err != nil && !errors.Is(err, postgres.ErrNotFound) {
-			r.p.mu.Lock()
-			r.p.pending[r.raw.ID] = append(r.p.pending[r.raw.ID], keys...)
-			r.p.mu.Unlock()
-			return
+// commitTimeout bounds the commit step (it is not cancelled by time
+// limits once begun, see worker.Task.Commit).
+const commitTimeout = time.Minute
+
+// commit runs SaveProcessed for the uploaded object nf.ObjectKey through
+// the runtime's commit gate and settles the object whenever the outcome
+// is not a commit. It returns the processed row's id (the winner's on a
+// concurrent delivery) or the task's error.
+func (r *run) commit(ctx context.Context, nf postgres.NewFile, patch map[string]any) (int64, error) {
+	p, raw, objKey := r.p, r.raw, nf.ObjectKey
+	var (
+		id      int64
+		doomed  bool  // the record is doomed: no commit links objKey
+		unknown error // the database could not say whether it committed
+	)
+	save := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+		defer cancel()
+		var err error
+		id, err = p.cfg.Files.SaveProcessed(ctx, raw, nf, patch)
+		if err == nil || errors.Is(err, postgres.ErrAlreadyProcessed) || errors.Is(err, postgres.ErrObjectSettled) ||
+			errors.Is(err, postgres.ErrNotFound) {
+			return err // definite outcomes
 		}
-		if err == nil {
-			linked = f.ObjectKey
+		// The error may have hit the COMMIT's reply. The pending record
+		// decides: it exists exactly when the transaction did not commit.
+		id, doomed, unknown = r.resolve(objKey)
+		if id != 0 {
+			r.log.Warn("the save reported an error but committed", "processed_file_id", id, "err", err)
+			return nil
 		}
+		return err
 	}
-	for _, k := range keys {
-		if k != linked {
-			r.log.Info("deleting the object of an earlier failed save", "object_key", k)
-			r.deleteObject(k)
+	var err error
+	if c, ok := r.rep.(Committer); ok {
+		err = c.Commit(ctx, save)
+	} else {
+		err = save(ctx)
+	}
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, worker.ErrTaskFinished):
+		// The hard time limit won before the commit began: nothing is
+		// committed, the runtime recorded the FAILURE.
+		r.discard(objKey)
+		return 0, err
+	case errors.Is(err, postgres.ErrAlreadyProcessed) && id != 0:
+		r.log.Info("a concurrent delivery saved the processed file first; discarding ours", "processed_file_id", id)
+		r.discard(objKey)
+		return id, nil
+	case errors.Is(err, postgres.ErrObjectSettled):
+		// A clean-up presumed this run dead and removed (or is removing)
+		// the upload: report the file's result if another run processed
+		// it meanwhile, else run again.
+		r.discard(objKey)
+		if cur, gerr := p.cfg.Files.GetFile(ctx, raw.ID); gerr == nil {
+			if res, ok, derr := r.alreadyDone(ctx, cur); derr == nil && ok {
+				return 0, &doneError{res}
+			}
 		}
+		return 0, &transientError{err: err, py: worker.NewPyError("RuntimeError",
+			fmt.Sprintf("the processed file of file %d was removed by a clean-up before it was saved; retrying", raw.ID))}
+	case errors.Is(err, postgres.ErrNotFound):
+		r.discard(objKey)
+		return 0, worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", raw.ID))
 	}
+	switch {
+	case doomed:
+		r.deleteAndForget(objKey)
+	case unknown != nil:
+		r.log.Warn("the database is unreachable after the failed save: the uploaded object stays recorded as pending; "+
+			"the retry of this task, a later run of this file or the sweep deletes it",
+			"object_key", objKey, "err", unknown)
+	}
+	return 0, p.infra(err, true, "saving the processed file of file %d", raw.ID)
 }
 
-// PendingObjects lists uploaded objects not yet settled (see
-// settlePending), for tests and shutdown logs.
-func (p *Processor) PendingObjects() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []string
-	for _, ks := range p.pending {
-		out = append(out, ks...)
-	}
-	return out
-}
-
-// linkedTo checks after a failed SaveProcessed whether the transaction
-// committed anyway (an error on the commit's reply). It returns true with
-// the id when the raw row links a row holding objKey. Otherwise it
-// deletes the object — unless the database cannot tell, in which case the
-// object is kept (never delete what a committed row may reference) and
-// the next run for this raw file (the retry) settles it.
-func (r *run) linkedTo(objKey string, id *int64) bool {
+// resolve finds out after an ambiguous SaveProcessed error whether objKey
+// was committed: it dooms the pending record (present = not committed;
+// doomed = true, the object may be deleted), else looks for the raw row's
+// link to a row holding objKey (id). unknown is set when the database
+// cannot tell.
+func (r *run) resolve(objKey string) (id int64, doomed bool, unknown error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	found, err := r.p.cfg.Files.DoomPendingObject(ctx, objKey)
+	if err != nil {
+		return 0, false, err
+	}
+	if found {
+		return 0, true, nil
+	}
 	raw, err := r.p.cfg.Files.GetFile(ctx, r.raw.ID)
 	if err != nil {
-		if !errors.Is(err, postgres.ErrNotFound) {
-			r.keepPending(objKey, err)
-			return false
+		if errors.Is(err, postgres.ErrNotFound) {
+			return 0, false, nil
 		}
-		r.deleteObject(objKey)
-		return false
+		return 0, false, err
 	}
 	if pid, ok := raw.ProcessedFileID(); ok {
 		f, err := r.p.cfg.Files.GetFile(ctx, pid)
 		if err == nil && f.ObjectKey == objKey {
-			*id = pid
-			return true
-		}
-		if err != nil && !errors.Is(err, postgres.ErrNotFound) {
-			r.keepPending(objKey, err)
-			return false
+			return pid, false, nil
 		}
 	}
-	r.deleteObject(objKey)
-	return false
+	return 0, false, nil // settled by another run or Sweep
 }
 
-func (r *run) deleteObject(key string) {
+// discard deletes this run's own upload after a definite non-commit
+// (refused, rolled back, or never attempted: no row can link the key)
+// and drops its pending record.
+func (r *run) discard(objKey string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := r.p.cfg.Objects.Delete(ctx, key); err != nil {
-		r.log.Error("could not delete the uploaded object (orphan)", "object_key", key, "err", err)
+	if err := r.p.cfg.Objects.Delete(ctx, objKey); err != nil {
+		r.log.Error("could not delete the uploaded object; it stays recorded as pending", "object_key", objKey, "err", err)
+		return
 	}
+	if err := r.p.settle(ctx, objKey); err != nil {
+		r.log.Warn("could not drop the pending record of the deleted object; a later run or the sweep does", "object_key", objKey, "err", err)
+	}
+}
+
+// deleteAndForget deletes a doomed object and its record.
+func (r *run) deleteAndForget(objKey string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.p.settleDoomed(ctx, objKey); err != nil {
+		r.log.Warn("could not delete the uploaded object yet; it stays recorded as pending", "object_key", objKey, "err", err)
+		return
+	}
+	r.log.Info("deleted the uploaded object of the failed save", "object_key", objKey)
+}
+
+// settleEarlier settles every pending upload of this raw file, once the
+// file is processed (its own commit, or found already processed): no
+// other upload of it can be committed any more, so what an earlier attempt
+// left (a failed save, a worker that died) is deleted, and a concurrent
+// delivery still uploading gets ErrAlreadyProcessed at its commit and
+// deletes its own object. Before that, uploads of runs that may be alive
+// are left alone (doomed and stale ones are the sweep's).
+func (r *run) settleEarlier(ctx context.Context) {
+	recs, err := r.p.cfg.Files.PendingObjects(ctx, r.raw.ID, 100)
+	if err != nil {
+		r.log.Warn("could not list the pending uploads of this file", "err", err)
+		return
+	}
+	for _, rec := range recs {
+		if err := r.p.settle(ctx, rec.ObjectKey); err != nil {
+			r.log.Warn("could not settle a pending upload", "object_key", rec.ObjectKey, "err", err)
+			continue
+		}
+		r.log.Info("deleted the uncommitted upload of an earlier run", "object_key", rec.ObjectKey, "task", rec.TaskID)
+	}
+}
+
+// settle deletes an uncommitted upload: doom its record (from then on no
+// commit can link the key), delete the object, forget the record. Every
+// step is idempotent; after an error the record stays for a later try. A
+// key without a record (committed) is left alone.
+func (p *Processor) settle(ctx context.Context, key string) error {
+	found, err := p.cfg.Files.DoomPendingObject(ctx, key)
+	if err != nil || !found {
+		return err
+	}
+	return p.settleDoomed(ctx, key)
+}
+
+func (p *Processor) settleDoomed(ctx context.Context, key string) error {
+	if err := p.cfg.Objects.Delete(ctx, key); err != nil {
+		return err
+	}
+	return p.cfg.Files.ForgetPendingObject(ctx, key)
+}
+
+// Sweep settles pending uploads of any raw file that are doomed or older
+// than olderThan (<= 0: Config.StaleAge): what dead runs left behind. The
+// worker runs it at start and periodically; it returns how many it
+// deleted. Live uploads younger than the age are left to their runs.
+func (p *Processor) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	if olderThan <= 0 {
+		olderThan = p.cfg.StaleAge
+	}
+	recs, err := p.cfg.Files.PendingObjects(ctx, 0, 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, rec := range recs {
+		if !rec.Doomed && rec.Age < olderThan {
+			continue
+		}
+		if err := p.settle(ctx, rec.ObjectKey); err != nil {
+			return n, fmt.Errorf("settling %s: %w", rec.ObjectKey, err)
+		}
+		p.log.Info("sweep: deleted an uncommitted upload", "object_key", rec.ObjectKey, "raw_file_id", rec.RawFileID, "task", rec.TaskID)
+		n++
+	}
+	return n, nil
 }
 
 // streamErr classifies an error of Convert that is not about the file's
@@ -565,4 +674,24 @@ func fieldsJSON(fields []processing.Field) (json.RawMessage, error) {
 		return nil, err
 	}
 	return json.RawMessage(b), nil
+}
+
+// SweepLoop runs Sweep (with Config.StaleAge) at once and then every
+// interval until ctx ends. Errors (the database is down) are logged and
+// the next round tries again.
+func (p *Processor) SweepLoop(ctx context.Context, interval time.Duration) {
+	for {
+		n, err := p.Sweep(ctx, 0)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.log.Warn("sweep of uncommitted uploads failed; trying again later", "err", err, "next", interval)
+		case n > 0:
+			p.log.Info("sweep of uncommitted uploads", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }

@@ -58,6 +58,13 @@ type FileStore interface {
 	// into the raw row's metadata; postgres.ErrAlreadyProcessed when the
 	// raw row already links a processed row.
 	MarkFailed(ctx context.Context, rawID int64, processingInfo any, omicsType string) error
+	// The durable record of uploads not yet committed (see
+	// storage/postgres/pending.go): recorded before the upload, consumed
+	// by the commit (NewFile.Pending), settled by Doom + delete + Forget.
+	RecordPendingObject(ctx context.Context, rawID int64, taskID, key string) error
+	DoomPendingObject(ctx context.Context, key string) (bool, error)
+	ForgetPendingObject(ctx context.Context, key string) error
+	PendingObjects(ctx context.Context, rawID int64, limit int) ([]postgres.PendingObject, error)
 }
 
 // ObjectStore holds the encrypted blobs (storage/s3.Store,
@@ -100,6 +107,11 @@ type Config struct {
 	// IsTransient classifies infrastructure errors as worth a retry
 	// (default: storage.IsTransient).
 	IsTransient func(error) bool
+	// StaleAge is the age after which a pending upload of another task
+	// is presumed dead and settled (deleted) by a run of the same raw
+	// file or by Sweep (default TimeLimit: no run outlives its hard
+	// limit, and a commit after it is refused).
+	StaleAge time.Duration
 }
 
 // Register adds both tasks to reg with the Python signature
