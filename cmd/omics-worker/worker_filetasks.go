@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	_ "github.com/omicsomics/omics-worker/processing/all" // every converter
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
@@ -88,7 +89,7 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, env taskEnv) (
 		return nil, err
 	}
 	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},
-		"object_storage", cmpOr(ocfg.Endpoint, storage.DefaultEndpoint), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
+		"object_storage", mask.URL(cmpOr(ocfg.Endpoint, storage.DefaultEndpoint)), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
 	return files.Close, nil
 }
 
