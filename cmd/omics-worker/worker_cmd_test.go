@@ -94,4 +94,3 @@ func TestWorkerConfigErrors(t *testing.T) {
 		t.Error("newLogger accepted a bad format")
 	}
 }
-
