@@ -13,7 +13,7 @@ import (
 // (issue 9 #5).
 func TestConfigErrorsHideSecrets(t *testing.T) {
 	for _, ep := range []string{
-		"http://minio:" + masktest.Password + "@127.0.0.1:9/path", // s3: a path
+		"http://minio:" + masktest.Password + "@127.0.0.1:9/path",   // s3: a path
 		"http://minio:" + masktest.PercentPassword + "@127.0.0.1:9", // s3: does not parse
 		"ftp://u:" + masktest.Password + "@h/",                      // no such store
 		"file://u:" + masktest.Password + "@host/data",              // local: a host
