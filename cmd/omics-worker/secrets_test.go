@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
+	"github.com/omicsomics/omics-worker/protocol/redis"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -98,5 +100,25 @@ func TestSecretsNeverLoggedFileTasks(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestSecretsNeverInInspectReplies: `inspect conf` and `inspect report`
+// show the broker and backend URLs masked by the same function.
+func TestSecretsNeverInInspectReplies(t *testing.T) {
+	ep, err := redis.ParseURL("redis://u:" + masktest.Password + "@h:6379/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := newWorkerSettings(ep, "redis://:"+masktest.PercentPassword+"@h:6379/1", worker.Config{Queues: []string{"celery"}}, false)
+	conf := confReply(ws)
+	b, err := json.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masktest.Check(t, "inspect conf", string(b))
+	masktest.Check(t, "inspect report", reportText(ws, conf))
+	if conf["broker_url"] != "redis://u:**@h:6379/0" || conf["result_backend"] != "redis://**@h:6379/1" {
+		t.Errorf("broker_url %v, result_backend %v", conf["broker_url"], conf["result_backend"])
 	}
 }

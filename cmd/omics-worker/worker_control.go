@@ -322,6 +322,13 @@ type workerSettings struct {
 	taskEvents            bool
 }
 
+// newWorkerSettings keeps the URLs masked (mask.URL, celery's
+// maybe_sanitize_url): `inspect conf` and `inspect report` show them.
+func newWorkerSettings(broker redis.Endpoint, backendURL string, cfg worker.Config, taskEvents bool) workerSettings {
+	return workerSettings{brokerURL: mask.URL(broker.String()), backendURL: mask.URL(backendURL),
+		cfg: cfg, taskEvents: taskEvents}
+}
+
 func newControlRuntime(ctx context.Context, w *worker.Worker, env extensionEnv) (*controlRuntime, error) {
 	broker := env.Broker
 	logger := env.Logger
@@ -329,8 +336,7 @@ func newControlRuntime(ctx context.Context, w *worker.Worker, env extensionEnv) 
 	if backendURL == "" {
 		backendURL = defaultRedisURL
 	}
-	ws := workerSettings{brokerURL: broker.Endpoint().String(), // masked
-		backendURL: mask.URL(backendURL), cfg: env.Config, taskEvents: env.TaskEvents}
+	ws := newWorkerSettings(broker.Endpoint(), backendURL, env.Config, env.TaskEvents)
 	// A remote shutdown is a warm shutdown, exactly like SIGTERM.
 	stopWorker := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGTERM) }
 	cf := controlFlags
