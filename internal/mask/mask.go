@@ -60,9 +60,10 @@ func maskParams(s string) string {
 	return passwordParam.ReplaceAllString(s, "${1}"+Secret)
 }
 
-// urlInText finds URL-like tokens: a scheme, "://" and everything up to
-// the next white space.
-var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://\S*`)
+// urlInText finds URL-like tokens: whatever stands before "://" (not only
+// valid schemes: conservative), "://" and everything up to the next white
+// space. Opening quotes and brackets are left out of the token.
+var urlInText = regexp.MustCompile("[^\\s\"'`(<\\[{=]*://\\S*")
 
 // Text masks every URL in s with URL, for error texts written by other
 // libraries. Closing punctuation after a URL ("`),;. ) is kept as it is.

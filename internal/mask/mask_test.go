@@ -88,3 +88,28 @@ func TestError(t *testing.T) {
 		t.Error("Error changed an error without a URL")
 	}
 }
+
+// FuzzURL: whatever the password (unencoded %, @, /, :, quotes), neither
+// URL nor Text shows it.
+func FuzzURL(f *testing.F) {
+	for _, s := range []string{testSecret, "p@ss/w:rd", "100%sure", `q"uo'te`, "a#b?c", "%zz%", "x@y@z"} {
+		f.Add("postgresql+asyncpg", s)
+		f.Add("redis", s)
+	}
+	f.Fuzz(func(t *testing.T, scheme, pw string) {
+		if len(pw) < 6 || strings.ContainsAny(pw, " \t\r\n\v\f") {
+			return
+		}
+		shape := scheme + "://user:@dbhost:5432/omics?sslmode=disable"
+		if strings.Contains(shape, pw) || strings.Contains(scheme, "://") {
+			return
+		}
+		u := scheme + "://user:" + pw + "@dbhost:5432/omics?sslmode=disable"
+		if got := URL(u); strings.Contains(got, pw) {
+			t.Errorf("URL(%q) = %q", u, got)
+		}
+		if got := Text("connect " + u + ": refused"); strings.Contains(got, pw) {
+			t.Errorf("Text shows %q: %q", pw, got)
+		}
+	})
+}
