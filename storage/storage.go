@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/storage/envelope"
 	"github.com/omicsomics/omics-worker/storage/internal/objerr"
 	"github.com/omicsomics/omics-worker/storage/local"
@@ -133,7 +134,7 @@ func OpenObjectStore(ctx context.Context, cfg ObjectStoreConfig) (ObjectStore, e
 		}
 		return s3.New(ctx, s3.Config{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Bucket: bucket, Region: cfg.Region, Logger: cfg.Logger})
 	}
-	return nil, fmt.Errorf("storage: OBJECT_STORAGE_ENDPOINT %q: want http://, https:// or file:///", endpoint)
+	return nil, fmt.Errorf("storage: OBJECT_STORAGE_ENDPOINT %q: want http://, https:// or file:///", mask.URL(endpoint))
 }
 
 // IsTransient reports whether a storage/postgres or storage/s3 error is

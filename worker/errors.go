@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -80,9 +81,14 @@ func (e *PyError) Info() *protocol.ExceptionInfo {
 	if mod == "" {
 		mod = "builtins"
 	}
-	args := e.Args
-	if args == nil {
-		args = []any{}
+	// A URL in a message (a storage or database error) never carries
+	// its password into the result backend.
+	args := make([]any, len(e.Args))
+	for i, a := range e.Args {
+		if s, ok := a.(string); ok {
+			a = mask.Text(s)
+		}
+		args[i] = a
 	}
 	return &protocol.ExceptionInfo{Type: e.Type, Module: mod, Message: args}
 }

@@ -73,23 +73,24 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 
 	var w io.Writer = stdout
-	var outFile *os.File
+	var output *convertOutput
 	if *out != "" && *out != "-" {
-		outFile, err = os.Create(*out)
+		output, err = openConvertOutput(*out)
 		if err != nil {
 			fmt.Fprintf(stderr, "omics-worker convert: %v\n", err)
 			return 1
 		}
-		w = outFile
+		w = output.f
 	}
 
 	opts := processing.Options{
 		Name: fname, Size: st.Size(), SampleID: *sampleID, ProjectID: *projectID,
 		Organism: *organism, ReferenceGenome: *refGenome,
 		OmicsType: processing.OmicsType(*omics), Format: *format, WriteFallback: *fallback,
-		// The output file is removed when the conversion fails, so a
-		// partial streamed document never survives.
-		Stream: !*fallback && outFile != nil,
+		// Streamed only into the temporary file, which a failure
+		// removes, so a partial document never survives; a device or
+		// FIFO gets the whole document or nothing, like stdout.
+		Stream: !*fallback && output != nil && output.streamable(),
 	}
 	bar := !*quiet && isTerminal(stderr) && st.Size() >= 8<<20
 	start := time.Now()
@@ -101,12 +102,10 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if bar {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
-	if outFile != nil {
-		if cerr := outFile.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
-		if err != nil || (res != nil && !res.Converted && !*fallback) {
-			os.Remove(*out)
+	if output != nil {
+		keep := err == nil && res != nil && (res.Converted || *fallback)
+		if ferr := output.finish(keep); ferr != nil && err == nil {
+			err = ferr
 		}
 	}
 	if err != nil {

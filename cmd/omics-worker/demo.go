@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/redis"
@@ -191,7 +192,7 @@ func recreateDatabase(ctx context.Context, dbURL, adminDB string) error {
 	pu.Path = "/" + adminDB
 	conn, err := pgx.Connect(ctx, pu.String())
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", adminDB, err)
+		return fmt.Errorf("connect to %s: %w", adminDB, mask.Error(err))
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {

@@ -32,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 
 	redigo "github.com/gomodule/redigo/redis"
@@ -86,7 +87,9 @@ func e2eScratchDB(t *testing.T) string {
 		}
 	})
 	cfg, _ := pgx.ParseConfig(e2eAdminURL())
-	return fmt.Sprintf("postgresql+asyncpg://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, name)
+	// The password is the suite's test secret: trust auth ignores it, and
+	// startProc checks that no worker log shows it.
+	return fmt.Sprintf("postgresql+asyncpg://%s:%s@%s:%d/%s", cfg.User, masktest.EncodedPassword, cfg.Host, cfg.Port, name)
 }
 
 type e2eEnv struct {
@@ -333,7 +336,7 @@ func TestEndToEndDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Nothing listens on port 1: connection refused, a transient error.
-	down := "postgresql+asyncpg://postgres@127.0.0.1:1/omics"
+	down := "postgresql+asyncpg://postgres:" + masktest.EncodedPassword + "@127.0.0.1:1/omics"
 	e.startWorker(t, down, "--file-tasks-retry-delay", "0.05")
 	pf.Expect = expect{Success: false, ErrorPrefix: fmt.Sprintf("database unavailable while loading file %d: ", pf.RawFileID)}
 	out := runE2EPy(t, e.env(down), plan{Files: []planFile{pf}, Timeout: 60}, "run")
@@ -675,7 +678,9 @@ func benchScratchDB(b *testing.B) string {
 		}
 	})
 	cfg, _ := pgx.ParseConfig(e2eAdminURL())
-	return fmt.Sprintf("postgresql+asyncpg://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, name)
+	// The password is the suite's test secret: trust auth ignores it, and
+	// startProc checks that no worker log shows it.
+	return fmt.Sprintf("postgresql+asyncpg://%s:%s@%s:%d/%s", cfg.User, masktest.EncodedPassword, cfg.Host, cfg.Port, name)
 }
 
 // TestEndToEndCrashRedelivery: the worker is SIGKILLed while it converts;

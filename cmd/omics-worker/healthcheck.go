@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/mask"
 )
 
 // The "healthcheck" subcommand probes a running worker's /readyz (or any
@@ -39,24 +41,25 @@ func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	shown := mask.URL(*url)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: bad URL %q: %v\n", *url, err)
+		fmt.Fprintf(stderr, "healthcheck: bad URL %q: %v\n", shown, mask.Error(err))
 		return 2
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "healthcheck: %s unreachable: %v (is the worker running with --metrics-addr?)\n", *url, err)
+		fmt.Fprintf(stderr, "healthcheck: %s unreachable: %v (is the worker running with --metrics-addr?)\n", shown, mask.Error(err))
 		return 1
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		fmt.Fprintf(stderr, "healthcheck: %s answered %s: %s\n", *url, resp.Status, body)
+		fmt.Fprintf(stderr, "healthcheck: %s answered %s: %s\n", shown, resp.Status, body)
 		return 1
 	}
 	if !*quiet {
-		fmt.Fprintf(stdout, "healthcheck: %s %s\n", *url, resp.Status)
+		fmt.Fprintf(stdout, "healthcheck: %s %s\n", shown, resp.Status)
 	}
 	return 0
 }

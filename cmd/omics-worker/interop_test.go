@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 )
 
 const (
@@ -218,6 +220,9 @@ func startProc(t *testing.T, name, dir string, env []string, bin string, args ..
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop(syscall.SIGTERM, 15*time.Second)
+		// Suite-wide guard (issue 9 #5): no process a test starts may
+		// log a test password (the e2e DATABASE_URL carries one).
+		masktest.Check(t, name+" output", out.String())
 		if t.Failed() {
 			t.Logf("--- %s output ---\n%s", name, out.String())
 		}

@@ -52,6 +52,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/protocol/redis"
 	"github.com/omicsomics/omics-worker/worker"
 	"github.com/omicsomics/omics-worker/worker/diag"
@@ -280,12 +281,32 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown log level %q (debug, info, warning, error, critical)", s)
 }
 
+// maskAttr is the last line of defence against a secret in a log line:
+// every string and error value (the message included) goes through
+// mask.Text, so a URL that reached a log call unmasked (inside a library's
+// error text, say) is masked all the same.
+func maskAttr(_ []string, a slog.Attr) slog.Attr {
+	switch v := a.Value; v.Kind() {
+	case slog.KindString:
+		if s := v.String(); strings.Contains(s, "://") || strings.Contains(s, "assword") {
+			a.Value = slog.StringValue(mask.Text(s))
+		}
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			if s := err.Error(); s != mask.Text(s) {
+				a.Value = slog.StringValue(mask.Text(s))
+			}
+		}
+	}
+	return a
+}
+
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	lv, err := parseLevel(level)
 	if err != nil {
 		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: maskAttr}
 	switch strings.ToLower(format) {
 	case "", "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -433,18 +454,18 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	}
 	broker, err := redis.NewBroker(o.brokerURL, rcfg)
 	if err != nil {
-		logger.Error("broker URL", "err", err, "url", maskURL(o.brokerURL))
+		logger.Error("broker URL", "err", err, "url", mask.URL(o.brokerURL))
 		return 1, cleanup
 	}
 	cleanup = append(cleanup, func() { _ = broker.Close() })
 	if !strings.HasPrefix(o.backendURL, "redis") && !strings.HasPrefix(o.backendURL, "unix") {
 		logger.Error("unsupported result backend: only redis://, rediss:// and unix:// are supported",
-			"url", maskURL(o.backendURL))
+			"url", mask.URL(o.backendURL))
 		return 1, cleanup
 	}
 	backend, err := redis.NewResultBackend(o.backendURL, rcfg)
 	if err != nil {
-		logger.Error("result backend URL", "err", err, "url", maskURL(o.backendURL))
+		logger.Error("result backend URL", "err", err, "url", mask.URL(o.backendURL))
 		return 1, cleanup
 	}
 	cleanup = append(cleanup, func() { _ = backend.Close() })
@@ -454,7 +475,7 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	err = broker.Ping(pingCtx)
 	cancel()
 	if err != nil {
-		logger.Error("cannot reach the broker", "err", err, "url", maskURL(o.brokerURL),
+		logger.Error("cannot reach the broker", "err", err, "url", mask.URL(o.brokerURL),
 			"hint", "is Redis running? set CELERY_BROKER_URL or -b")
 		return 1, cleanup
 	}

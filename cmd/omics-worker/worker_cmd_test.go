@@ -111,16 +111,3 @@ func TestWorkerConfigErrors(t *testing.T) {
 		t.Error("newLogger accepted a bad format")
 	}
 }
-
-func TestMaskURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"redis://:secret@h:6379/0":    "redis://:**@h:6379/0",
-		"rediss://user:pw@h/1":        "rediss://user:**@h/1",
-		"redis://localhost:6379/0":    "redis://localhost:6379/0",
-		"unix:///run/redis.sock?db=2": "unix:///run/redis.sock?db=2",
-	} {
-		if got := maskURL(in); got != want {
-			t.Errorf("maskURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -24,6 +24,7 @@ import (
 
 	redigo "github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/redis"
 	"github.com/omicsomics/omics-worker/worker"
@@ -244,23 +245,6 @@ func brokerInfo(ep redis.Endpoint, cfg worker.Config) map[string]any {
 	}
 }
 
-// maskURL is celery's maybe_sanitize_url: the password becomes "**".
-func maskURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndexByte(rest, '@')
-	if at < 0 {
-		return u
-	}
-	user, _, hasPw := strings.Cut(rest[:at], ":")
-	if !hasPw {
-		return u
-	}
-	return scheme + "://" + user + ":**@" + rest[at+1:]
-}
-
 // confReply is `inspect conf`: the settings of this worker that differ
 // from Celery's defaults, in Celery's names.
 func confReply(ws workerSettings) map[string]any {
@@ -338,6 +322,13 @@ type workerSettings struct {
 	taskEvents            bool
 }
 
+// newWorkerSettings keeps the URLs masked (mask.URL, celery's
+// maybe_sanitize_url): `inspect conf` and `inspect report` show them.
+func newWorkerSettings(broker redis.Endpoint, backendURL string, cfg worker.Config, taskEvents bool) workerSettings {
+	return workerSettings{brokerURL: mask.URL(broker.String()), backendURL: mask.URL(backendURL),
+		cfg: cfg, taskEvents: taskEvents}
+}
+
 func newControlRuntime(ctx context.Context, w *worker.Worker, env extensionEnv) (*controlRuntime, error) {
 	broker := env.Broker
 	logger := env.Logger
@@ -345,8 +336,7 @@ func newControlRuntime(ctx context.Context, w *worker.Worker, env extensionEnv) 
 	if backendURL == "" {
 		backendURL = defaultRedisURL
 	}
-	ws := workerSettings{brokerURL: strings.Replace(broker.Endpoint().String(), ":***@", ":**@", 1),
-		backendURL: maskURL(backendURL), cfg: env.Config, taskEvents: env.TaskEvents}
+	ws := newWorkerSettings(broker.Endpoint(), backendURL, env.Config, env.TaskEvents)
 	// A remote shutdown is a warm shutdown, exactly like SIGTERM.
 	stopWorker := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGTERM) }
 	cf := controlFlags

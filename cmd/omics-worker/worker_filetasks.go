@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	_ "github.com/omicsomics/omics-worker/processing/all" // every converter
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
@@ -92,7 +93,7 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, env taskEnv) (
 		return nil, err
 	}
 	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},
-		"object_storage", cmpOr(ocfg.Endpoint, storage.DefaultEndpoint), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
+		"object_storage", mask.URL(cmpOr(ocfg.Endpoint, storage.DefaultEndpoint)), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
 	// Settle uploads that dead runs left uncommitted: at start, then
 	// every sweepInterval (docs/tasks.md).
 	sweeper, err := tasks.New(cfg)

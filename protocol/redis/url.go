@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/omicsomics/omics-worker/internal/mask"
 )
 
 // Endpoint is a parsed Redis URL: where to connect and how to authenticate.
@@ -60,9 +62,9 @@ var ErrBadURL = errors.New("malformed Redis URL")
 // Unknown query parameters are ignored (redis-py ignores most of them too).
 func ParseURL(raw string) (Endpoint, error) {
 	fail := func(part string, err error) (Endpoint, error) {
-		return Endpoint{}, &URLError{URL: maskURL(raw), Part: part, Err: fmt.Errorf("%w: %w", ErrBadURL, err)}
+		return Endpoint{}, &URLError{URL: mask.URL(raw), Part: part, Err: fmt.Errorf("%w: %w", ErrBadURL, err)}
 	}
-	u, err := url.Parse(raw)
+	u, err := mask.Parse(raw)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -152,7 +154,7 @@ func ParseURL(raw string) (Endpoint, error) {
 func (ep Endpoint) String() string {
 	auth := ""
 	if ep.Password != "" {
-		auth = ep.Username + ":***@"
+		auth = ep.Username + ":" + mask.Secret + "@"
 	}
 	if ep.Network == "unix" {
 		return fmt.Sprintf("unix://%s%s?db=%d", auth, ep.Address, ep.DB)
@@ -207,29 +209,4 @@ func (ep Endpoint) tlsConfig(base *tls.Config) (*tls.Config, error) {
 		}
 	}
 	return c, nil
-}
-
-// maskURL hides the password of a URL for error messages.
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Best effort: cut everything between "://" and "@".
-		if i := strings.Index(raw, "://"); i >= 0 {
-			if j := strings.LastIndex(raw, "@"); j > i {
-				return raw[:i+3] + "***" + raw[j:]
-			}
-		}
-		return raw
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "***")
-		}
-	}
-	q := u.Query()
-	if q.Get("password") != "" {
-		q.Set("password", "***")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

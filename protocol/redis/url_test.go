@@ -79,7 +79,7 @@ func TestEndpointStringMasksPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := ep.String(); strings.Contains(s, "hunter2") || s != "redis://u:***@h:1/2" {
+	if s := ep.String(); strings.Contains(s, "hunter2") || s != "redis://u:**@h:1/2" {
 		t.Errorf("String() = %q", s)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/storage/internal/objerr"
 )
 
@@ -42,13 +43,13 @@ type Store struct {
 func RootFromEndpoint(endpoint string) (string, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Scheme != "file" {
-		return "", fmt.Errorf("local: endpoint %q is not a file:///path URL", endpoint)
+		return "", fmt.Errorf("local: endpoint %q is not a file:///path URL", mask.URL(endpoint))
 	}
 	if u.Host != "" && u.Host != "localhost" {
-		return "", fmt.Errorf("local: endpoint %q names a host; use file:///absolute/path", endpoint)
+		return "", fmt.Errorf("local: endpoint %q names a host; use file:///absolute/path", mask.URL(endpoint))
 	}
 	if u.Path == "" {
-		return "", fmt.Errorf("local: endpoint %q has no path", endpoint)
+		return "", fmt.Errorf("local: endpoint %q has no path", mask.URL(endpoint))
 	}
 	return filepath.FromSlash(u.Path), nil
 }

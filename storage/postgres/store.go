@@ -23,6 +23,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/omicsomics/omics-worker/internal/mask"
 )
 
 //go:embed schema.sql
@@ -124,7 +126,7 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	pc, err := pgxpool.ParseConfig(u)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnsupportedURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnsupportedURL, mask.Error(err))
 	}
 	pc.MaxConns = 4
 	if cfg.MaxConns > 0 {
@@ -135,11 +137,11 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+		return nil, fmt.Errorf("postgres: connect: %w", mask.Error(err))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres: connect %s: %w", redact(pc), err)
+		return nil, fmt.Errorf("postgres: connect %s: %w", target(pc), mask.Error(err))
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -148,7 +150,8 @@ func OpenConfig(ctx context.Context, cfg Config) (*Store, error) {
 	return &Store{pool: pool, schema: cfg.Schema, log: log}, nil
 }
 
-func redact(pc *pgxpool.Config) string {
+// target names the database connected to (no password) for errors.
+func target(pc *pgxpool.Config) string {
 	return fmt.Sprintf("%s@%s:%d/%s", pc.ConnConfig.User, pc.ConnConfig.Host, pc.ConnConfig.Port, pc.ConnConfig.Database)
 }
 

@@ -3,8 +3,9 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
+
+	"github.com/omicsomics/omics-worker/internal/mask"
 )
 
 // ErrUnsupportedURL is returned by ParseDatabaseURL for non-PostgreSQL URLs.
@@ -42,7 +43,7 @@ func ParseDatabaseURL(s string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("%w: empty", ErrUnsupportedURL)
 	}
-	u, err := url.Parse(s)
+	u, err := mask.Parse(s)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUnsupportedURL, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/storage/internal/objerr"
 )
 
@@ -62,10 +63,10 @@ type Store struct {
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	u, err := url.Parse(cfg.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("s3: endpoint %q must be http://host[:port] or https://host[:port]", cfg.Endpoint)
+		return nil, fmt.Errorf("s3: endpoint %q must be http://host[:port] or https://host[:port]", mask.URL(cfg.Endpoint))
 	}
 	if p := strings.Trim(u.Path, "/"); p != "" {
-		return nil, fmt.Errorf("s3: endpoint %q must not have a path", cfg.Endpoint)
+		return nil, fmt.Errorf("s3: endpoint %q must not have a path", mask.URL(cfg.Endpoint))
 	}
 	region := cfg.Region
 	if region == "" {
@@ -111,7 +112,7 @@ func wrap(op, key string, err error) error {
 	if isNotFound(err) {
 		return fmt.Errorf("%w: %s", ErrObjectNotFound, key)
 	}
-	return fmt.Errorf("s3: %s %s: %w", op, key, err)
+	return fmt.Errorf("s3: %s %s: %w", op, key, mask.Error(err))
 }
 
 // ensureBucket checks the bucket and creates it when missing, once per
