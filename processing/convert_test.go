@@ -152,7 +152,7 @@ func TestConvertWriteError(t *testing.T) {
 
 func TestConvertHugeLine(t *testing.T) {
 	// A 1 GiB single line fails with ErrLineTooLong after reading at most
-	// the line limit (64 MiB), without holding the whole line.
+	// the line limit (16 MiB), without holding the whole line.
 	r := io.LimitReader(repeatByte('a'), 1<<30)
 	var out bytes.Buffer
 	res, err := processing.Convert(context.Background(), r, &out, processing.Options{Name: "x.tsv", Size: 1 << 30})
@@ -277,4 +277,47 @@ type timeT = time.Time
 func readDir(dir string) (int, error) {
 	ents, err := os.ReadDir(dir)
 	return len(ents), err
+}
+
+// TestDocWriterLargeRecordStreamed: a record with a value of many
+// megabytes or with many values is encoded in pieces (issue 9 #8: a 60 MiB
+// FASTA header was encoded whole, twice) with the same bytes as the
+// encoding of the whole record, including escapes and invalid UTF-8 at the
+// piece boundaries.
+func TestDocWriterLargeRecordStreamed(t *testing.T) {
+	big := strings.Repeat("a\u00e9\U0001F600\"\\\n\xff\xe2\x82", 300<<10/12) + "tail"
+	many := make([]processing.Field, 50000)
+	for i := range many {
+		many[i] = processing.Field{Key: "col\u0130" + strings.Repeat("x", i%7), Value: "v\xe9"}
+	}
+	many[100].Value = 1.5
+	many[200].Value = nil
+	many[300].Value = big
+	recs := []processing.Record{{ID: big, Values: []processing.Field{{Key: "id", Value: big}, {Key: big, Value: int64(3)}}}, {ID: "m", Values: many}}
+	var want []byte
+	for i, r := range recs {
+		if i > 0 {
+			want = append(want, ',')
+		}
+		want = append(want, "\n    {\n      \"id\": "...)
+		want, _ = processing.AppendJSON(want, r.ID, 3)
+		want = append(want, ",\n      \"values\": "...)
+		want, _ = processing.AppendJSON(want, r.Values, 3)
+		want = append(want, "\n    }"...)
+	}
+	dw := processing.NewDocWriter(processing.DocOptions{SpoolMemory: -1, TempDir: t.TempDir()})
+	defer dw.Close()
+	for i := range recs {
+		if err := dw.WriteRecord(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	meta := &processing.Metadata{OmicsType: processing.Genomics, CreatedAt: created, UpdatedAt: updated}
+	if err := dw.Finish(&out, meta, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if dw.SpooledBytes() != int64(len(want)) || !bytes.Contains(out.Bytes(), want) {
+		t.Fatalf("streamed record differs from the whole encoding (spooled %d, want %d)", dw.SpooledBytes(), len(want))
+	}
 }

@@ -81,36 +81,129 @@ func (d *DocWriter) Records() int { return d.n }
 // SpooledBytes is the size of the encoded records so far.
 func (d *DocWriter) SpooledBytes() int64 { return d.spooled }
 
+// recordChunk is how many encoded bytes of one record WriteRecord buffers
+// before it passes them on to the spool: a record with millions of values
+// or a value of many megabytes is streamed, never encoded whole in memory.
+const recordChunk = 256 << 10
+
 // WriteRecord encodes r and appends it to the spool. r may be reused by the
-// caller afterwards.
+// caller afterwards. A record larger than recordChunk is passed on in
+// pieces; if it then fails to encode, the spool is unusable and every later
+// call fails too (the conversion fails with that error anyway).
 func (d *DocWriter) WriteRecord(r *Record) error {
 	if d.err != nil {
 		return d.err
 	}
-	b := d.buf[:0]
+	e := recEncoder{d: d, b: d.buf[:0]}
 	if d.n > 0 {
-		b = append(b, ',')
+		e.b = append(e.b, ',')
 	}
-	b = jsonw.AppendIndent(b, 2)
-	b = append(b, '{')
-	b = jsonw.AppendIndent(b, 3)
-	b = append(b, `"id": `...)
-	b = jsonw.AppendString(b, r.ID)
-	b = append(b, ',')
-	b = jsonw.AppendIndent(b, 3)
-	b = append(b, `"values": `...)
-	var err error
-	b, err = appendObject(b, r.Values, 3)
-	if err != nil {
-		d.buf = b
-		return fmt.Errorf("record %q: %w", r.ID, err)
+	e.b = jsonw.AppendIndent(e.b, 2)
+	e.b = append(e.b, '{')
+	e.b = jsonw.AppendIndent(e.b, 3)
+	e.b = append(e.b, `"id": `...)
+	e.str(r.ID)
+	e.b = append(e.b, ',')
+	e.b = jsonw.AppendIndent(e.b, 3)
+	e.b = append(e.b, `"values": `...)
+	if err := e.object(r.Values, 3); err != nil {
+		err = fmt.Errorf("record %q: %w", r.ID, err)
+		if e.flushed {
+			d.err = err
+		}
+		d.keepBuf(e.b)
+		return err
 	}
-	b = jsonw.AppendIndent(b, 2)
-	b = append(b, '}')
-	d.buf = b
+	e.b = jsonw.AppendIndent(e.b, 2)
+	e.b = append(e.b, '}')
 	d.n++
-	d.spooled += int64(len(b))
-	return d.spool(b)
+	err := e.flush()
+	d.keepBuf(e.b)
+	return err
+}
+
+// keepBuf keeps b for reuse by the next record unless it grew large.
+func (d *DocWriter) keepBuf(b []byte) {
+	if cap(b) > 4*recordChunk {
+		b = nil
+	}
+	d.buf = b[:0]
+}
+
+// recEncoder encodes one record into b, passing full chunks to the spool.
+type recEncoder struct {
+	d       *DocWriter
+	b       []byte
+	flushed bool // part of the record is already in the spool
+	err     error
+}
+
+func (e *recEncoder) flush() error {
+	if e.err != nil {
+		return e.err
+	}
+	if len(e.b) == 0 {
+		return nil
+	}
+	e.d.spooled += int64(len(e.b))
+	e.err = e.d.spool(e.b)
+	e.b = e.b[:0]
+	return e.err
+}
+
+func (e *recEncoder) maybeFlush() error {
+	if len(e.b) < recordChunk {
+		return nil
+	}
+	e.flushed = true
+	return e.flush()
+}
+
+// str appends a JSON string, in pieces if it is long.
+func (e *recEncoder) str(s string) {
+	if len(s) < recordChunk {
+		e.b = jsonw.AppendString(e.b, s)
+		return
+	}
+	e.b = append(e.b, '"')
+	for len(s) > 0 {
+		p := jsonw.CutRune(s, recordChunk)
+		e.b = jsonw.AppendStringContent(e.b, p)
+		s = s[len(p):]
+		if e.maybeFlush() != nil {
+			return
+		}
+	}
+	e.b = append(e.b, '"')
+}
+
+// object is appendObject for the top level of a record.
+func (e *recEncoder) object(fields []Field, level int) error {
+	if len(fields) == 0 {
+		e.b = append(e.b, "{}"...)
+		return nil
+	}
+	e.b = append(e.b, '{')
+	var err error
+	for i := range fields {
+		if i > 0 {
+			e.b = append(e.b, ',')
+		}
+		e.b = jsonw.AppendIndent(e.b, level+1)
+		e.str(fields[i].Key)
+		e.b = append(e.b, ':', ' ')
+		if s, ok := fields[i].Value.(string); ok {
+			e.str(s)
+		} else if e.b, err = appendValue(e.b, fields[i].Value, level+1); err != nil {
+			return err
+		}
+		if err := e.maybeFlush(); err != nil {
+			return err
+		}
+	}
+	e.b = jsonw.AppendIndent(e.b, level)
+	e.b = append(e.b, '}')
+	return nil
 }
 
 // HeadWriter is implemented by a RecordWriter that can write the document

@@ -191,7 +191,7 @@ func (s *fastaState) segment(seg []byte) error {
 			return &processing.ParseError{Line: s.line, Field: "header",
 				Msg: fmt.Sprintf("header line is longer than %d bytes", s.maxHdr), Err: processing.ErrLineTooLong}
 		}
-		s.hdr = append(s.hdr, seg...)
+		s.hdr = textio.AppendCapped(s.hdr, seg, s.maxHdr)
 	case fmSeq:
 		if !s.open {
 			if i := firstNonBlank(seg); i >= 0 {
