@@ -321,3 +321,50 @@ func TestDocWriterLargeRecordStreamed(t *testing.T) {
 		t.Fatalf("streamed record differs from the whole encoding (spooled %d, want %d)", dw.SpooledBytes(), len(want))
 	}
 }
+
+// TestDocWriterStreamedHead: a header list larger than one write chunk is
+// written in pieces with the same bytes in stream and spool mode, and a
+// change of the headers after WriteHead is still detected (it is now
+// checked by a digest instead of a second encoded copy of the headers).
+func TestDocWriterStreamedHead(t *testing.T) {
+	headers := make([]string, 200000)
+	for i := range headers {
+		headers[i] = "h\u00e9" + strings.Repeat("x", i%5)
+	}
+	meta := func() *processing.Metadata {
+		return &processing.Metadata{OmicsType: processing.Transcriptomics, CreatedAt: created, UpdatedAt: updated, CustomFields: []processing.Field{}}
+	}
+	rec := &processing.Record{ID: "r", Values: []processing.Field{{Key: "h\u00e9", Value: "1"}}}
+	write := func(stream bool, final []string) (string, error) {
+		var out bytes.Buffer
+		dw := processing.NewDocWriter(processing.DocOptions{})
+		defer dw.Close()
+		if stream {
+			dw.Stream(&out, meta())
+			if err := dw.WriteHead(headers, []processing.Field{}); err != nil {
+				return "", err
+			}
+		}
+		if err := dw.WriteRecord(rec); err != nil {
+			return "", err
+		}
+		err := dw.Finish(&out, meta(), final, []processing.Field{{Key: "n", Value: int64(1)}})
+		return out.String(), err
+	}
+	spooled, err := write(false, headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed, err := write(true, headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spooled != streamed {
+		t.Fatal("streamed document differs from the spooled one")
+	}
+	changed := append([]string(nil), headers...)
+	changed[len(changed)-1] += "!"
+	if _, err := write(true, changed); err == nil {
+		t.Fatal("a header change after WriteHead was not detected")
+	}
+}

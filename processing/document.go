@@ -3,6 +3,8 @@ package processing
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -53,18 +55,18 @@ type DocOptions struct {
 type DocWriter struct {
 	opts DocOptions
 	// streaming (see Stream / WriteHead)
-	sw        io.Writer
-	smeta     *Metadata
-	headDone  bool
-	headBytes []byte // encoded headers + custom_fields, to check in Finish
-	direct    *bufio.Writer
-	mem       bytes.Buffer
-	file      *os.File
-	fileBuf   *bufio.Writer
-	buf       []byte
-	n         int
-	spooled   int64
-	err       error
+	sw       io.Writer
+	smeta    *Metadata
+	headDone bool
+	headSum  [sha256.Size]byte // digest of headers + custom_fields, checked in Finish
+	direct   *bufio.Writer
+	mem      bytes.Buffer
+	file     *os.File
+	fileBuf  *bufio.Writer
+	buf      []byte
+	n        int
+	spooled  int64
+	err      error
 }
 
 // NewDocWriter returns an empty DocWriter.
@@ -230,12 +232,14 @@ func (d *DocWriter) WriteHead(headers []string, customFields []Field) error {
 	}
 	m := *d.smeta
 	m.CustomFields = customFields
-	b, err := appendHead(make([]byte, 0, 4096), &m, headers)
+	d.direct = bufio.NewWriterSize(d.sw, 256<<10)
+	emit := func(p []byte) error { _, err := d.direct.Write(p); return err }
+	b, err := appendHead(make([]byte, 0, 4096), &m, headers, emit)
 	if err != nil {
+		d.err = err
 		return err
 	}
-	d.headBytes, _ = appendTail(nil, customFields, headers)
-	d.direct = bufio.NewWriterSize(d.sw, 256<<10)
+	d.headSum = tailSum(customFields, headers)
 	if _, err := d.direct.Write(append(b, '[')); err != nil {
 		d.err = err
 		return err
@@ -244,13 +248,23 @@ func (d *DocWriter) WriteHead(headers []string, customFields []Field) error {
 	return nil
 }
 
-// appendTail encodes what must not change after WriteHead.
-func appendTail(b []byte, custom []Field, headers []string) ([]byte, error) {
-	b, err := appendObject(b, custom, 0)
-	for _, h := range headers {
-		b = jsonw.AppendString(b, h)
+// tailSum is a digest of what must not change after WriteHead.
+func tailSum(custom []Field, headers []string) [sha256.Size]byte {
+	h := sha256.New()
+	b, err := appendObject(nil, custom, 0)
+	if err != nil {
+		b = append(b, 0xff) // never equal to a valid encoding
 	}
-	return b, err
+	h.Write(b)
+	var n [8]byte
+	for _, s := range headers {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		io.WriteString(h, s)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 func (d *DocWriter) spool(b []byte) error {
@@ -293,8 +307,7 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		return d.err
 	}
 	if d.headDone {
-		check, _ := appendTail(nil, meta.CustomFields, headers)
-		if !bytes.Equal(check, d.headBytes) {
+		if tailSum(meta.CustomFields, headers) != d.headSum {
 			return errors.New("processing: headers or custom_fields changed after WriteHead")
 		}
 		if d.n == 0 {
@@ -316,7 +329,8 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		}
 		return d.direct.Flush()
 	}
-	b, err := appendHead(make([]byte, 0, 4096), meta, headers)
+	emit := func(p []byte) error { _, err := w.Write(p); return err }
+	b, err := appendHead(make([]byte, 0, 4096), meta, headers, emit)
 	if err != nil {
 		return err
 	}
@@ -380,8 +394,11 @@ func (d *DocWriter) Close() error {
 	return err
 }
 
-// appendHead appends the document up to and including `"records": `.
-func appendHead(b []byte, meta *Metadata, headers []string) ([]byte, error) {
+// appendHead appends the document up to and including `"records": `. If
+// emit is not nil, the part encoded so far is passed to it (and dropped
+// from b) whenever it reaches recordChunk bytes, so that a header list of
+// millions of names is never encoded whole in memory.
+func appendHead(b []byte, meta *Metadata, headers []string, emit func([]byte) error) ([]byte, error) {
 	b = append(b, '{')
 	b = jsonw.AppendIndent(b, 1)
 	b = append(b, `"metadata": {`...)
@@ -422,6 +439,12 @@ func appendHead(b []byte, meta *Metadata, headers []string) ([]byte, error) {
 			}
 			b = jsonw.AppendIndent(b, 2)
 			b = jsonw.AppendString(b, h)
+			if emit != nil && len(b) >= recordChunk {
+				if err := emit(b); err != nil {
+					return b[:0], err
+				}
+				b = b[:0]
+			}
 		}
 		b = jsonw.AppendIndent(b, 1)
 		b = append(b, ']')
