@@ -129,7 +129,8 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 			res.Err = &ParseError{Msg: "the file starts like gzip but its gzip header is invalid: " + err.Error(), Err: ErrTruncated}
 		} else {
 			defer zr.Close()
-			in = &gzipErrReader{r: zr}
+			zr.Multistream(false)
+			in = &gzipErrReader{r: &gzipMembers{zr: zr, src: raw}}
 		}
 		if l := strings.ToLower(name); strings.HasSuffix(l, ".gz") && !strings.HasSuffix(l, ".vcf.gz") {
 			name = name[:len(name)-3]
@@ -441,6 +442,65 @@ func (g *gzipErrReader) Read(p []byte) (int, error) {
 		g.err = err
 	}
 	return n, err
+}
+
+// gzipMembers reads the members of a gzip stream one after the other, and
+// skips NUL bytes before a member and at the end, as Python's gzip module
+// does (and gzip -t accepts): tape and block devices pad files with zeros.
+// Any other byte after a member must start a valid member.
+type gzipMembers struct {
+	zr  *gzip.Reader
+	src *bufio.Reader
+	eof bool
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		if g.eof {
+			return 0, io.EOF
+		}
+		n, err := g.zr.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		// End of a member: skip padding, then the next member or the end.
+		more, perr := g.skipZeros()
+		if perr != nil {
+			return n, perr
+		}
+		if !more {
+			g.eof = true
+		} else if err := g.zr.Reset(g.src); err != nil {
+			return n, err
+		} else {
+			g.zr.Multistream(false)
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// skipZeros discards NUL bytes and reports whether more input follows.
+func (g *gzipMembers) skipZeros() (bool, error) {
+	for {
+		b, err := g.src.Peek(1)
+		if len(b) == 0 {
+			if err == io.EOF {
+				return false, nil
+			}
+			return false, err
+		}
+		if b[0] != 0 {
+			return true, nil
+		}
+		buf, _ := g.src.Peek(g.src.Buffered())
+		i := 0
+		for i < len(buf) && buf[i] == 0 {
+			i++
+		}
+		g.src.Discard(i)
+	}
 }
 
 type countingWriter struct {

@@ -58,7 +58,7 @@ func (s *spectrum) get(k string) (string, bool) {
 
 // Convert implements processing.Converter.
 func (c Converter) Convert(ctx context.Context, in processing.Input, out processing.RecordWriter) (processing.Summary, error) {
-	lr := textio.NewLineReaderContext(ctx, in.R, textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
+	lr := textio.NewLineReaderContext(ctx, textio.SkipBOM(in.R), textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
 	var (
 		cur     spectrum
 		peaks   int64

@@ -301,3 +301,19 @@ func TestLineReaderMemoryBound(t *testing.T) {
 		})
 	}
 }
+
+func TestSkipBOM(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""}, {"\xef", "\xef"}, {"\xef\xbb", "\xef\xbb"}, {BOM, ""}, {BOM + ">x\n", ">x\n"},
+		{BOM + BOM + "a", BOM + "a"}, {"a" + BOM, "a" + BOM}, {"\xef\xbb\xbe", "\xef\xbb\xbe"},
+	} {
+		got, err := io.ReadAll(iotest.OneByteReader(SkipBOM(strings.NewReader(tc.in))))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("SkipBOM(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	r := SkipBOM(io.MultiReader(strings.NewReader(BOM+"abc"), iotest.ErrReader(iotest.ErrTimeout)))
+	if got, err := io.ReadAll(r); string(got) != "abc" || err != iotest.ErrTimeout {
+		t.Errorf("read error lost: %q, %v", got, err)
+	}
+}
