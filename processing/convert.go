@@ -132,7 +132,7 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 			zr.Multistream(false)
 			in = &gzipErrReader{r: &gzipMembers{zr: zr, src: raw}}
 		}
-		if l := strings.ToLower(name); strings.HasSuffix(l, ".gz") && !strings.HasSuffix(l, ".vcf.gz") {
+		if l := pyLower(name); strings.HasSuffix(l, ".gz") && !strings.HasSuffix(l, ".vcf.gz") {
 			name = name[:len(name)-3]
 		}
 	}
