@@ -176,7 +176,9 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 			res.Err = &ParseError{Msg: "the file is empty", Err: ErrEmptyFile}
 		}
 	default:
-		if off, bad := binaryOffset(sample); bad {
+		if enc := utf16Encoding(sample); enc != "" && !xmlFormat(format) {
+			res.Err = &ParseError{Msg: fmt.Sprintf("the file is %s text, not UTF-8; save it as UTF-8 (in a spreadsheet: \"CSV UTF-8\", not \"Unicode text\") and upload it again", enc), Err: ErrUTF16}
+		} else if off, bad := binaryOffset(sample); bad && enc == "" {
 			res.Err = &ParseError{Msg: fmt.Sprintf("the file looks binary, not %s text (byte 0x%02x at offset %d)", format, sample[off], off), Err: ErrBinary}
 		}
 	}
@@ -323,6 +325,56 @@ func patchSize(stats []Field, n int64) []Field {
 	}
 	return out
 }
+
+// utf16Encoding names the encoding of a sample that is UTF-16 or UTF-32
+// text: by its byte order mark, or, without one, when its first 64 code
+// units are all ASCII text characters (tab, line breaks, printable)
+// encoded on two bytes. It returns "" for anything else. Python reads text
+// files as strict UTF-8 and refuses these files; they are refused here too,
+// with a message that says what to do instead of "looks binary".
+func utf16Encoding(sample []byte) string {
+	switch {
+	case bytes.HasPrefix(sample, []byte{0xff, 0xfe, 0, 0}):
+		return "UTF-32 (little-endian)"
+	case bytes.HasPrefix(sample, []byte{0, 0, 0xfe, 0xff}):
+		return "UTF-32 (big-endian)"
+	case bytes.HasPrefix(sample, []byte{0xff, 0xfe}):
+		return "UTF-16 (little-endian)"
+	case bytes.HasPrefix(sample, []byte{0xfe, 0xff}):
+		return "UTF-16 (big-endian)"
+	}
+	const units = 64
+	if len(sample) < 2*units {
+		units := len(sample) / 2
+		if units < 4 {
+			return ""
+		}
+		return utf16ASCII(sample[:2*units])
+	}
+	return utf16ASCII(sample[:2*units])
+}
+
+// utf16ASCII reports the byte order in which every 2-byte unit of b is an
+// ASCII text character.
+func utf16ASCII(b []byte) string {
+	text := func(c byte) bool { return c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c < 0x7f) }
+	le, be := true, true
+	for i := 0; i+1 < len(b); i += 2 {
+		le = le && b[i+1] == 0 && text(b[i])
+		be = be && b[i] == 0 && text(b[i+1])
+	}
+	switch {
+	case le:
+		return "UTF-16 (little-endian, without byte order mark)"
+	case be:
+		return "UTF-16 (big-endian, without byte order mark)"
+	}
+	return ""
+}
+
+// xmlFormat reports the formats whose converter is an XML parser: the XML
+// declaration and byte order mark decide their encoding there.
+func xmlFormat(format string) bool { return format == "mzml" || format == "mzxml" }
 
 // binaryOffset reports the offset of a NUL byte in the sample: text
 // formats never contain one, binary data (including other compression

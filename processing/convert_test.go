@@ -459,3 +459,67 @@ func TestConvertBOM(t *testing.T) {
 		t.Errorf("vcf: %+v\n%s", res, doc)
 	}
 }
+
+// TestConvertUTF16: UTF-16/UTF-32 text (a spreadsheet's "Unicode text"
+// export) is refused like Python refuses it (strict UTF-8), with a message
+// that names the encoding and what to do, never "looks binary" (issue 9
+// #18). The XML formats get the bytes: their parser decides the encoding.
+func TestConvertUTF16(t *testing.T) {
+	le := func(s string) string {
+		var b []byte
+		for _, r := range s {
+			b = append(b, byte(r), byte(r>>8))
+		}
+		return string(b)
+	}
+	be := func(s string) string {
+		var b []byte
+		for _, r := range s {
+			b = append(b, byte(r>>8), byte(r))
+		}
+		return string(b)
+	}
+	gz := func(s string) string {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		io.WriteString(zw, s)
+		zw.Close()
+		return b.String()
+	}
+	const tsv = "gene\tS1\nBRCA1\t1.5\n"
+	for _, tc := range []struct {
+		name, data, enc string
+	}{
+		{"x.tsv", "\xff\xfe" + le(tsv), "UTF-16 (little-endian)"},
+		{"x.csv", "\xfe\xff" + be(strings.ReplaceAll(tsv, "\t", ",")), "UTF-16 (big-endian)"},
+		{"x.txt", le(tsv), "UTF-16 (little-endian, without byte order mark)"},
+		{"x.csv", be("a,b\n"), "UTF-16 (big-endian, without byte order mark)"},
+		{"x.tsv.gz", gz("\xff\xfe" + le(tsv)), "UTF-16 (little-endian)"},
+		{"x.vcf", "\xff\xfe" + le("##fileformat=VCFv4.2\n"), "UTF-16 (little-endian)"},
+		{"x.csv", "\xff\xfe\x00\x00" + le(strings.Repeat("a\x00", 3)), "UTF-32 (little-endian)"},
+		{"x.csv", "\x00\x00\xfe\xff\x00\x00\x00a", "UTF-32 (big-endian)"},
+		{"x.csv", "\xff\xfe", "UTF-16 (little-endian)"},
+	} {
+		res, _ := convertString(t, tc.name, tc.data, processing.Options{})
+		msg := ""
+		if res.Err != nil {
+			msg = res.Err.Error()
+		}
+		if res.Converted || !errors.Is(res.Err, processing.ErrUTF16) || !errors.Is(res.Err, processing.ErrInvalidUTF8) ||
+			!strings.Contains(msg, "the file is "+tc.enc+" text") || strings.Contains(msg, "binary") {
+			t.Errorf("%s %q: converted=%v err=%v", tc.name, tc.data[:min(len(tc.data), 12)], res.Converted, res.Err)
+		}
+	}
+	// Still binary: NULs that are not UTF-16 text.
+	for _, data := range []string{"\x00\x01\x02\x03binary", "ab\x00", "a\x00b\x00\x01\x00"} {
+		res, _ := convertString(t, "x.csv", data, processing.Options{})
+		if !errors.Is(res.Err, processing.ErrBinary) {
+			t.Errorf("%q: err = %v, want binary", data, res.Err)
+		}
+	}
+	// mzML: not refused as binary nor as UTF-16 by the generic check.
+	res, _ := convertString(t, "x.mzML", "\xff\xfe"+le(`<?xml version="1.0" encoding="UTF-16"?><mzML/>`), processing.Options{})
+	if errors.Is(res.Err, processing.ErrBinary) || errors.Is(res.Err, processing.ErrUTF16) {
+		t.Errorf("mzML in UTF-16: %v", res.Err)
+	}
+}

@@ -23,6 +23,9 @@ var (
 	ErrLineTooLong = textio.ErrLineTooLong
 	// ErrInvalidUTF8: the text is not valid UTF-8.
 	ErrInvalidUTF8 = textio.ErrInvalidUTF8
+	// ErrUTF16: the text is UTF-16 (or UTF-32), not UTF-8. It is also
+	// ErrInvalidUTF8, the condition under which Python refuses the file.
+	ErrUTF16 = fmt.Errorf("the file is UTF-16 text, not UTF-8: %w", ErrInvalidUTF8)
 )
 
 // ParseError is a malformed-input error with its position. Its message is
