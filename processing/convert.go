@@ -522,6 +522,9 @@ func (g *gzipMembers) Read(p []byte) (int, error) {
 		}
 		if !more {
 			g.eof = true
+		} else if m, _ := g.src.Peek(2); len(m) < 2 || m[0] != 0x1f || m[1] != 0x8b {
+			// Not the start of a member (Python: "Not a gzipped file").
+			return n, gzip.ErrHeader
 		} else if err := g.zr.Reset(g.src); err != nil {
 			return n, err
 		} else {
