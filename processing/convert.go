@@ -130,9 +130,10 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 			res.Err = &ParseError{Msg: "the file starts like gzip but its gzip header is invalid: " + err.Error(), Err: ErrTruncated}
 		} else {
 			defer zr.Close()
-			in = &gzipErrReader{r: zr}
+			zr.Multistream(false)
+			in = &gzipErrReader{r: &gzipMembers{zr: zr, src: raw}}
 		}
-		if l := strings.ToLower(name); strings.HasSuffix(l, ".gz") && !strings.HasSuffix(l, ".vcf.gz") {
+		if l := pyLower(name); strings.HasSuffix(l, ".gz") && !strings.HasSuffix(l, ".vcf.gz") {
 			name = name[:len(name)-3]
 		}
 	}
@@ -176,7 +177,9 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 			res.Err = &ParseError{Msg: "the file is empty", Err: ErrEmptyFile}
 		}
 	default:
-		if off, bad := binaryOffset(sample); bad {
+		if enc := utf16Encoding(sample); enc != "" && !xmlFormat(format) {
+			res.Err = &ParseError{Msg: fmt.Sprintf("the file is %s text, not UTF-8; save it as UTF-8 (in a spreadsheet: \"CSV UTF-8\", not \"Unicode text\") and upload it again", enc), Err: ErrUTF16}
+		} else if off, bad := binaryOffset(sample); bad && enc == "" {
 			res.Err = &ParseError{Msg: fmt.Sprintf("the file looks binary, not %s text (byte 0x%02x at offset %d)", format, sample[off], off), Err: ErrBinary}
 		}
 	}
@@ -329,6 +332,56 @@ func patchSize(stats []Field, n int64) []Field {
 	return out
 }
 
+// utf16Encoding names the encoding of a sample that is UTF-16 or UTF-32
+// text: by its byte order mark, or, without one, when its first 64 code
+// units are all ASCII text characters (tab, line breaks, printable)
+// encoded on two bytes. It returns "" for anything else. Python reads text
+// files as strict UTF-8 and refuses these files; they are refused here too,
+// with a message that says what to do instead of "looks binary".
+func utf16Encoding(sample []byte) string {
+	switch {
+	case bytes.HasPrefix(sample, []byte{0xff, 0xfe, 0, 0}):
+		return "UTF-32 (little-endian)"
+	case bytes.HasPrefix(sample, []byte{0, 0, 0xfe, 0xff}):
+		return "UTF-32 (big-endian)"
+	case bytes.HasPrefix(sample, []byte{0xff, 0xfe}):
+		return "UTF-16 (little-endian)"
+	case bytes.HasPrefix(sample, []byte{0xfe, 0xff}):
+		return "UTF-16 (big-endian)"
+	}
+	const units = 64
+	if len(sample) < 2*units {
+		units := len(sample) / 2
+		if units < 4 {
+			return ""
+		}
+		return utf16ASCII(sample[:2*units])
+	}
+	return utf16ASCII(sample[:2*units])
+}
+
+// utf16ASCII reports the byte order in which every 2-byte unit of b is an
+// ASCII text character.
+func utf16ASCII(b []byte) string {
+	text := func(c byte) bool { return c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c < 0x7f) }
+	le, be := true, true
+	for i := 0; i+1 < len(b); i += 2 {
+		le = le && b[i+1] == 0 && text(b[i])
+		be = be && b[i] == 0 && text(b[i+1])
+	}
+	switch {
+	case le:
+		return "UTF-16 (little-endian, without byte order mark)"
+	case be:
+		return "UTF-16 (big-endian, without byte order mark)"
+	}
+	return ""
+}
+
+// xmlFormat reports the formats whose converter is an XML parser: the XML
+// declaration and byte order mark decide their encoding there.
+func xmlFormat(format string) bool { return format == "mzml" || format == "mzxml" }
+
 // binaryOffset reports the offset of a NUL byte in the sample: text
 // formats never contain one, binary data (including other compression
 // formats) almost always does within 10 000 bytes. Other invalid UTF-8 is
@@ -447,6 +500,68 @@ func (g *gzipErrReader) Read(p []byte) (int, error) {
 		g.err = err
 	}
 	return n, err
+}
+
+// gzipMembers reads the members of a gzip stream one after the other, and
+// skips NUL bytes before a member and at the end, as Python's gzip module
+// does (and gzip -t accepts): tape and block devices pad files with zeros.
+// Any other byte after a member must start a valid member.
+type gzipMembers struct {
+	zr  *gzip.Reader
+	src *bufio.Reader
+	eof bool
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for {
+		if g.eof {
+			return 0, io.EOF
+		}
+		n, err := g.zr.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		// End of a member: skip padding, then the next member or the end.
+		more, perr := g.skipZeros()
+		if perr != nil {
+			return n, perr
+		}
+		if !more {
+			g.eof = true
+		} else if m, _ := g.src.Peek(2); len(m) < 2 || m[0] != 0x1f || m[1] != 0x8b {
+			// Not the start of a member (Python: "Not a gzipped file").
+			return n, gzip.ErrHeader
+		} else if err := g.zr.Reset(g.src); err != nil {
+			return n, err
+		} else {
+			g.zr.Multistream(false)
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// skipZeros discards NUL bytes and reports whether more input follows.
+func (g *gzipMembers) skipZeros() (bool, error) {
+	for {
+		b, err := g.src.Peek(1)
+		if len(b) == 0 {
+			if err == io.EOF {
+				return false, nil
+			}
+			return false, err
+		}
+		if b[0] != 0 {
+			return true, nil
+		}
+		buf, _ := g.src.Peek(g.src.Buffered())
+		i := 0
+		for i < len(buf) && buf[i] == 0 {
+			i++
+		}
+		g.src.Discard(i)
+	}
 }
 
 type countingWriter struct {

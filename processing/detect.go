@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/processing/pyfmt"
 )
 
 // SampleSize is how many bytes of the (decompressed) input detection reads,
@@ -30,9 +32,9 @@ var (
 	genKeywords  = []string{"chr", "chrom", "position", "variant", "ref", "alt"}
 )
 
-// pyLower is Python str.lower() for the purpose of matching ASCII keywords
-// and extensions: Go's ToLower differs only on a few exotic code points.
-func pyLower(s string) string { return strings.ToLower(s) }
+// pyLower is Python str.lower() (see pyfmt.PyLower: Go's ToLower maps
+// U+0130 to a plain "i", which would match keywords Python does not).
+func pyLower(s string) string { return pyfmt.PyLower(s) }
 
 // decodeIgnore is bytes.decode("utf-8", errors="ignore"): invalid bytes
 // are dropped (not replaced), so letters around them join.

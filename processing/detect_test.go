@@ -121,7 +121,7 @@ func FuzzDetect(f *testing.F) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte("##fileformat=VCFv4.2\n"))
 	zw.Close()
-	for _, s := range []string{"##fileformat=VCF", ">x", "@x", "mz,intensity", "BEGIN IONS", "\ufeff>", "<mzML", gz.String()} {
+	for _, s := range []string{"##fileformat=VCF", ">x", "@x", "mz,intensity", "BEGIN IONS", "\ufeff>", "<mzML", gz.String(), "POS\u0130TION,ΟΔΟΣ", "\ufeffBEGIN IONS", "\xff\xfeg\x00"} {
 		f.Add("file.csv", []byte(s))
 		f.Add("noext", []byte(s))
 	}
@@ -132,4 +132,30 @@ func FuzzDetect(f *testing.F) {
 		}
 		_ = PyStem(name)
 	})
+}
+
+// TestDetectPythonLower: CSV sniffing lower-cases like Python's str.lower()
+// (issue 9 #15): "POSİTION" is "posi̇tion" for Python, which contains no
+// genomics keyword, while Go's ToLower made it "position".
+func TestDetectPythonLower(t *testing.T) {
+	tests := []struct {
+		name, sample string
+		omics        OmicsType
+	}{
+		{"x.csv", "POS\u0130TION,value\n1,2\n", Transcriptomics},
+		{"x.csv", "POSITION,value\n1,2\n", Genomics},
+		{"x.csv", "CHR\u0130,value\n", Genomics}, // "chri̇" still contains "chr"
+		{"x.csv", "PROTE\u0130N_ID,value\n", Transcriptomics},
+		{"x.csv", "MET\u0130ABOLITE\n", Transcriptomics},
+		{"x.csv", "\u212aEGG_id\n", Metabolomics}, // KELVIN SIGN lower-cases to "k" in both
+		{"x.CSV", "variant\n", Genomics},
+	}
+	for _, tc := range tests {
+		if got := DetectOmicsType(tc.name, []byte(tc.sample)); got != tc.omics {
+			t.Errorf("DetectOmicsType(%q, %q) = %s, want %s", tc.name, tc.sample, got, tc.omics)
+		}
+	}
+	if got := DetectFormat("x.BED", nil); got != "bed" {
+		t.Errorf("DetectFormat(x.BED) = %s", got)
+	}
 }

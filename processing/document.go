@@ -3,6 +3,8 @@ package processing
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -53,18 +55,18 @@ type DocOptions struct {
 type DocWriter struct {
 	opts DocOptions
 	// streaming (see Stream / WriteHead)
-	sw        io.Writer
-	smeta     *Metadata
-	headDone  bool
-	headBytes []byte // encoded headers + custom_fields, to check in Finish
-	direct    *bufio.Writer
-	mem       bytes.Buffer
-	file      *os.File
-	fileBuf   *bufio.Writer
-	buf       []byte
-	n         int
-	spooled   int64
-	err       error
+	sw       io.Writer
+	smeta    *Metadata
+	headDone bool
+	headSum  [sha256.Size]byte // digest of headers + custom_fields, checked in Finish
+	direct   *bufio.Writer
+	mem      bytes.Buffer
+	file     *os.File
+	fileBuf  *bufio.Writer
+	buf      []byte
+	n        int
+	spooled  int64
+	err      error
 }
 
 // NewDocWriter returns an empty DocWriter.
@@ -81,36 +83,129 @@ func (d *DocWriter) Records() int { return d.n }
 // SpooledBytes is the size of the encoded records so far.
 func (d *DocWriter) SpooledBytes() int64 { return d.spooled }
 
+// recordChunk is how many encoded bytes of one record WriteRecord buffers
+// before it passes them on to the spool: a record with millions of values
+// or a value of many megabytes is streamed, never encoded whole in memory.
+const recordChunk = 256 << 10
+
 // WriteRecord encodes r and appends it to the spool. r may be reused by the
-// caller afterwards.
+// caller afterwards. A record larger than recordChunk is passed on in
+// pieces; if it then fails to encode, the spool is unusable and every later
+// call fails too (the conversion fails with that error anyway).
 func (d *DocWriter) WriteRecord(r *Record) error {
 	if d.err != nil {
 		return d.err
 	}
-	b := d.buf[:0]
+	e := recEncoder{d: d, b: d.buf[:0]}
 	if d.n > 0 {
-		b = append(b, ',')
+		e.b = append(e.b, ',')
 	}
-	b = jsonw.AppendIndent(b, 2)
-	b = append(b, '{')
-	b = jsonw.AppendIndent(b, 3)
-	b = append(b, `"id": `...)
-	b = jsonw.AppendString(b, r.ID)
-	b = append(b, ',')
-	b = jsonw.AppendIndent(b, 3)
-	b = append(b, `"values": `...)
-	var err error
-	b, err = appendObject(b, r.Values, 3)
-	if err != nil {
-		d.buf = b
-		return fmt.Errorf("record %q: %w", r.ID, err)
+	e.b = jsonw.AppendIndent(e.b, 2)
+	e.b = append(e.b, '{')
+	e.b = jsonw.AppendIndent(e.b, 3)
+	e.b = append(e.b, `"id": `...)
+	e.str(r.ID)
+	e.b = append(e.b, ',')
+	e.b = jsonw.AppendIndent(e.b, 3)
+	e.b = append(e.b, `"values": `...)
+	if err := e.object(r.Values, 3); err != nil {
+		err = fmt.Errorf("record %q: %w", r.ID, err)
+		if e.flushed {
+			d.err = err
+		}
+		d.keepBuf(e.b)
+		return err
 	}
-	b = jsonw.AppendIndent(b, 2)
-	b = append(b, '}')
-	d.buf = b
+	e.b = jsonw.AppendIndent(e.b, 2)
+	e.b = append(e.b, '}')
 	d.n++
-	d.spooled += int64(len(b))
-	return d.spool(b)
+	err := e.flush()
+	d.keepBuf(e.b)
+	return err
+}
+
+// keepBuf keeps b for reuse by the next record unless it grew large.
+func (d *DocWriter) keepBuf(b []byte) {
+	if cap(b) > 4*recordChunk {
+		b = nil
+	}
+	d.buf = b[:0]
+}
+
+// recEncoder encodes one record into b, passing full chunks to the spool.
+type recEncoder struct {
+	d       *DocWriter
+	b       []byte
+	flushed bool // part of the record is already in the spool
+	err     error
+}
+
+func (e *recEncoder) flush() error {
+	if e.err != nil {
+		return e.err
+	}
+	if len(e.b) == 0 {
+		return nil
+	}
+	e.d.spooled += int64(len(e.b))
+	e.err = e.d.spool(e.b)
+	e.b = e.b[:0]
+	return e.err
+}
+
+func (e *recEncoder) maybeFlush() error {
+	if len(e.b) < recordChunk {
+		return nil
+	}
+	e.flushed = true
+	return e.flush()
+}
+
+// str appends a JSON string, in pieces if it is long.
+func (e *recEncoder) str(s string) {
+	if len(s) < recordChunk {
+		e.b = jsonw.AppendString(e.b, s)
+		return
+	}
+	e.b = append(e.b, '"')
+	for len(s) > 0 {
+		p := jsonw.CutRune(s, recordChunk)
+		e.b = jsonw.AppendStringContent(e.b, p)
+		s = s[len(p):]
+		if e.maybeFlush() != nil {
+			return
+		}
+	}
+	e.b = append(e.b, '"')
+}
+
+// object is appendObject for the top level of a record.
+func (e *recEncoder) object(fields []Field, level int) error {
+	if len(fields) == 0 {
+		e.b = append(e.b, "{}"...)
+		return nil
+	}
+	e.b = append(e.b, '{')
+	var err error
+	for i := range fields {
+		if i > 0 {
+			e.b = append(e.b, ',')
+		}
+		e.b = jsonw.AppendIndent(e.b, level+1)
+		e.str(fields[i].Key)
+		e.b = append(e.b, ':', ' ')
+		if s, ok := fields[i].Value.(string); ok {
+			e.str(s)
+		} else if e.b, err = appendValue(e.b, fields[i].Value, level+1); err != nil {
+			return err
+		}
+		if err := e.maybeFlush(); err != nil {
+			return err
+		}
+	}
+	e.b = jsonw.AppendIndent(e.b, level)
+	e.b = append(e.b, '}')
+	return nil
 }
 
 // HeadWriter is implemented by a RecordWriter that can write the document
@@ -137,12 +232,14 @@ func (d *DocWriter) WriteHead(headers []string, customFields []Field) error {
 	}
 	m := *d.smeta
 	m.CustomFields = customFields
-	b, err := appendHead(make([]byte, 0, 4096), &m, headers)
+	d.direct = bufio.NewWriterSize(d.sw, 256<<10)
+	emit := func(p []byte) error { _, err := d.direct.Write(p); return err }
+	b, err := appendHead(make([]byte, 0, 4096), &m, headers, emit)
 	if err != nil {
+		d.err = err
 		return err
 	}
-	d.headBytes, _ = appendTail(nil, customFields, headers)
-	d.direct = bufio.NewWriterSize(d.sw, 256<<10)
+	d.headSum = tailSum(customFields, headers)
 	if _, err := d.direct.Write(append(b, '[')); err != nil {
 		d.err = outputErr(opWriteDoc, err)
 		return d.err
@@ -151,13 +248,23 @@ func (d *DocWriter) WriteHead(headers []string, customFields []Field) error {
 	return nil
 }
 
-// appendTail encodes what must not change after WriteHead.
-func appendTail(b []byte, custom []Field, headers []string) ([]byte, error) {
-	b, err := appendObject(b, custom, 0)
-	for _, h := range headers {
-		b = jsonw.AppendString(b, h)
+// tailSum is a digest of what must not change after WriteHead.
+func tailSum(custom []Field, headers []string) [sha256.Size]byte {
+	h := sha256.New()
+	b, err := appendObject(nil, custom, 0)
+	if err != nil {
+		b = append(b, 0xff) // never equal to a valid encoding
 	}
-	return b, err
+	h.Write(b)
+	var n [8]byte
+	for _, s := range headers {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		io.WriteString(h, s)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 func (d *DocWriter) spool(b []byte) error {
@@ -200,8 +307,7 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		return d.err
 	}
 	if d.headDone {
-		check, _ := appendTail(nil, meta.CustomFields, headers)
-		if !bytes.Equal(check, d.headBytes) {
+		if tailSum(meta.CustomFields, headers) != d.headSum {
 			return errors.New("processing: headers or custom_fields changed after WriteHead")
 		}
 		if d.n == 0 {
@@ -223,7 +329,8 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		}
 		return outputErr(opWriteDoc, d.direct.Flush())
 	}
-	b, err := appendHead(make([]byte, 0, 4096), meta, headers)
+	emit := func(p []byte) error { _, err := w.Write(p); return err }
+	b, err := appendHead(make([]byte, 0, 4096), meta, headers, emit)
 	if err != nil {
 		return err
 	}
@@ -289,8 +396,11 @@ func (d *DocWriter) Close() error {
 	return err
 }
 
-// appendHead appends the document up to and including `"records": `.
-func appendHead(b []byte, meta *Metadata, headers []string) ([]byte, error) {
+// appendHead appends the document up to and including `"records": `. If
+// emit is not nil, the part encoded so far is passed to it (and dropped
+// from b) whenever it reaches recordChunk bytes, so that a header list of
+// millions of names is never encoded whole in memory.
+func appendHead(b []byte, meta *Metadata, headers []string, emit func([]byte) error) ([]byte, error) {
 	b = append(b, '{')
 	b = jsonw.AppendIndent(b, 1)
 	b = append(b, `"metadata": {`...)
@@ -331,6 +441,12 @@ func appendHead(b []byte, meta *Metadata, headers []string) ([]byte, error) {
 			}
 			b = jsonw.AppendIndent(b, 2)
 			b = jsonw.AppendString(b, h)
+			if emit != nil && len(b) >= recordChunk {
+				if err := emit(b); err != nil {
+					return b[:0], err
+				}
+				b = b[:0]
+			}
 		}
 		b = jsonw.AppendIndent(b, 1)
 		b = append(b, ']')

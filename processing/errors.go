@@ -30,6 +30,9 @@ var (
 	// error, not as Result.Err. Test with errors.Is; *OutputError carries
 	// the operation.
 	ErrOutput = errors.New("writing the converted output failed")
+	// ErrUTF16: the text is UTF-16 (or UTF-32), not UTF-8. It is also
+	// ErrInvalidUTF8, the condition under which Python refuses the file.
+	ErrUTF16 = fmt.Errorf("the file is UTF-16 text, not UTF-8: %w", ErrInvalidUTF8)
 )
 
 // OutputError is an error of the output side of a conversion: the record

@@ -3,7 +3,6 @@ package processing
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -25,7 +24,7 @@ func Register(omics OmicsType, format string, c Converter) {
 	if c == nil {
 		panic("processing: Register with nil converter")
 	}
-	k := regKey{omics, strings.ToLower(format)}
+	k := regKey{omics, pyLower(format)}
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := registry[k]; dup {
@@ -38,7 +37,7 @@ func Register(omics OmicsType, format string, c Converter) {
 func Lookup(omics OmicsType, format string) (Converter, bool) {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	c, ok := registry[regKey{omics, strings.ToLower(format)}]
+	c, ok := registry[regKey{omics, pyLower(format)}]
 	return c, ok
 }
 

@@ -369,6 +369,12 @@ func hostileFiles() []hostileFile {
 		{name: "binary with vcf name", file: "binary.vcf", data: func() []byte { return append([]byte("\x00\x01\x02\xff"), bytes.Repeat([]byte{0}, 1000)...) }, text: `the file looks binary, not vcf text (byte 0x00 at offset 0)`},
 		{name: "truncated gzip", file: "cut.vcf.gz", data: func() []byte { g := gzipped(bigVCF(100_000)); return g[:len(g)/2] }, text: `the gzip stream is truncated (the file ends before the compressed data does)`},
 		{name: "gzip bad header", file: "bad.vcf.gz", data: func() []byte { return []byte("\x1f\x8b\x00garbage") }, text: `the file starts like gzip but its gzip header is invalid`},
+		// Issue 9 (#8, #14, #18): long lines and wide rows refused before they
+		// are held, garbage after gzip NUL padding, UTF-16 text.
+		{name: "line over the limit", file: "long.vcf", data: func() []byte { return append(bytes.Repeat([]byte("x"), 20<<20), '\n') }, text: `line 1: line is longer than 16777216 bytes`},
+		{name: "csv wider than the column limit", file: "wide.csv", data: func() []byte { return append(bytes.Repeat([]byte("c,"), 3_000_000), "c\n"...) }, text: `line 1: this row has more than 1048576 fields (the column limit)`},
+		{name: "gzip NUL padding then garbage", file: "pad.vcf.gz", data: func() []byte { return append(gzipped(bigVCF(10)), "\x00\x00\x00garbage"...) }, text: `the gzip stream is corrupt (invalid header of a following member)`},
+		{name: "UTF-16 spreadsheet export", file: "excel.csv", data: func() []byte { return []byte("\xff\xfeg\x00e\x00n\x00e\x00,\x00s\x00\n\x00") }, text: `the file is UTF-16 (little-endian) text, not UTF-8; save it as UTF-8`},
 		{name: "empty file", file: "empty.vcf", data: func() []byte { return nil }, text: `the file is empty`},
 		{name: "unknown extension", file: "data.xyz", data: func() []byte { return []byte("hello") }, text: `Unsupported format for conversion`},
 	}

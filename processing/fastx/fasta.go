@@ -73,11 +73,12 @@ func (c FASTA) Convert(ctx context.Context, in processing.Input, out processing.
 	}
 	s.rec.Values = s.vals
 	buf := make([]byte, fastaChunk)
+	src := textio.SkipBOM(in.R)
 	for {
 		if err := ctx.Err(); err != nil {
 			return processing.Summary{}, err
 		}
-		nr, rerr := in.R.Read(buf)
+		nr, rerr := src.Read(buf)
 		if nr > 0 {
 			if err := s.feed(buf[:nr]); err != nil {
 				return processing.Summary{}, err
@@ -191,7 +192,7 @@ func (s *fastaState) segment(seg []byte) error {
 			return &processing.ParseError{Line: s.line, Field: "header",
 				Msg: fmt.Sprintf("header line is longer than %d bytes", s.maxHdr), Err: processing.ErrLineTooLong}
 		}
-		s.hdr = append(s.hdr, seg...)
+		s.hdr = textio.AppendCapped(s.hdr, seg, s.maxHdr)
 	case fmSeq:
 		if !s.open {
 			if i := firstNonBlank(seg); i >= 0 {

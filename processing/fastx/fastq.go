@@ -32,7 +32,7 @@ const (
 
 // Convert implements processing.Converter.
 func (c FASTQ) Convert(ctx context.Context, in processing.Input, out processing.RecordWriter) (processing.Summary, error) {
-	lr := textio.NewLineReaderContext(ctx, in.R, textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
+	lr := textio.NewLineReaderContext(ctx, textio.SkipBOM(in.R), textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
 	var (
 		state     fqState
 		cur       seqCounts

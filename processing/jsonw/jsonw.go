@@ -31,6 +31,14 @@ func init() {
 // escaped. Invalid UTF-8 bytes are written as \ufffd.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	dst = AppendStringContent(dst, s)
+	return append(dst, '"')
+}
+
+// AppendStringContent appends the escaped content of s, without the
+// quotes. Pieces of a long string cut at rune boundaries (see CutRune) can
+// be encoded one after the other.
+func AppendStringContent(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -77,8 +85,23 @@ func AppendString(dst []byte, s string) []byte {
 		i += size
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
+}
+
+// CutRune returns the longest prefix of s of at most n bytes (n >= 4) that
+// does not end inside a UTF-8 sequence.
+func CutRune(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for k := 0; k < utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); k++ {
+		i--
+	}
+	if i == 0 {
+		i = n
+	}
+	return s[:i]
 }
 
 func appendU(dst []byte, r rune) []byte {

@@ -58,7 +58,7 @@ func (s *spectrum) get(k string) (string, bool) {
 
 // Convert implements processing.Converter.
 func (c Converter) Convert(ctx context.Context, in processing.Input, out processing.RecordWriter) (processing.Summary, error) {
-	lr := textio.NewLineReaderContext(ctx, in.R, textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
+	lr := textio.NewLineReaderContext(ctx, textio.SkipBOM(in.R), textio.LineOptions{MaxLineBytes: c.MaxLineBytes})
 	var (
 		cur     spectrum
 		peaks   int64
@@ -106,7 +106,7 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			n++
 		case strings.IndexByte(line, '=') >= 0:
 			i := strings.IndexByte(line, '=')
-			switch k := asciiLower(line[:i]); k {
+			switch k := pyfmt.PyLower(line[:i]); k {
 			case "title", "rtinseconds", "pepmass", "charge":
 				cur.set(k, line[i+1:])
 			}
@@ -132,16 +132,4 @@ func containsByte(b []byte, c byte) bool {
 		}
 	}
 	return false
-}
-
-// asciiLower lower-cases an ASCII key. Keys with other characters can never
-// match one of the kept (ASCII) keys under Python's str.lower(), so they are
-// returned unchanged (Go's ToLower would map e.g. U+0130 to a plain 'i').
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return s
-		}
-	}
-	return strings.ToLower(s)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/omicsomics/omics-worker/processing"
+	"github.com/omicsomics/omics-worker/processing/pyfmt"
 )
 
 // PSINamespace is the mzML namespace assumed when the root element has none.
@@ -109,7 +110,7 @@ func (h *mzmlHandler) start(se *xml.StartElement, depth int) error {
 			}
 		}
 		var slot func(s *spectrumState) *string
-		lname := pyLower(name)
+		lname := pyfmt.PyLower(name)
 		switch {
 		case strings.Contains(lname, "scan start time"):
 			slot = func(s *spectrumState) *string { return &s.rt }
@@ -263,14 +264,4 @@ func fieldsFor(headers []string) []processing.Field {
 		f[i].Key = h
 	}
 	return f
-}
-
-// pyLower lower-cases like Python's str.lower() as far as matching ASCII
-// substrings is concerned: U+0130 becomes "i̇" (two code points) as in
-// Python, not the plain "i" of Go's simple case mapping.
-func pyLower(s string) string {
-	if strings.Contains(s, "\u0130") {
-		s = strings.ReplaceAll(s, "\u0130", "i\u0307")
-	}
-	return strings.ToLower(s)
 }

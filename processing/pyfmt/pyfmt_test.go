@@ -178,3 +178,17 @@ func BenchmarkFormatFloat(b *testing.B) {
 		buf = AppendFloat(buf[:0], 100)
 	}
 }
+
+// TestPyLower: Python 3.11 str.lower() results (issue 9 #15: detection
+// used Go's strings.ToLower, which maps U+0130 to a plain "i").
+func TestPyLower(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""}, {"x.CSV", "x.csv"}, {"\u0130", "i\u0307"}, {"POS\u0130TION", "posi\u0307tion"},
+		{"ΟΔΟΣ", "οδος"}, {"ΟΔΟΣ.", "οδος."}, {"ΣΑ", "σα"}, {"AΣ", "aς"}, {"Σ", "σ"},
+		{"aΣ'", "aς'"}, {"aΣ'b", "aσ'b"}, {"Ǆ", "ǆ"}, {"ǅ", "ǆ"}, {"\u212a", "k"}, {"É\u0130", "éi\u0307"},
+	} {
+		if got := PyLower(tc.in); got != tc.want {
+			t.Errorf("PyLower(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ package tabular
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -16,6 +17,15 @@ import (
 // FieldLimit is Python csv.field_size_limit(): fields longer than this
 // many characters are an error.
 const FieldLimit = 131072
+
+// MaxColumns is the largest number of fields in one row. Every column costs
+// memory for the whole conversion (its name is the key of every value), so
+// a row with more fields is refused before they are split. Python's
+// DictReader builds a dict of every row and keeps every record, so it
+// cannot convert a table this wide with more than a few rows either; such
+// a matrix (e.g. a transposed single-cell matrix, cells as columns) must
+// be converted with genes or features as columns.
+const MaxColumns = 1 << 20
 
 // Reader reads rows with the rules of Python's csv.reader over a file
 // opened in text mode (universal newlines): a field starting with '"' is
@@ -87,6 +97,10 @@ func (r *Reader) Read() (row []string, ok bool) {
 			}
 			// Fast path: no quote character at all.
 			if bytes.IndexByte(line, '"') < 0 {
+				if len(line) >= MaxColumns && bytes.Count(line, []byte{r.delim}) >= MaxColumns {
+					r.err = r.columnsError()
+					return nil, false
+				}
 				for {
 					i := bytes.IndexByte(line, r.delim)
 					if i < 0 {
@@ -115,6 +129,10 @@ func (r *Reader) Read() (row []string, ok bool) {
 				case '"':
 					state = inQuoted
 				case r.delim:
+					if len(r.ends)+2 > MaxColumns { // this delimiter starts one more field
+						r.err = r.columnsError()
+						return nil, false
+					}
 					r.ends = append(r.ends, len(r.rec))
 					runes = 0
 					continue
@@ -124,6 +142,10 @@ func (r *Reader) Read() (row []string, ok bool) {
 				}
 			case inField:
 				if c == r.delim {
+					if len(r.ends)+2 > MaxColumns { // this delimiter starts one more field
+						r.err = r.columnsError()
+						return nil, false
+					}
 					r.ends = append(r.ends, len(r.rec))
 					runes = 0
 					state = startField
@@ -143,6 +165,10 @@ func (r *Reader) Read() (row []string, ok bool) {
 					r.rec = append(r.rec, '"')
 					state = inQuoted
 				case r.delim:
+					if len(r.ends)+2 > MaxColumns { // this delimiter starts one more field
+						r.err = r.columnsError()
+						return nil, false
+					}
 					r.ends = append(r.ends, len(r.rec))
 					runes = 0
 					state = startField
@@ -178,6 +204,13 @@ func (r *Reader) Read() (row []string, ok bool) {
 		return r.finish()
 	}
 }
+
+func (r *Reader) columnsError() error {
+	return &processing.ParseError{Line: r.line, Msg: fmt.Sprintf("this row has more than %d fields (the column limit); convert a matrix this wide with its features as rows", MaxColumns), Err: ErrTooManyColumns}
+}
+
+// ErrTooManyColumns: a row has more than MaxColumns fields.
+var ErrTooManyColumns = errors.New("too many columns")
 
 func (r *Reader) limitError() error {
 	return &processing.ParseError{Line: r.line, Msg: fmt.Sprintf("a field is longer than %d characters (the limit of Python's csv module)", FieldLimit)}

@@ -3,6 +3,7 @@ package tabular
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,7 @@ type table struct {
 	rd      *Reader
 	headers []string // header row as read (duplicates kept)
 	keys    []string // unique header names, first-occurrence order
-	slot    []int    // header index -> index in keys
+	slot    []int    // header index -> index in keys (nil: identity)
 	vals    []processing.Field
 	idx     int // 0-based data row index (enumerate(reader))
 }
@@ -49,18 +50,53 @@ func newTable(ctx context.Context, in processing.Input) (*table, error) {
 		return t, nil
 	}
 	t.headers = append([]string(nil), row...)
-	seen := make(map[string]int, len(row))
-	for _, h := range t.headers {
-		i, dup := seen[h]
-		if !dup {
-			i = len(t.keys)
-			seen[h] = i
-			t.keys = append(t.keys, h)
-		}
-		t.slot = append(t.slot, i)
-	}
+	t.keys, t.slot = uniqueKeys(t.headers)
 	t.vals = make([]processing.Field, len(t.keys))
 	return t, nil
+}
+
+// uniqueKeys returns the distinct names of headers in first-occurrence
+// order and, when there are duplicates, the index in keys of each header
+// (slot is nil and keys is headers itself when all names differ, the usual
+// case, so that a header row of a million names is not copied again).
+// Duplicates are found by sorting indices: 4 bytes per column instead of a
+// map entry.
+func uniqueKeys(headers []string) (keys []string, slot []int) {
+	idx := make([]int32, len(headers))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return headers[idx[a]] < headers[idx[b]] })
+	dup := false
+	for i := 1; i < len(idx); i++ {
+		if headers[idx[i]] == headers[idx[i-1]] {
+			dup = true
+			break
+		}
+	}
+	if !dup {
+		return headers, nil
+	}
+	// first[i] = index of the first header with the name of header i.
+	first := make([]int, len(headers))
+	for i := 0; i < len(idx); i++ {
+		j := int(idx[i])
+		if i > 0 && headers[j] == headers[idx[i-1]] {
+			first[j] = first[idx[i-1]]
+		} else {
+			first[j] = j
+		}
+	}
+	slot = make([]int, len(headers))
+	for i, h := range headers {
+		if first[i] == i {
+			slot[i] = len(keys)
+			keys = append(keys, h)
+		} else {
+			slot[i] = slot[first[i]]
+		}
+	}
+	return keys, slot
 }
 
 // next fills t.vals for the next non-empty row (DictReader: missing cells
@@ -88,7 +124,11 @@ func (t *table) next() (bool, error) {
 			if i < len(row) {
 				v = row[i]
 			}
-			t.vals[t.slot[i]].Value = v
+			k := i
+			if t.slot != nil {
+				k = t.slot[i]
+			}
+			t.vals[k].Value = v
 		}
 		return true, nil
 	}

@@ -13,8 +13,12 @@ import (
 )
 
 // DefaultMaxLineBytes is the line-length limit used when
-// LineOptions.MaxLineBytes is zero.
-const DefaultMaxLineBytes = 64 << 20
+// LineOptions.MaxLineBytes is zero. It is also the memory bound of one
+// line: the accumulator of a long line never grows past it, and a longer
+// line is refused before more is allocated. 16 MiB covers a VCF line of
+// several hundred thousand samples or a CSV row of a million columns;
+// longer lines are far more often a file that is not text.
+const DefaultMaxLineBytes = 16 << 20
 
 // ctxCheckLines is how many lines are read between two context checks. A
 // context check is also made on every refill of the read buffer, so a
@@ -22,6 +26,10 @@ const DefaultMaxLineBytes = 64 << 20
 const ctxCheckLines = 1024
 
 const bufSize = 64 << 10
+
+// releaseLongCap: a long-line accumulator larger than this is released
+// before the next line instead of being kept for reuse.
+const releaseLongCap = 4 << 20
 
 // Sentinel errors; the typed errors below wrap them.
 var (
@@ -191,6 +199,9 @@ func (lr *LineReader) Next() bool {
 			return lr.fail(err)
 		}
 	}
+	if cap(lr.long) > releaseLongCap {
+		lr.long = nil // do not keep a huge line's memory for the rest of the file
+	}
 	lr.long = lr.long[:0]
 	useLong := false
 	lr.lineOf = lr.off
@@ -228,7 +239,7 @@ func (lr *LineReader) Next() bool {
 				if len(lr.long)+len(seg) > lr.max {
 					return lr.tooLong()
 				}
-				lr.long = append(lr.long, seg...)
+				lr.appendLong(seg)
 				seg = lr.long
 			} else if len(seg) > lr.max {
 				return lr.tooLong()
@@ -248,7 +259,10 @@ func (lr *LineReader) Next() bool {
 			}
 			seg := data
 			if useLong {
-				lr.long = append(lr.long, data...)
+				if len(lr.long)+len(data) > lr.max {
+					return lr.tooLong()
+				}
+				lr.appendLong(data)
 				seg = lr.long
 			}
 			if len(seg) > lr.max {
@@ -262,7 +276,7 @@ func (lr *LineReader) Next() bool {
 			if len(lr.long)+len(data) > lr.max {
 				return lr.tooLong()
 			}
-			lr.long = append(lr.long, data...)
+			lr.appendLong(data)
 			useLong = true
 			lr.off += int64(len(data))
 			lr.start, lr.end = 0, 0
@@ -277,6 +291,41 @@ func (lr *LineReader) Next() bool {
 	lr.line = nil
 	return false
 }
+
+// appendLong appends b to the long-line accumulator (see AppendCapped).
+func (lr *LineReader) appendLong(b []byte) {
+	lr.long = AppendCapped(lr.long, b, lr.max)
+}
+
+// AppendCapped appends b to dst like append, but when dst must grow its
+// capacity doubles only up to max (at least 128 KiB, at least what is
+// needed): a buffer that a limit of max bytes bounds never holds more than
+// max bytes, so memory stays at the limit and a line that turns out too
+// long is refused without a larger allocation. The caller checks
+// len(dst)+len(b) <= max first.
+func AppendCapped(dst, b []byte, max int) []byte {
+	need := len(dst) + len(b)
+	if need > cap(dst) {
+		c := 2 * cap(dst)
+		if c < 2*bufSize {
+			c = 2 * bufSize
+		}
+		if c > max {
+			c = max
+		}
+		if c < need {
+			c = need
+		}
+		n := make([]byte, len(dst), c)
+		copy(n, dst)
+		dst = n
+	}
+	return append(dst, b...)
+}
+
+// LongCap is the capacity of the long-line accumulator (for tests of the
+// memory bound).
+func (lr *LineReader) LongCap() int { return cap(lr.long) }
 
 func (lr *LineReader) tooLong() bool {
 	return lr.fail(&LineTooLongError{Line: lr.n + 1, Limit: lr.max, Off: lr.lineOf})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -250,5 +251,69 @@ func BenchmarkLineReader(b *testing.B) {
 		lr := NewLineReader(bytes.NewReader(data), LineOptions{})
 		for lr.Next() {
 		}
+	}
+}
+
+// allocated returns the bytes allocated on the heap while f runs.
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// TestLineReaderMemoryBound: the long-line accumulator never grows past
+// the limit, so a refused line costs at most about the limit (issue 9 #8:
+// a refused 100 MiB line peaked at 304 MB), and an accepted line of
+// exactly the limit does not over-allocate either.
+func TestLineReaderMemoryBound(t *testing.T) {
+	const limit = 3<<20 + 12345
+	cases := []struct {
+		name string
+		line int
+		ok   bool
+	}{
+		{"refused 40 MiB line", 40 << 20, false},
+		{"accepted line at the limit", limit, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := io.MultiReader(io.LimitReader(repeatReader('a'), int64(tc.line)), strings.NewReader("\nnext\n"))
+			var err error
+			n := allocated(func() {
+				lr := NewLineReader(in, LineOptions{MaxLineBytes: limit})
+				for lr.Next() {
+				}
+				err = lr.Err()
+			})
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v", err)
+			}
+			// The accumulator doubles up to the limit: all its buffers
+			// together are less than three times the limit (the live peak
+			// is at most 1.5 times), plus the 64 KiB read buffer. Growth by
+			// append (x1.25, past the limit) allocated about five times.
+			if max := uint64(limit)*3 + 4*bufSize; n > max {
+				t.Fatalf("allocated %d bytes for a %d-byte line with limit %d; want <= %d", n, tc.line, limit, max)
+			}
+		})
+	}
+}
+
+func TestSkipBOM(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""}, {"\xef", "\xef"}, {"\xef\xbb", "\xef\xbb"}, {BOM, ""}, {BOM + ">x\n", ">x\n"},
+		{BOM + BOM + "a", BOM + "a"}, {"a" + BOM, "a" + BOM}, {"\xef\xbb\xbe", "\xef\xbb\xbe"},
+	} {
+		got, err := io.ReadAll(iotest.OneByteReader(SkipBOM(strings.NewReader(tc.in))))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("SkipBOM(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	r := SkipBOM(io.MultiReader(strings.NewReader(BOM+"abc"), iotest.ErrReader(iotest.ErrTimeout)))
+	if got, err := io.ReadAll(r); string(got) != "abc" || err != iotest.ErrTimeout {
+		t.Errorf("read error lost: %q, %v", got, err)
 	}
 }
