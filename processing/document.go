@@ -233,7 +233,7 @@ func (d *DocWriter) WriteHead(headers []string, customFields []Field) error {
 	m := *d.smeta
 	m.CustomFields = customFields
 	d.direct = bufio.NewWriterSize(d.sw, 256<<10)
-	emit := func(p []byte) error { _, err := d.direct.Write(p); return err }
+	emit := func(p []byte) error { _, err := d.direct.Write(p); return outputErr(opWriteDoc, err) }
 	b, err := appendHead(make([]byte, 0, 4096), &m, headers, emit)
 	if err != nil {
 		d.err = err
@@ -329,7 +329,7 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		}
 		return outputErr(opWriteDoc, d.direct.Flush())
 	}
-	emit := func(p []byte) error { _, err := w.Write(p); return err }
+	emit := func(p []byte) error { _, err := w.Write(p); return outputErr(opWriteDoc, err) }
 	b, err := appendHead(make([]byte, 0, 4096), meta, headers, emit)
 	if err != nil {
 		return err
