@@ -8,7 +8,7 @@ import (
 )
 
 // Broker is what the worker needs from a kombu-compatible transport. The
-// Redis implementation lives in protocol/redis.
+// Redis implementation lives in protocol/transport/redistransport.
 type Broker interface {
 	// Fetch waits up to timeout for one message from queues, served in
 	// kombu priority order with round-robin rotation, and records it as

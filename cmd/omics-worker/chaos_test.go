@@ -37,7 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/omicsomics/omics-worker/protocol"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker/tasks"
 )
 
@@ -268,7 +268,7 @@ func TestChaos(t *testing.T) {
 	workerBinary(t)
 	queue := "chaos"
 	ctx := context.Background()
-	broker, err := redis.NewBroker(rs.url(0), redis.Config{})
+	broker, err := redistransport.NewBroker(rs.url(0), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestChaosFileTasks(t *testing.T) {
 		}
 		rawIDs = append(rawIDs, pf.RawFileID)
 	}
-	broker, err := redis.NewBroker(rs.url(0), redis.Config{})
+	broker, err := redistransport.NewBroker(rs.url(0), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +488,7 @@ func TestFairnessFileTasksMaxPerUser(t *testing.T) {
 	}
 	seedB := *e.seed
 	seedB.user = userB
-	broker, err := redis.NewBroker(rs.url(0), redis.Config{})
+	broker, err := redistransport.NewBroker(rs.url(0), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/protocol"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker/tasks"
@@ -284,12 +284,12 @@ func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func goEnqueueAndWatch(ctx context.Context, p plan, queue string, timeout time.Duration, stdout, stderr io.Writer) error {
 	brokerURL := cmpOr(os.Getenv("CELERY_BROKER_URL"), defaultRedisURL)
 	backendURL := cmpOr(os.Getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
-	b, err := redis.NewBroker(brokerURL, redis.Config{})
+	b, err := redistransport.NewBroker(brokerURL, redistransport.Config{})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	rb, err := redis.NewResultBackend(backendURL, redis.Config{})
+	rb, err := redistransport.NewResultBackend(backendURL, redistransport.Config{})
 	if err != nil {
 		return err
 	}
@@ -362,7 +362,7 @@ type statusResp struct {
 
 // statusResponse applies the FastAPI status endpoint's branches (spec
 // processing.md §8.1) to the stored meta.
-func statusResponse(ctx context.Context, rb *redis.ResultBackend, id string) (*statusResp, error) {
+func statusResponse(ctx context.Context, rb *redistransport.ResultBackend, id string) (*statusResp, error) {
 	raw, err := rb.GetRaw(ctx, id)
 	if err != nil {
 		return nil, err

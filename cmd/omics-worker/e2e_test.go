@@ -42,7 +42,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/omicsomics/omics-worker/protocol"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker/tasks"
@@ -586,12 +586,12 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	}()
 	brokerURL := fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.broker)
 	backendURL := fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.backend)
-	broker, err := redis.NewBroker(brokerURL, redis.Config{})
+	broker, err := redistransport.NewBroker(brokerURL, redistransport.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer broker.Close()
-	backend, err := redis.NewResultBackend(backendURL, redis.Config{})
+	backend, err := redistransport.NewResultBackend(backendURL, redistransport.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -698,12 +698,12 @@ func TestEndToEndCrashRedelivery(t *testing.T) {
 	args := []string{"--visibility-timeout", "2", "--restore-interval", "0.5"}
 	first := e.startWorker(t, e.dbURL, args...)
 
-	backend, err := redis.NewResultBackend(fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.backend), redis.Config{})
+	backend, err := redistransport.NewResultBackend(fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.backend), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer backend.Close()
-	broker, err := redis.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.broker), redis.Config{})
+	broker, err := redistransport.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, e2eDBs.broker), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/protocol"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 )
 
 func TestLeaseLongTaskRunsOnce(t *testing.T) {
@@ -32,12 +32,12 @@ func TestLeaseLongTaskRunsOnce(t *testing.T) {
 	q := fmt.Sprintf("lease_%d_%d", time.Now().UnixNano()%1e9, time.Now().Unix()%1000)
 	t.Cleanup(func() { redisDel(hostileDB, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169") })
 	ctx := context.Background()
-	broker, err := redis.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, hostileDB), redis.Config{})
+	broker, err := redistransport.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, hostileDB), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	backend, err := redis.NewResultBackend(fmt.Sprintf("redis://%s/%d", redisAddr, hostileDB), redis.Config{})
+	backend, err := redistransport.NewResultBackend(fmt.Sprintf("redis://%s/%d", redisAddr, hostileDB), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/protocol"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 )
 
 func init() {
@@ -246,10 +246,10 @@ func printLoadReport(w io.Writer, r *loadgenReport) {
 	fmt.Fprintf(w, "%s\n", j)
 }
 
-// dialRedis connects to a Redis URL in the forms protocol/redis accepts
+// dialRedis connects to a Redis URL in the forms protocol/transport/redistransport accepts
 // (TLS client certificates and CA files are not supported here).
-func dialRedis(ctx context.Context, url string) (redigo.Conn, redis.Endpoint, error) {
-	ep, err := redis.ParseURL(url)
+func dialRedis(ctx context.Context, url string) (redigo.Conn, redistransport.Endpoint, error) {
+	ep, err := redistransport.ParseURL(url)
 	if err != nil {
 		return nil, ep, err
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -106,7 +106,7 @@ func TestSecretsNeverLoggedFileTasks(t *testing.T) {
 // TestSecretsNeverInInspectReplies: `inspect conf` and `inspect report`
 // show the broker and backend URLs masked by the same function.
 func TestSecretsNeverInInspectReplies(t *testing.T) {
-	ep, err := redis.ParseURL("redis://u:" + masktest.Password + "@h:6379/0")
+	ep, err := redistransport.ParseURL("redis://u:" + masktest.Password + "@h:6379/0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker"
 	"github.com/omicsomics/omics-worker/worker/diag"
 )
@@ -90,8 +90,8 @@ type extensionEnv struct {
 	Getenv   func(string) string
 	// Broker and Backend are the Redis transport and result backend the
 	// worker uses.
-	Broker  *redis.Broker
-	Backend *redis.ResultBackend
+	Broker  *redistransport.Broker
+	Backend *redistransport.ResultBackend
 	// Config is the worker's effective configuration.
 	Config worker.Config
 	// TaskEvents is -E / --task-events.
@@ -442,7 +442,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logger *slog.Logger,
 	sigs <-chan os.Signal, stop context.CancelFunc) (int, []func()) {
 	var cleanup []func()
-	rcfg := redis.Config{
+	rcfg := redistransport.Config{
 		VisibilityTimeout: cfg.VisibilityTimeout,
 		Logger:            logger.With("component", "redis"),
 		ClientName:        cfg.Hostname,
@@ -452,7 +452,7 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	} else {
 		rcfg.ResultExpires = -1
 	}
-	broker, err := redis.NewBroker(o.brokerURL, rcfg)
+	broker, err := redistransport.NewBroker(o.brokerURL, rcfg)
 	if err != nil {
 		logger.Error("broker URL", "err", err, "url", mask.URL(o.brokerURL))
 		return 1, cleanup
@@ -463,7 +463,7 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 			"url", mask.URL(o.backendURL))
 		return 1, cleanup
 	}
-	backend, err := redis.NewResultBackend(o.backendURL, rcfg)
+	backend, err := redistransport.NewResultBackend(o.backendURL, rcfg)
 	if err != nil {
 		logger.Error("result backend URL", "err", err, "url", mask.URL(o.backendURL))
 		return 1, cleanup

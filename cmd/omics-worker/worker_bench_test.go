@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker"
 	"github.com/omicsomics/omics-worker/worker/diag"
 )
 
 // countingBackend counts SUCCESS writes (and keeps StoreAndAck visible).
 type countingBackend struct {
-	*redis.ResultBackend
+	*redistransport.ResultBackend
 	success atomic.Int64
 	done    chan struct{}
 	want    int64
@@ -49,8 +49,8 @@ func benchWorker(b *testing.B, task string, kwargs map[string]any, cfg worker.Co
 	}
 	ctx := context.Background()
 	q := fmt.Sprintf("bench_%d_%d", os.Getpid(), time.Now().UnixNano())
-	rcfg := redis.Config{ResultExpires: 10 * time.Minute}
-	broker, err := redis.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, crashDBs.broker), rcfg)
+	rcfg := redistransport.Config{ResultExpires: 10 * time.Minute}
+	broker, err := redistransport.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, crashDBs.broker), rcfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func benchWorker(b *testing.B, task string, kwargs map[string]any, cfg worker.Co
 	if err := broker.Ping(ctx); err != nil {
 		b.Fatalf("Redis at %s: %v (hint: start redis-server)", redisAddr, err)
 	}
-	rb, err := redis.NewResultBackend(fmt.Sprintf("redis://%s/%d", redisAddr, crashDBs.backend), rcfg)
+	rb, err := redistransport.NewResultBackend(fmt.Sprintf("redis://%s/%d", redisAddr, crashDBs.backend), rcfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Remote control, events, mingle, statedb and the metrics endpoint of the
 // worker subcommand (worker/control, worker/events, worker/metrics), wired
-// over protocol/redis. See docs/control.md.
+// over protocol/transport/redistransport. See docs/control.md.
 package main
 
 import (
@@ -26,7 +26,7 @@ import (
 
 	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/protocol"
-	"github.com/omicsomics/omics-worker/protocol/redis"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker"
 	"github.com/omicsomics/omics-worker/worker/control"
 	"github.com/omicsomics/omics-worker/worker/events"
@@ -77,10 +77,10 @@ type controlRuntime struct {
 	saveMu     sync.Mutex
 }
 
-// mailbox adapts *redis.Broker (+ a small redigo pool for plain list
+// mailbox adapts *redistransport.Broker (+ a small redigo pool for plain list
 // operations) to control.Mailbox, events.Publisher and metrics.Broker.
 type mailbox struct {
-	b     *redis.Broker
+	b     *redistransport.Broker
 	pool  *redigo.Pool
 	names protocol.Names
 	errs  func(op string)
@@ -181,9 +181,9 @@ func (m *mailbox) UnackedCount(ctx context.Context) (int, error) { return m.b.Un
 func (m *mailbox) Ping(ctx context.Context) error                { return m.b.Ping(ctx) }
 
 // newListPool opens a small redigo pool on the broker's endpoint for the
-// list operations protocol/redis does not expose (BRPOP of a reply list,
+// list operations protocol/transport/redistransport does not expose (BRPOP of a reply list,
 // per-priority LLEN).
-func newListPool(ep redis.Endpoint) (*redigo.Pool, error) {
+func newListPool(ep redistransport.Endpoint) (*redigo.Pool, error) {
 	opts := []redigo.DialOption{redigo.DialDatabase(ep.DB), redigo.DialConnectTimeout(5 * time.Second)}
 	if ep.Password != "" {
 		opts = append(opts, redigo.DialPassword(ep.Password))
@@ -222,7 +222,7 @@ func newListPool(ep redis.Endpoint) (*redigo.Pool, error) {
 }
 
 // brokerInfo is kombu's Connection.info() for the broker (no password).
-func brokerInfo(ep redis.Endpoint, cfg worker.Config) map[string]any {
+func brokerInfo(ep redistransport.Endpoint, cfg worker.Config) map[string]any {
 	host, port := ep.Address, 6379
 	if ep.Network == "tcp" {
 		if h, p, err := net.SplitHostPort(ep.Address); err == nil {
@@ -324,7 +324,7 @@ type workerSettings struct {
 
 // newWorkerSettings keeps the URLs masked (mask.URL, celery's
 // maybe_sanitize_url): `inspect conf` and `inspect report` show them.
-func newWorkerSettings(broker redis.Endpoint, backendURL string, cfg worker.Config, taskEvents bool) workerSettings {
+func newWorkerSettings(broker redistransport.Endpoint, backendURL string, cfg worker.Config, taskEvents bool) workerSettings {
 	return workerSettings{brokerURL: mask.URL(broker.String()), backendURL: mask.URL(backendURL),
 		cfg: cfg, taskEvents: taskEvents}
 }

@@ -3,7 +3,7 @@
 // function of the project (celery's maybe_sanitize_url: the password
 // becomes "**"); Text, Parse and Error apply it to free text, to parse
 // errors and to error chains. Standard library only, so that every
-// package (protocol/redis, storage/postgres, storage/s3, cmd) can use it.
+// package (protocol/transport/redistransport, storage/postgres, storage/s3, cmd) can use it.
 package mask
 
 import (

@@ -17,7 +17,7 @@ import (
 )
 
 // Mailbox is the pub/sub and list I/O the server needs (implemented over
-// protocol/redis in cmd/omics-worker).
+// protocol/transport/redistransport in cmd/omics-worker).
 type Mailbox interface {
 	// Subscribe PSUBSCRIBEs pattern and delivers the raw payloads until
 	// ctx is done (then the channel is closed); reconnects on its own.
