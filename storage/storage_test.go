@@ -204,3 +204,29 @@ func TestUploadEncryptedFailureLeavesNoObject(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyRulesEveryStore: every store refuses the same hostile keys with
+// ErrInvalidKey (issue 9 #6: S3 used to send them as they were).
+func TestKeyRulesEveryStore(t *testing.T) {
+	ctx := context.Background()
+	keys := []string{"../otherbucket/secret.enc", "sandbox/../../../etc/passwd", "/etc/passwd", "a//b", "a\\b", "a\x00b", "a\x1bb"}
+	for name, st := range stores(t) {
+		for _, key := range keys {
+			if ValidateKey(key) == nil {
+				t.Fatalf("ValidateKey(%q) accepted", key)
+			}
+			if err := st.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("%s: Put(%q): %v", name, key, err)
+			}
+			if _, _, err := st.Get(ctx, key); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("%s: Get(%q): %v", name, key, err)
+			}
+			if err := st.Delete(ctx, key); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("%s: Delete(%q): %v", name, key, err)
+			}
+			if _, err := st.Exists(ctx, key); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("%s: Exists(%q): %v", name, key, err)
+			}
+		}
+	}
+}

@@ -25,6 +25,11 @@ import (
 // is the same value as storage.ErrObjectNotFound and local.ErrObjectNotFound.
 var ErrObjectNotFound = objerr.ErrNotFound
 
+// ErrInvalidKey is returned, before any request is sent, for keys that
+// objerr.ValidateKey refuses (the rules of every store: no "..", ".",
+// empty segments, absolute keys, backslashes, control characters).
+var ErrInvalidKey = objerr.ErrInvalidKey
+
 // Config configures a Store. Zero values mean the defaults noted.
 type Config struct {
 	// Endpoint is OBJECT_STORAGE_ENDPOINT: http://host:port or
@@ -139,8 +144,8 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 
 // Get opens an object and returns its size.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	if key == "" {
-		return nil, 0, fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return nil, 0, err
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
@@ -157,8 +162,8 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 // Put uploads r to key with the given content type. size is the length or
 // -1 when unknown (multipart upload in PartSize parts).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return err
 	}
 	if err := s.ensureBucket(ctx); err != nil {
 		return err
@@ -178,8 +183,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 
 // Delete removes an object; deleting a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return err
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 	if err != nil && !isNotFound(err) {
@@ -190,8 +195,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Exists reports whether an object exists.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if key == "" {
-		return false, fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return false, err
 	}
 	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if isNotFound(err) {

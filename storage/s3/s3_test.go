@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 
@@ -139,5 +141,38 @@ func TestNewValidatesEndpoint(t *testing.T) {
 	s, err := New(context.Background(), Config{Endpoint: "https://s3.example.org"})
 	if err != nil || s.Bucket() != "omicsomics" {
 		t.Fatalf("defaults: %v", err)
+	}
+}
+
+// TestKeyRulesBeforeAnyRequest: the keys the local store refuses are
+// refused by the S3 store too, before a request is sent (a gateway that
+// normalises ".." would otherwise read outside the bucket).
+func TestKeyRulesBeforeAnyRequest(t *testing.T) {
+	var requests atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		t.Errorf("request sent: %s %s", r.Method, r.URL)
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	defer ts.Close()
+	s := newStore(t, ts, "omicsomics")
+	ctx := context.Background()
+	for _, key := range []string{"", "../otherbucket/secret.enc", "sandbox/../../../etc/passwd", "/etc/passwd",
+		"a//b", "a/./b", "a/", "a\\b", "x\x00y", "x\ny", "x\xffy", strings.Repeat("k", 1025)} {
+		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Put(%q): %v", key, err)
+		}
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Get(%q): %v", key, err)
+		}
+		if err := s.Delete(ctx, key); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Delete(%q): %v", key, err)
+		}
+		if _, err := s.Exists(ctx, key); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Exists(%q): %v", key, err)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests reached the server", n)
 	}
 }
