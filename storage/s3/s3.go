@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -29,6 +30,12 @@ var ErrObjectNotFound = objerr.ErrNotFound
 // objerr.ValidateKey refuses (the rules of every store: no "..", ".",
 // empty segments, absolute keys, backslashes, control characters).
 var ErrInvalidKey = objerr.ErrInvalidKey
+
+// ErrAccessDenied is returned when the server refuses the credentials
+// (unknown access key, wrong secret) or the bucket's policy refuses them.
+// It is not transient: retrying will not fix a configuration error. The
+// error text never contains the secret key.
+var ErrAccessDenied = errors.New("access denied by object storage (check OBJECT_STORAGE_ACCESS_KEY, OBJECT_STORAGE_SECRET_KEY and the bucket policy)")
 
 // Config configures a Store. Zero values mean the defaults noted.
 type Config struct {
@@ -60,6 +67,10 @@ type Store struct {
 
 	mu          sync.Mutex
 	bucketReady bool
+	// unfinished holds keys whose failed Put may have left an incomplete
+	// multipart upload that could not be aborted then (server down); the
+	// next Put retries the abort.
+	unfinished map[string]struct{}
 }
 
 // New returns a store for cfg. It does not contact the server; the bucket
@@ -112,9 +123,25 @@ func isNotFound(err error) bool {
 	return false
 }
 
-func wrap(op, key string, err error) error {
+func isAccessDenied(err error) bool {
+	switch minio.ToErrorResponse(err).Code {
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+		return true
+	}
+	return false
+}
+
+// wrap gives a store error its sentinel: ErrObjectNotFound (naming the
+// bucket when that is what is missing), ErrAccessDenied, or the S3 error.
+func (s *Store) wrap(op, key string, err error) error {
 	if isNotFound(err) {
+		if minio.ToErrorResponse(err).Code == minio.NoSuchBucket {
+			return fmt.Errorf("%w: %s (bucket %q does not exist)", ErrObjectNotFound, key, s.bucket)
+		}
 		return fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+	}
+	if isAccessDenied(err) {
+		return fmt.Errorf("s3: %s %s in bucket %q: %w: %w", op, key, s.bucket, ErrAccessDenied, err)
 	}
 	return fmt.Errorf("s3: %s %s: %w", op, key, err)
 }
@@ -129,11 +156,17 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 	}
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
+		if isAccessDenied(err) {
+			return fmt.Errorf("s3: head bucket %s: %w: %w", s.bucket, ErrAccessDenied, err)
+		}
 		return fmt.Errorf("s3: head bucket %s: %w", s.bucket, err)
 	}
 	if !ok {
 		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{})
 		if code := minio.ToErrorResponse(err).Code; err != nil && code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+			if isAccessDenied(err) {
+				return fmt.Errorf("s3: bucket %s does not exist and cannot be created: %w: %w", s.bucket, ErrAccessDenied, err)
+			}
 			return fmt.Errorf("s3: create bucket %s: %w", s.bucket, err)
 		}
 		s.log.InfoContext(ctx, "created bucket", "bucket", s.bucket)
@@ -149,12 +182,12 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, 0, wrap("get", key, err)
+		return nil, 0, s.wrap("get", key, err)
 	}
 	st, err := obj.Stat()
 	if err != nil {
 		obj.Close()
-		return nil, 0, wrap("get", key, err)
+		return nil, 0, s.wrap("get", key, err)
 	}
 	return obj, st.Size, nil
 }
@@ -171,25 +204,76 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
+	s.abortUnfinished(ctx)
 	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{
 		ContentType: contentType,
 		PartSize:    s.partSize,
 	})
 	if err != nil {
+		// minio-go aborts a failed multipart upload itself, but not when
+		// the server is unreachable at that moment: make sure, now or on
+		// a later Put, that no incomplete upload stays behind.
+		s.abortIncomplete(ctx, key)
+		switch {
+		case minio.ToErrorResponse(err).Code == minio.NoSuchBucket:
+			// Deleted since ensureBucket: create it again next time.
+			s.mu.Lock()
+			s.bucketReady = false
+			s.mu.Unlock()
+		case isAccessDenied(err):
+			return fmt.Errorf("s3: put %s in bucket %q: %w: %w", key, s.bucket, ErrAccessDenied, err)
+		}
 		return fmt.Errorf("s3: put %s: %w", key, err)
 	}
 	return nil
 }
 
-// Delete removes an object; deleting a missing object is not an error.
+// abortTimeout bounds the clean-up of an incomplete multipart upload.
+const abortTimeout = 30 * time.Second
+
+// abortIncomplete aborts every incomplete multipart upload of key; on
+// failure it remembers key for abortUnfinished.
+func (s *Store) abortIncomplete(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	err := s.client.RemoveIncompleteUpload(ctx, s.bucket, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && !isNotFound(err) {
+		if s.unfinished == nil {
+			s.unfinished = map[string]struct{}{}
+		}
+		s.unfinished[key] = struct{}{}
+		s.log.WarnContext(ctx, "could not abort an incomplete multipart upload; will retry", "key", key, "error", err)
+		return
+	}
+	delete(s.unfinished, key)
+}
+
+// abortUnfinished retries the aborts that failed before (best effort).
+func (s *Store) abortUnfinished(ctx context.Context) {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.unfinished))
+	for k := range s.unfinished {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	for _, k := range keys {
+		s.abortIncomplete(ctx, k)
+	}
+}
+
+// Delete removes an object and any incomplete multipart upload of its
+// key; deleting a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := objerr.ValidateKey(key); err != nil {
 		return err
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("s3: delete %s: %w", key, err)
+		return s.wrap("delete", key, err)
 	}
+	s.abortIncomplete(ctx, key)
 	return nil
 }
 
@@ -203,7 +287,7 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("s3: stat %s: %w", key, err)
+		return false, s.wrap("stat", key, err)
 	}
 	return true, nil
 }
