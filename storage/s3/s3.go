@@ -125,10 +125,28 @@ func isNotFound(err error) bool {
 
 func isAccessDenied(err error) bool {
 	switch minio.ToErrorResponse(err).Code {
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+		"XAdminUserNotFound": // VersityGW's code for an unknown access key
 		return true
 	}
 	return false
+}
+
+// explainNotFound turns a 404 into the right error. A HEAD response has
+// no body, so minio-go calls every 404 NoSuchKey, whether the object, the
+// bucket or (on some gateways) the access key is unknown; one listing
+// request (which has a body) tells them apart. Only the not-found path
+// pays for it.
+func (s *Store) explainNotFound(ctx context.Context, op, key string, err error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, MaxKeys: 1}) {
+		if o.Err != nil && (isNotFound(o.Err) || isAccessDenied(o.Err)) {
+			err = o.Err
+		}
+		break
+	}
+	return s.wrap(op, key, err)
 }
 
 // wrap gives a store error its sentinel: ErrObjectNotFound (naming the
@@ -165,7 +183,7 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{})
 		if code := minio.ToErrorResponse(err).Code; err != nil && code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
 			if isAccessDenied(err) {
-				return fmt.Errorf("s3: bucket %s does not exist and cannot be created: %w: %w", s.bucket, ErrAccessDenied, err)
+				return fmt.Errorf("s3: head bucket %s gave not found, create bucket refused: %w: %w", s.bucket, ErrAccessDenied, err)
 			}
 			return fmt.Errorf("s3: create bucket %s: %w", s.bucket, err)
 		}
@@ -187,6 +205,9 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 	st, err := obj.Stat()
 	if err != nil {
 		obj.Close()
+		if isNotFound(err) {
+			return nil, 0, s.explainNotFound(ctx, "get", key, err)
+		}
 		return nil, 0, s.wrap("get", key, err)
 	}
 	return obj, st.Size, nil
@@ -284,6 +305,11 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	}
 	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if isNotFound(err) {
+		// A missing object or bucket is "no"; an unknown access key
+		// (which some gateways answer with 404) is an error.
+		if err := s.explainNotFound(ctx, "stat", key, err); errors.Is(err, ErrAccessDenied) {
+			return false, err
+		}
 		return false, nil
 	}
 	if err != nil {
