@@ -1,0 +1,108 @@
+package tasks
+
+// The file task against a real S3 server (VersityGW, storage/s3/s3test)
+// that fails in the middle of the upload of the processed object.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/omicsomics/omics-worker/storage/s3"
+	"github.com/omicsomics/omics-worker/storage/s3/s3test"
+)
+
+// killingStore kills the gateway once after `at` bytes of one Put's body
+// have been read (the processed object's upload; the raw object is only
+// read).
+type killingStore struct {
+	ObjectStore
+	at   int64
+	once *sync.Once
+	kill func()
+}
+
+func (k killingStore) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	return k.ObjectStore.Put(ctx, key, &killingReader{r: r, at: k.at, fire: func() { k.once.Do(k.kill) }}, size, contentType)
+}
+
+type killingReader struct {
+	r    io.Reader
+	n    int64
+	at   int64
+	fire func()
+}
+
+func (k *killingReader) Read(p []byte) (int, error) {
+	n, err := k.r.Read(p)
+	k.n += int64(n)
+	if k.n >= k.at {
+		k.fire()
+	}
+	return n, err
+}
+
+// TestGatewayKilledMidUploadRetriesThenSucceeds: the gateway dies while
+// the processed object (multipart, > 10 MiB) is going up: the task fails
+// with a transient ConnectionError (Celery RETRY) and writes no row; once
+// the gateway is back the retry succeeds, and the bucket holds exactly the
+// raw and the processed object (no partial object, no incomplete
+// multipart upload).
+func TestGatewayKilledMidUploadRetriesThenSucceeds(t *testing.T) {
+	e := newEnv(t, "local") // the database part of the environment
+	g := s3test.Versity(t, "omicsomics")
+	st, err := s3.New(context.Background(), s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey,
+		Bucket: "omicsomics", PartSize: 5 << 20, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.objects = st
+	e.list = func(t testing.TB) []string { return g.Objects(t, "omicsomics") }
+
+	var b bytes.Buffer
+	b.WriteString("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+	for n := 0; b.Len() < 3<<20; n++ {
+		fmt.Fprintf(&b, "chr2\t%d\t.\tC\tT\t50\tPASS\tDP=3\n", n+1)
+	}
+	raw := e.upload(t, "big.vcf", b.Bytes())
+	rows := e.rowCount(t)
+
+	cfg := e.config()
+	cfg.Objects = killingStore{ObjectStore: st, at: 7 << 20, once: &sync.Once{}, kill: g.Kill}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+	var te *transientError
+	if !errors.As(err, &te) || te.py.Type != "ConnectionError" {
+		t.Fatalf("gateway killed mid-upload: %v, want a transient ConnectionError (RETRY)", err)
+	}
+	t.Logf("while down: %v", err)
+	if e.rowCount(t) != rows || e.metadata(t, raw.ID)["processing_info"] != nil {
+		t.Error("an outage must write no row and mark nothing")
+	}
+
+	g.Restart()
+	res, err := p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+	if err != nil {
+		t.Fatalf("retry once the gateway is back: %v", err)
+	}
+	pf, err := e.files.GetFile(context.Background(), res.ProcessedFileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc := e.decryptObject(t, pf.ObjectKey); int64(len(doc)) != pf.Size || pf.Size < 10<<20 {
+		t.Errorf("document %d bytes, row %d", len(doc), pf.Size)
+	}
+	left := e.list(t)
+	want := []string{raw.ObjectKey, pf.ObjectKey}
+	if len(left) != 2 || !(left[0] == want[0] && left[1] == want[1] || left[0] == want[1] && left[1] == want[0]) {
+		t.Errorf("bucket holds %s, want only the raw and the processed object", strings.Join(left, ", "))
+	}
+}
