@@ -106,3 +106,56 @@ func TestGatewayKilledMidUploadRetriesThenSucceeds(t *testing.T) {
 		t.Errorf("bucket holds %s, want only the raw and the processed object", strings.Join(left, ", "))
 	}
 }
+
+// TestWrongCredentialsAndMissingBucketOnS3: a misconfigured store gives a
+// clear FAILURE naming the cause, with no secret in it, and writes no row.
+func TestWrongCredentialsAndMissingBucketOnS3(t *testing.T) {
+	e := newEnv(t, "local")
+	g := s3test.Versity(t, "omicsomics")
+	good, err := s3.New(context.Background(), s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey, Bucket: "omicsomics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.objects = good
+	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))
+	rows := e.rowCount(t)
+	const wrongSecret = "wrong-secret-5f2a9c"
+	tests := map[string]struct {
+		cfg  s3.Config
+		want string
+	}{
+		"wrong secret": {s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: wrongSecret, Bucket: "omicsomics", MaxRetries: 1},
+			"RuntimeError: object storage error while reading object"},
+		"unknown access key": {s3.Config{Endpoint: g.URL, AccessKey: "nobody", SecretKey: wrongSecret, Bucket: "omicsomics", MaxRetries: 1},
+			"RuntimeError: object storage error while reading object"},
+		"missing bucket": {s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey, Bucket: "absent", MaxRetries: 1},
+			`FileNotFoundError: Stored object of file`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			st, err := s3.New(context.Background(), tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := e.config()
+			cfg.Objects = st
+			p, _ := New(cfg)
+			_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+			var te *transientError
+			if err == nil || errors.As(err, &te) || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a permanent %q", err, tc.want)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, wrongSecret) || strings.Contains(msg, g.SecretKey) {
+				t.Errorf("secret in the FAILURE: %s", msg)
+			}
+			if name != "missing bucket" && !strings.Contains(msg, "access denied by object storage") {
+				t.Errorf("FAILURE does not say access denied: %s", msg)
+			}
+			if e.rowCount(t) != rows {
+				t.Error("rows added")
+			}
+			t.Logf("%s", msg)
+		})
+	}
+}
