@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/omicsomics/omics-worker/storage/local"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 )
@@ -118,8 +120,14 @@ func TestVersityRoundTrip(t *testing.T) {
 	s := versityStore(t, g, "omicsomics", nil)
 	ctx := context.Background()
 	key := "sandbox/1/2/0123456789abcdef0123456789abcdef.enc"
+	if ok, err := g.Client().BucketExists(ctx, "omicsomics"); ok || err != nil {
+		t.Fatalf("bucket exists before the first Put: %v %v", ok, err)
+	}
 	if err := s.Put(ctx, key, strings.NewReader("blob"), 4, "application/json"); err != nil {
 		t.Fatalf("Put (bucket created on the way): %v", err)
+	}
+	if st, err := g.Client().StatObject(ctx, "omicsomics", key, minio.StatObjectOptions{}); err != nil || st.ContentType != "application/json" {
+		t.Errorf("content type %q (%v)", st.ContentType, err)
 	}
 	rc, size, err := s.Get(ctx, key)
 	if err != nil {
