@@ -9,10 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+
+	"github.com/omicsomics/omics-worker/storage"
+	"github.com/omicsomics/omics-worker/storage/local"
+	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/storage/s3"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 )
@@ -156,6 +163,53 @@ func TestWrongCredentialsAndMissingBucketOnS3(t *testing.T) {
 				t.Error("rows added")
 			}
 			t.Logf("%s", msg)
+		})
+	}
+}
+
+// TestHostileObjectKeyInRow: a raw row whose object_key climbs out of the
+// bucket ("../otherbucket/secret.enc") is refused by every store before
+// any request or file access: a permanent FAILURE, nothing read from the
+// other bucket (issue 9 #6).
+func TestHostileObjectKeyInRow(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{"local", "s3"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, "local")
+			secret := []byte("secret of another bucket")
+			switch kind {
+			case "local":
+				other := filepath.Join(filepath.Dir(e.objects.(*local.Store).Dir()), "otherbucket")
+				if err := os.MkdirAll(other, 0o750); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(other, "secret.enc"), secret, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			case "s3":
+				g := s3test.Versity(t, "omicsomics", "otherbucket")
+				if _, err := g.Client().PutObject(ctx, "otherbucket", "secret.enc", bytes.NewReader(secret), int64(len(secret)), minio.PutObjectOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				st, err := s3.New(ctx, s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey, Bucket: "omicsomics", MaxRetries: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.objects = st
+			}
+			p := e.processor(t)
+			for _, key := range []string{"../otherbucket/secret.enc", "sandbox/../../otherbucket/secret.enc", "/otherbucket/secret.enc"} {
+				raw, err := e.files.InsertRawFile(ctx, postgres.NewFile{Filename: "x.tsv", ObjectKey: key, Size: int64(len(secret)),
+					ProjectID: e.project, UploadedByID: e.user})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = p.Process(ctx, nil, Request{RawFileID: raw.ID}, Tuning{})
+				var te *transientError
+				if err == nil || errors.As(err, &te) || !errors.Is(err, storage.ErrInvalidKey) || !strings.Contains(err.Error(), "invalid object key") {
+					t.Errorf("key %q: %v, want a permanent invalid-key FAILURE", key, err)
+				}
+			}
 		})
 	}
 }
