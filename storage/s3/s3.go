@@ -140,11 +140,10 @@ func isAccessDenied(err error) bool {
 func (s *Store) explainNotFound(ctx context.Context, op, key string, err error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, MaxKeys: 1}) {
-		if o.Err != nil && (isNotFound(o.Err) || isAccessDenied(o.Err)) {
-			err = o.Err
-		}
-		break
+	// The first item is an object or the listing's error.
+	o, ok := <-s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, MaxKeys: 1})
+	if ok && o.Err != nil && (isNotFound(o.Err) || isAccessDenied(o.Err)) {
+		err = o.Err
 	}
 	return s.wrap(op, key, err)
 }

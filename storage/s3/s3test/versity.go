@@ -150,20 +150,25 @@ func (g *Gateway) start() error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(2 * time.Minute) // a wedged start, not a speed check
 	for {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("not listening on %s after 2 minutes: %s", g.addr, lastLines([]byte(g.Log()), 10))
+		}
 		select {
-		case err := <-exited:
+		case <-done:
 			out, _ := os.ReadFile(g.log)
-			return fmt.Errorf("exited before listening on %s (%v): %s", g.addr, err, lastLines(out, 10))
+			return fmt.Errorf("exited before listening on %s (%w): %s", g.addr, waitErr, lastLines(out, 10))
 		default:
 		}
 		c, err := net.DialTimeout("tcp", g.addr, time.Second)
 		if err == nil {
 			c.Close()
-			done := make(chan struct{})
-			go func() { <-exited; close(done) }()
 			g.mu.Lock()
 			g.cmd, g.done = cmd, done
 			g.mu.Unlock()
