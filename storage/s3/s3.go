@@ -248,29 +248,45 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	return nil
 }
 
-// abortTimeout bounds the clean-up of an incomplete multipart upload.
-const abortTimeout = 30 * time.Second
+// abortTimeout bounds the clean-up of an incomplete multipart upload;
+// maxUnfinished bounds the keys remembered for a later retry.
+const (
+	abortTimeout  = 10 * time.Second
+	maxUnfinished = 1024
+)
 
-// abortIncomplete aborts every incomplete multipart upload of key; on
-// failure it remembers key for abortUnfinished.
-func (s *Store) abortIncomplete(ctx context.Context, key string) {
+// abortIncomplete aborts every incomplete multipart upload of key. When
+// the server cannot be reached it remembers key for abortUnfinished and
+// returns false; a definite refusal (e.g. credentials not allowed to list
+// multipart uploads) is logged and forgotten: the bucket's lifecycle rule
+// is then the clean-up.
+func (s *Store) abortIncomplete(ctx context.Context, key string) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 	defer cancel()
 	err := s.client.RemoveIncompleteUpload(ctx, s.bucket, key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err != nil && !isNotFound(err) {
-		if s.unfinished == nil {
-			s.unfinished = map[string]struct{}{}
-		}
-		s.unfinished[key] = struct{}{}
-		s.log.WarnContext(ctx, "could not abort an incomplete multipart upload; will retry", "key", key, "error", err)
-		return
+	if err == nil || isNotFound(err) {
+		delete(s.unfinished, key)
+		return true
 	}
-	delete(s.unfinished, key)
+	if !IsTransient(err) && !errors.Is(err, context.DeadlineExceeded) {
+		delete(s.unfinished, key)
+		s.log.DebugContext(ctx, "could not abort incomplete multipart uploads", "key", key, "error", err)
+		return true
+	}
+	if s.unfinished == nil {
+		s.unfinished = map[string]struct{}{}
+	}
+	if len(s.unfinished) < maxUnfinished {
+		s.unfinished[key] = struct{}{}
+	}
+	s.log.WarnContext(ctx, "could not abort an incomplete multipart upload; will retry", "key", key, "error", err)
+	return false
 }
 
-// abortUnfinished retries the aborts that failed before (best effort).
+// abortUnfinished retries the aborts that failed before (best effort),
+// stopping at the first that still cannot reach the server.
 func (s *Store) abortUnfinished(ctx context.Context) {
 	s.mu.Lock()
 	keys := make([]string, 0, len(s.unfinished))
@@ -279,7 +295,9 @@ func (s *Store) abortUnfinished(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, k := range keys {
-		s.abortIncomplete(ctx, k)
+		if !s.abortIncomplete(ctx, k) {
+			return
+		}
 	}
 }
 

@@ -3,12 +3,14 @@ package s3
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
@@ -89,5 +91,45 @@ func TestKeyRulesBeforeAnyRequest(t *testing.T) {
 	}
 	if n := requests.Load(); n != 0 {
 		t.Errorf("%d requests reached the server", n)
+	}
+}
+
+// TestAbortRefusedIsForgotten: credentials that may not list multipart
+// uploads make the clean-up after a failed Put a logged no-op, not a key
+// retried before every later Put (fault injected in-process).
+func TestAbortRefusedIsForgotten(t *testing.T) {
+	fake := gofakes3.New(s3mem.New()).Server()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.URL.Query()["uploads"]; ok && r.Method == http.MethodGet {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>`))
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	s := newStore(t, ts, "omicsomics")
+	if !s.abortIncomplete(context.Background(), "sandbox/1/2/x.enc") {
+		t.Error("a refused listing is reported as unreachable")
+	}
+	if len(s.unfinished) != 0 {
+		t.Errorf("remembered %v", s.unfinished)
+	}
+	// Unreachable: remembered, bounded.
+	url := ts.URL
+	ts.Close()
+	down, err := New(context.Background(), Config{Endpoint: url, Bucket: "omicsomics", MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if down.abortIncomplete(context.Background(), "k") || len(down.unfinished) != 1 {
+		t.Fatalf("unreachable: remembered %v", down.unfinished)
+	}
+	for i := range maxUnfinished {
+		down.unfinished[fmt.Sprintf("k%d", i)] = struct{}{}
+	}
+	down.abortIncomplete(context.Background(), "one more")
+	if len(down.unfinished) != maxUnfinished+1 { // "k" plus the k<i>, not "one more"
+		t.Errorf("remembered %d keys, want the bound", len(down.unfinished))
 	}
 }
