@@ -40,7 +40,17 @@ var (
 	ErrObjectNotFound = objerr.ErrNotFound
 	// ErrInvalidKey is returned for object keys a store refuses.
 	ErrInvalidKey = objerr.ErrInvalidKey
+	// ErrOutsideBucket is returned by the local store for a path that a
+	// symbolic link inside the bucket leads out of it.
+	ErrOutsideBucket = local.ErrOutsideBucket
 )
+
+// ValidateKey is the key rule every object store applies before the key
+// reaches a file system or the wire (see objerr.ValidateKey): relative,
+// slash-separated UTF-8, at most 1024 bytes, no empty, "." or ".."
+// segments, no backslash, no control character. It returns an error
+// wrapping ErrInvalidKey. A new ObjectStore must call it too.
+func ValidateKey(key string) error { return objerr.ValidateKey(key) }
 
 // ObjectStore is the method set shared by *s3.Store and *local.Store.
 type ObjectStore interface {

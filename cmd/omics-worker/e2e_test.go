@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +36,6 @@ import (
 
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/omicsomics/omics-worker/protocol"
@@ -512,7 +509,7 @@ func TestComposeFile(t *testing.T) {
 // every SUCCESS is stored. Reports tasks/s, MB/s of raw input and the
 // worker's peak RSS (VmHWM). The large case runs only with
 // OMICS_BENCH_LARGE_MB=<size> (e.g. 100; 1024 for the 1 GB RSS figure).
-// OMICS_BENCH_STORE=s3 uses S3 (in-process gofakes3) instead of a local
+// OMICS_BENCH_STORE=s3 uses S3 (a VersityGW gateway) instead of a local
 // directory.
 //
 //	go test -run '^$' -bench EndToEnd -benchtime 200x ./cmd/omics-worker
@@ -541,14 +538,14 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	}
 	defer files.Close()
 	endpoint := "file://" + root
+	var accessKey, secretKey string
 	if os.Getenv("OMICS_BENCH_STORE") == "s3" {
-		// S3 via an in-process gofakes3 server (the worker is a separate
-		// process, so its RSS does not include the server's).
-		ts := httptest.NewServer(s3test.DecodeChunkedParts(gofakes3.New(s3mem.New()).Server()))
-		defer ts.Close()
-		endpoint = ts.URL
+		// S3 via a VersityGW gateway (a separate process, as the worker
+		// is, so the worker's RSS does not include the server's).
+		g := s3test.Versity(b)
+		endpoint, accessKey, secretKey = g.URL, g.AccessKey, g.SecretKey
 	}
-	objects, err := storage.OpenObjectStore(ctx, storage.ObjectStoreConfig{Endpoint: endpoint})
+	objects, err := storage.OpenObjectStore(ctx, storage.ObjectStoreConfig{Endpoint: endpoint, AccessKey: accessKey, SecretKey: secretKey})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -573,7 +570,7 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	}
 	cmd := exec.Command(bin, "worker", "-Q", queue, "-c", benchConcurrency(), "-l", cmpOr(os.Getenv("OMICS_BENCH_LOG_LEVEL"), "warning"), "--result-expires", "600")
 	cmd.Env = append(os.Environ(), e2eDBs.env(queue)...)
-	cmd.Env = append(cmd.Env, "DATABASE_URL="+dbURL, "OBJECT_STORAGE_ENDPOINT="+endpoint, "MASTER_KEY="+e2eMasterKey,
+	cmd.Env = append(cmd.Env, "DATABASE_URL="+dbURL, "OBJECT_STORAGE_ENDPOINT="+endpoint, "OBJECT_STORAGE_ACCESS_KEY="+accessKey, "OBJECT_STORAGE_SECRET_KEY="+secretKey, "MASTER_KEY="+e2eMasterKey,
 		"OMICS_WORKER_TMPDIR="+b.TempDir())
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

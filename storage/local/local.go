@@ -6,14 +6,19 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/storage/internal/objerr"
@@ -76,11 +81,54 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // Dir returns the bucket directory.
 func (s *Store) Dir() string { return s.dir }
 
-func (s *Store) path(key string) (string, error) {
+// open validates key and opens the bucket directory as an os.Root: every
+// access through it stays inside the bucket, symbolic links included (a
+// link that leads out of the bucket, or an absolute one, is refused with
+// ErrOutsideBucket). The caller closes the root.
+func (s *Store) open(key string) (*os.Root, error) {
 	if err := objerr.ValidateKey(key); err != nil {
-		return "", err
+		return nil, err
 	}
-	return filepath.Join(s.dir, filepath.FromSlash(key)), nil
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	return root, nil
+}
+
+// ErrOutsideBucket is returned when a path inside the bucket is a symbolic
+// link (or goes through one) that leads out of the bucket directory.
+var ErrOutsideBucket = errors.New("path leads outside the bucket")
+
+var (
+	escapeOnce sync.Once
+	errEscape  error // os.Root's (unexported) "path escapes from parent"
+)
+
+// escapeErr returns the error value os.Root uses for a path that leaves
+// the root, learned once by asking a root for "..".
+func escapeErr() error {
+	escapeOnce.Do(func() {
+		root, err := os.OpenRoot(os.TempDir())
+		if err != nil {
+			return
+		}
+		defer root.Close()
+		_, err = root.Lstat("..")
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			errEscape = pe.Err
+		}
+	})
+	return errEscape
+}
+
+// fsErr wraps an error of an os.Root operation on key.
+func fsErr(op, key string, err error) error {
+	if e := escapeErr(); e != nil && errors.Is(err, e) {
+		return fmt.Errorf("local: %s %s: %w (a symbolic link in the bucket)", op, key, ErrOutsideBucket)
+	}
+	return fmt.Errorf("local: %s %s: %w", op, key, err)
 }
 
 // Get opens an object and returns its size.
@@ -88,23 +136,26 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	p, err := s.path(key)
+	root, err := s.open(key)
 	if err != nil {
 		return nil, 0, err
 	}
-	f, err := os.Open(p)
+	defer root.Close()
+	// O_NONBLOCK: a FIFO planted in the bucket must not hang the open (no
+	// effect on regular files).
+	f, err := root.OpenFile(key, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, fmt.Errorf("%w: %s", ErrObjectNotFound, key)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("local: %w", err)
+		return nil, 0, fsErr("open", key, err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("local: %w", err)
 	}
-	if st.IsDir() {
+	if !st.Mode().IsRegular() {
 		f.Close()
 		return nil, 0, fmt.Errorf("%w: %s", ErrObjectNotFound, key)
 	}
@@ -128,23 +179,24 @@ func (f *ctxFile) Read(p []byte) (int, error) {
 // different length is an error and leaves nothing behind. The content type
 // is not recorded (a directory has nowhere to keep it).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
-	p, err := s.path(key)
+	root, err := s.open(key)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("local: %w", err)
+	defer root.Close()
+	dir := path.Dir(key)
+	if err := root.MkdirAll(dir, 0o750); err != nil {
+		return fsErr("mkdir", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmpName, tmp, err := createTemp(root, dir)
 	if err != nil {
-		return fmt.Errorf("local: %w", err)
+		return fsErr("create", dir, err)
 	}
 	ok := false
 	defer func() {
 		if !ok {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			_ = root.Remove(tmpName)
 		}
 	}()
 	n, err := io.Copy(tmp, &ctxReader{ctx: ctx, r: r})
@@ -160,11 +212,25 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("local: %w", err)
+	if err := root.Rename(tmpName, key); err != nil {
+		return fsErr("rename", key, err)
 	}
 	ok = true
 	return nil
+}
+
+// createTemp creates a new 0600 file dir/.tmp-<random> inside root.
+func createTemp(root *os.Root, dir string) (string, *os.File, error) {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		name := path.Join(dir, ".tmp-"+hex.EncodeToString(b[:]))
+		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, f, err
+	}
 }
 
 type ctxReader struct {
@@ -180,17 +246,29 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 }
 
 // Delete removes an object; deleting a missing object is not an error (as
-// S3 DeleteObject).
+// S3 DeleteObject). A directory is not an object and is left alone; a
+// symbolic link is removed itself, never its target.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p, err := s.path(key)
+	root, err := s.open(key)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("local: %w", err)
+	defer root.Close()
+	st, err := root.Lstat(key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fsErr("stat", key, err)
+	}
+	if st.IsDir() {
+		return nil
+	}
+	if err := root.Remove(key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fsErr("delete", key, err)
 	}
 	return nil
 }
@@ -200,16 +278,17 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	p, err := s.path(key)
+	root, err := s.open(key)
 	if err != nil {
 		return false, err
 	}
-	st, err := os.Stat(p)
+	defer root.Close()
+	st, err := root.Stat(key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("local: %w", err)
+		return false, fsErr("stat", key, err)
 	}
-	return !st.IsDir(), nil
+	return st.Mode().IsRegular(), nil
 }

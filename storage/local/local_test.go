@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
 )
@@ -157,5 +158,106 @@ func TestRootFromEndpoint(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("RootFromEndpoint(%q) = %q, %v", tc.in, got, err)
 		}
+	}
+}
+
+// TestSymlinksOutOfBucketRefused: a symbolic link inside the bucket that
+// leads out of it is never followed, for any operation; a link that stays
+// inside is.
+func TestSymlinksOutOfBucketRefused(t *testing.T) {
+	s, root := newStore(t)
+	ctx := context.Background()
+	outside := filepath.Join(root, "outside")
+	if err := os.MkdirAll(outside, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(outside, "secret.enc")
+	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bucket := s.Dir()
+	mustLink := func(target, name string) {
+		t.Helper()
+		if err := os.Symlink(target, filepath.Join(bucket, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustLink("../outside", "reldir")       // directory link, relative, escapes
+	mustLink(outside, "absdir")            // directory link, absolute
+	mustLink("../outside/secret.enc", "f") // file link, escapes
+	if err := os.MkdirAll(filepath.Join(bucket, "in"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bucket, "in", "ok.enc"), []byte("inside"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustLink("in", "inlink") // stays inside: followed
+
+	for _, key := range []string{"reldir/secret.enc", "absdir/secret.enc", "f"} {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrOutsideBucket) {
+			t.Errorf("Get(%q): %v", key, err)
+		}
+		if _, err := s.Exists(ctx, key); !errors.Is(err, ErrOutsideBucket) {
+			t.Errorf("Exists(%q): %v", key, err)
+		}
+	}
+	for _, key := range []string{"reldir/new.enc", "absdir/new.enc", "reldir/secret.enc", "reldir/sub/new.enc"} {
+		if err := s.Put(ctx, key, strings.NewReader("evil"), 4, ""); !errors.Is(err, ErrOutsideBucket) {
+			t.Errorf("Put(%q): %v", key, err)
+		}
+		if err := s.Delete(ctx, key); !errors.Is(err, ErrOutsideBucket) {
+			t.Errorf("Delete(%q): %v", key, err)
+		}
+	}
+	// Put over a file link replaces the link; Delete removes the link.
+	// Neither writes or removes the target.
+	if err := s.Put(ctx, "f", strings.NewReader("new"), 3, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "secret" {
+		t.Errorf("target outside the bucket changed: %q %v", b, err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("outside directory holds %d entries, want 1", len(entries))
+	}
+	// A link that stays inside the bucket works.
+	rc, size, err := s.Get(ctx, "inlink/ok.enc")
+	if err != nil {
+		t.Fatalf("Get through an inside link: %v", err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "inside" || size != 6 {
+		t.Errorf("Get through an inside link = %q %d", b, size)
+	}
+}
+
+// TestSpecialFilesAreNotObjects: a directory or FIFO in the bucket is not
+// an object, and opening a FIFO does not hang.
+func TestSpecialFilesAreNotObjects(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := syscall.Mkfifo(filepath.Join(s.Dir(), "fifo"), 0o600); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	if err := os.Mkdir(filepath.Join(s.Dir(), "dir"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"fifo", "dir"} {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrObjectNotFound) {
+			t.Errorf("Get(%q): %v", key, err)
+		}
+		if ok, err := s.Exists(ctx, key); ok || err != nil {
+			t.Errorf("Exists(%q): %v %v", key, ok, err)
+		}
+	}
+	if err := s.Delete(ctx, "dir"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir(), "dir")); err != nil {
+		t.Errorf("Delete removed a directory: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -25,6 +26,17 @@ import (
 // ErrObjectNotFound is returned by Get for a missing object or bucket. It
 // is the same value as storage.ErrObjectNotFound and local.ErrObjectNotFound.
 var ErrObjectNotFound = objerr.ErrNotFound
+
+// ErrInvalidKey is returned, before any request is sent, for keys that
+// objerr.ValidateKey refuses (the rules of every store: no "..", ".",
+// empty segments, absolute keys, backslashes, control characters).
+var ErrInvalidKey = objerr.ErrInvalidKey
+
+// ErrAccessDenied is returned when the server refuses the credentials
+// (unknown access key, wrong secret) or the bucket's policy refuses them.
+// It is not transient: retrying will not fix a configuration error. The
+// error text never contains the secret key.
+var ErrAccessDenied = errors.New("access denied by object storage (check OBJECT_STORAGE_ACCESS_KEY, OBJECT_STORAGE_SECRET_KEY and the bucket policy)")
 
 // Config configures a Store. Zero values mean the defaults noted.
 type Config struct {
@@ -56,6 +68,10 @@ type Store struct {
 
 	mu          sync.Mutex
 	bucketReady bool
+	// unfinished holds keys whose failed Put may have left an incomplete
+	// multipart upload that could not be aborted then (server down); the
+	// next Put retries the abort.
+	unfinished map[string]struct{}
 }
 
 // New returns a store for cfg. It does not contact the server; the bucket
@@ -108,9 +124,42 @@ func isNotFound(err error) bool {
 	return false
 }
 
-func wrap(op, key string, err error) error {
+func isAccessDenied(err error) bool {
+	switch minio.ToErrorResponse(err).Code {
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+		"XAdminUserNotFound": // VersityGW's code for an unknown access key
+		return true
+	}
+	return false
+}
+
+// explainNotFound turns a 404 into the right error. A HEAD response has
+// no body, so minio-go calls every 404 NoSuchKey, whether the object, the
+// bucket or (on some gateways) the access key is unknown; one listing
+// request (which has a body) tells them apart. Only the not-found path
+// pays for it.
+func (s *Store) explainNotFound(ctx context.Context, op, key string, err error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The first item is an object or the listing's error.
+	o, ok := <-s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, MaxKeys: 1})
+	if ok && o.Err != nil && (isNotFound(o.Err) || isAccessDenied(o.Err)) {
+		err = o.Err
+	}
+	return s.wrap(op, key, err)
+}
+
+// wrap gives a store error its sentinel: ErrObjectNotFound (naming the
+// bucket when that is what is missing), ErrAccessDenied, or the S3 error.
+func (s *Store) wrap(op, key string, err error) error {
 	if isNotFound(err) {
+		if minio.ToErrorResponse(err).Code == minio.NoSuchBucket {
+			return fmt.Errorf("%w: %s (bucket %q does not exist)", ErrObjectNotFound, key, s.bucket)
+		}
 		return fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+	}
+	if isAccessDenied(err) {
+		return fmt.Errorf("s3: %s %s in bucket %q: %w: %w", op, key, s.bucket, ErrAccessDenied, mask.Error(err))
 	}
 	return fmt.Errorf("s3: %s %s: %w", op, key, mask.Error(err))
 }
@@ -125,11 +174,17 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 	}
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
+		if isAccessDenied(err) {
+			return fmt.Errorf("s3: head bucket %s: %w: %w", s.bucket, ErrAccessDenied, err)
+		}
 		return fmt.Errorf("s3: head bucket %s: %w", s.bucket, err)
 	}
 	if !ok {
 		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{})
 		if code := minio.ToErrorResponse(err).Code; err != nil && code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+			if isAccessDenied(err) {
+				return fmt.Errorf("s3: head bucket %s gave not found, create bucket refused: %w: %w", s.bucket, ErrAccessDenied, err)
+			}
 			return fmt.Errorf("s3: create bucket %s: %w", s.bucket, err)
 		}
 		s.log.InfoContext(ctx, "created bucket", "bucket", s.bucket)
@@ -140,17 +195,20 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 
 // Get opens an object and returns its size.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	if key == "" {
-		return nil, 0, fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return nil, 0, err
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, 0, wrap("get", key, err)
+		return nil, 0, s.wrap("get", key, err)
 	}
 	st, err := obj.Stat()
 	if err != nil {
 		obj.Close()
-		return nil, 0, wrap("get", key, err)
+		if isNotFound(err) {
+			return nil, 0, s.explainNotFound(ctx, "get", key, err)
+		}
+		return nil, 0, s.wrap("get", key, err)
 	}
 	return obj, st.Size, nil
 }
@@ -158,8 +216,8 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 // Put uploads r to key with the given content type. size is the length or
 // -1 when unknown (multipart upload in PartSize parts).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return err
 	}
 	if err := s.ensureBucket(ctx); err != nil {
 		return err
@@ -167,39 +225,113 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
+	s.abortUnfinished(ctx)
 	_, err := s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{
 		ContentType: contentType,
 		PartSize:    s.partSize,
 	})
 	if err != nil {
+		// minio-go aborts a failed multipart upload itself, but not when
+		// the server is unreachable at that moment: make sure, now or on
+		// a later Put, that no incomplete upload stays behind.
+		s.abortIncomplete(ctx, key)
+		switch {
+		case minio.ToErrorResponse(err).Code == minio.NoSuchBucket:
+			// Deleted since ensureBucket: create it again next time.
+			s.mu.Lock()
+			s.bucketReady = false
+			s.mu.Unlock()
+		case isAccessDenied(err):
+			return fmt.Errorf("s3: put %s in bucket %q: %w: %w", key, s.bucket, ErrAccessDenied, err)
+		}
 		return fmt.Errorf("s3: put %s: %w", key, err)
 	}
 	return nil
 }
 
-// Delete removes an object; deleting a missing object is not an error.
+// abortTimeout bounds the clean-up of an incomplete multipart upload;
+// maxUnfinished bounds the keys remembered for a later retry.
+const (
+	abortTimeout  = 10 * time.Second
+	maxUnfinished = 1024
+)
+
+// abortIncomplete aborts every incomplete multipart upload of key. When
+// the server cannot be reached it remembers key for abortUnfinished and
+// returns false; a definite refusal (e.g. credentials not allowed to list
+// multipart uploads) is logged and forgotten: the bucket's lifecycle rule
+// is then the clean-up.
+func (s *Store) abortIncomplete(ctx context.Context, key string) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	err := s.client.RemoveIncompleteUpload(ctx, s.bucket, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil || isNotFound(err) {
+		delete(s.unfinished, key)
+		return true
+	}
+	if !IsTransient(err) && !errors.Is(err, context.DeadlineExceeded) {
+		delete(s.unfinished, key)
+		s.log.DebugContext(ctx, "could not abort incomplete multipart uploads", "key", key, "error", err)
+		return true
+	}
+	if s.unfinished == nil {
+		s.unfinished = map[string]struct{}{}
+	}
+	if len(s.unfinished) < maxUnfinished {
+		s.unfinished[key] = struct{}{}
+	}
+	s.log.WarnContext(ctx, "could not abort an incomplete multipart upload; will retry", "key", key, "error", err)
+	return false
+}
+
+// abortUnfinished retries the aborts that failed before (best effort),
+// stopping at the first that still cannot reach the server.
+func (s *Store) abortUnfinished(ctx context.Context) {
+	s.mu.Lock()
+	keys := make([]string, 0, len(s.unfinished))
+	for k := range s.unfinished {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	for _, k := range keys {
+		if !s.abortIncomplete(ctx, k) {
+			return
+		}
+	}
+}
+
+// Delete removes an object and any incomplete multipart upload of its
+// key; deleting a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return err
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("s3: delete %s: %w", key, err)
+		return s.wrap("delete", key, err)
 	}
+	s.abortIncomplete(ctx, key)
 	return nil
 }
 
 // Exists reports whether an object exists.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if key == "" {
-		return false, fmt.Errorf("%w: empty", objerr.ErrInvalidKey)
+	if err := objerr.ValidateKey(key); err != nil {
+		return false, err
 	}
 	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if isNotFound(err) {
+		// A missing object or bucket is "no"; an unknown access key
+		// (which some gateways answer with 404) is an error.
+		if err := s.explainNotFound(ctx, "stat", key, err); errors.Is(err, ErrAccessDenied) {
+			return false, err
+		}
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("s3: stat %s: %w", key, err)
+		return false, s.wrap("stat", key, err)
 	}
 	return true, nil
 }

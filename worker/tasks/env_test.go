@@ -2,7 +2,7 @@ package tasks
 
 // Test environment: a scratch PostgreSQL database per test (created from
 // the admin URL, dropped at cleanup), an object store (a local directory or
-// S3 via minio-go against an in-process gofakes3 server), a keyring, and a
+// S3 via minio-go against a VersityGW gateway started for the test), a keyring, and a
 // Reporter that records every state.
 
 import (
@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,8 +25,6 @@ import (
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/envelope"
@@ -149,30 +146,15 @@ func newEnv(t testing.TB, kind string) *env {
 			return keys
 		}
 	case "s3":
-		backend := s3mem.New()
-		ts := httptest.NewServer(s3test.DecodeChunkedParts(gofakes3.New(backend).Server()))
-		t.Cleanup(ts.Close)
-		st, err := s3.New(ctx, s3.Config{Endpoint: ts.URL, AccessKey: "minioadmin", SecretKey: "minioadmin123", Bucket: "omicsomics", PartSize: 5 << 20})
+		// A real S3 server: VersityGW (storage/s3/s3test.Versity).
+		g := s3test.Versity(t)
+		st, err := s3.New(ctx, s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey, Bucket: "omicsomics", PartSize: 5 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.objects = st
-		e.list = func(t testing.TB) []string {
-			ok, err := backend.BucketExists("omicsomics")
-			if err != nil || !ok {
-				return nil
-			}
-			res, err := backend.ListBucket("omicsomics", &gofakes3.Prefix{}, gofakes3.ListBucketPage{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var keys []string
-			for _, c := range res.Contents {
-				keys = append(keys, c.Key)
-			}
-			sort.Strings(keys)
-			return keys
-		}
+		// Objects, then "multipart:<key>" for incomplete uploads.
+		e.list = func(t testing.TB) []string { return g.Objects(t, "omicsomics") }
 	default:
 		t.Fatalf("unknown store %q", kind)
 	}

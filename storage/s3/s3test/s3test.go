@@ -1,6 +1,13 @@
-// Package s3test starts an in-process S3 server (github.com/johannesboyne/gofakes3,
-// in-memory backend) on loopback for tests of the packages that store
-// objects through storage/s3. Only test code imports it.
+// Package s3test provides S3 servers for the tests of the packages that
+// store objects through storage/s3. Only test code imports it.
+//
+//   - Versity starts a real S3 gateway, VersityGW (posix back-end), as a
+//     child process: the S3 behaviour of the store and of the file task is
+//     tested against it. It can be stopped, killed and restarted.
+//   - New starts an in-process gofakes3 server (in-memory backend), kept
+//     only for tests that inject faults an external server cannot (a
+//     handler wrapped around it). gofakes3 stores multipart part bodies
+//     verbatim; DecodeChunkedParts works around it.
 package s3test
 
 import (
