@@ -40,6 +40,9 @@ var (
 	ErrObjectNotFound = objerr.ErrNotFound
 	// ErrInvalidKey is returned for object keys a store refuses.
 	ErrInvalidKey = objerr.ErrInvalidKey
+	// ErrBucketNotFound: the bucket itself is missing (a configuration
+	// fault). Such errors also match ErrObjectNotFound.
+	ErrBucketNotFound = objerr.ErrBucketNotFound
 	// ErrOutsideBucket is returned by the local store for a path that a
 	// symbolic link inside the bucket leads out of it.
 	ErrOutsideBucket = local.ErrOutsideBucket

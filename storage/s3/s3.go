@@ -27,6 +27,10 @@ import (
 // is the same value as storage.ErrObjectNotFound and local.ErrObjectNotFound.
 var ErrObjectNotFound = objerr.ErrNotFound
 
+// ErrBucketNotFound is returned (with ErrObjectNotFound) when the bucket
+// is missing; it is storage.ErrBucketNotFound.
+var ErrBucketNotFound = objerr.ErrBucketNotFound
+
 // ErrInvalidKey is returned, before any request is sent, for keys that
 // objerr.ValidateKey refuses (the rules of every store: no "..", ".",
 // empty segments, absolute keys, backslashes, control characters).
@@ -154,7 +158,7 @@ func (s *Store) explainNotFound(ctx context.Context, op, key string, err error) 
 func (s *Store) wrap(op, key string, err error) error {
 	if isNotFound(err) {
 		if minio.ToErrorResponse(err).Code == minio.NoSuchBucket {
-			return fmt.Errorf("%w: %s (bucket %q does not exist)", ErrObjectNotFound, key, s.bucket)
+			return &objerr.BucketNotFoundError{Bucket: s.bucket, Key: key}
 		}
 		return fmt.Errorf("%w: %s", ErrObjectNotFound, key)
 	}

@@ -348,7 +348,7 @@ func TestVersityMissingBucket(t *testing.T) {
 	s := versityStore(t, g, "absent", nil)
 	ctx := context.Background()
 	_, _, err := s.Get(ctx, "sandbox/1/2/x.enc")
-	if !errors.Is(err, ErrObjectNotFound) || IsTransient(err) || !strings.Contains(err.Error(), `bucket "absent" does not exist`) {
+	if !errors.Is(err, ErrObjectNotFound) || !errors.Is(err, ErrBucketNotFound) || IsTransient(err) || !strings.Contains(err.Error(), `bucket "absent" does not exist`) {
 		t.Errorf("Get from a missing bucket: %v", err)
 	}
 	if ok, err := s.Exists(ctx, "sandbox/1/2/x.enc"); ok || err != nil {

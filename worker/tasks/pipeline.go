@@ -226,6 +226,9 @@ func (r *run) process(ctx context.Context) (*Result, error) {
 		return nil, worker.PyErrorf("ValueError", "no key for user %d: %w", raw.UploadedByID, err)
 	}
 	body, blobSize, err := p.cfg.Objects.Get(ctx, raw.ObjectKey)
+	if errors.Is(err, storage.ErrBucketNotFound) { // the worker's configuration, not the file
+		return nil, p.infra(err, false, "reading object %s of file %d", raw.ObjectKey, raw.ID)
+	}
 	if errors.Is(err, storage.ErrObjectNotFound) {
 		msg := fmt.Sprintf("Stored object of file %d not found: %s", raw.ID, raw.ObjectKey)
 		return nil, r.failPermanent(ctx, worker.NewPyError("FileNotFoundError", msg), nil, "")

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/storage/s3"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
+	"github.com/omicsomics/omics-worker/worker"
 )
 
 // killingStore kills the gateway once after `at` bytes of one Put's body
@@ -211,5 +213,31 @@ func TestHostileObjectKeyInRow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMissingBucketIsNotTheFilesFault: when the configured bucket does not
+// exist the task fails with a clear RuntimeError naming the bucket, is not
+// retried, and leaves the raw row as it was (no "converted": false).
+func TestMissingBucketIsNotTheFilesFault(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "s3")
+	raw := e.upload(t, "x.tsv", []byte("gene\ts1\nA\t1\n"))
+	before := e.metadata(t, raw.ID)
+	g := s3test.Versity(t)
+	st, err := s3.New(ctx, s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey, Bucket: "absent", MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.objects = st
+	_, err = e.processor(t).Process(ctx, nil, Request{RawFileID: raw.ID}, Tuning{})
+	var te *transientError
+	var pe *worker.PyError
+	if err == nil || errors.As(err, &te) || !errors.As(err, &pe) || pe.Type != "RuntimeError" ||
+		!strings.Contains(err.Error(), `bucket "absent" does not exist`) {
+		t.Fatalf("missing bucket: %v, want a permanent RuntimeError naming the bucket", err)
+	}
+	if after := e.metadata(t, raw.ID); !reflect.DeepEqual(before, after) {
+		t.Errorf("raw row metadata changed: %v -> %v", before, after)
 	}
 }

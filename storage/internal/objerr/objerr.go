@@ -14,6 +14,26 @@ import (
 // ErrNotFound is returned when an object (or its bucket) does not exist.
 var ErrNotFound = errors.New("object not found")
 
+// ErrBucketNotFound is returned when the bucket itself does not exist: a
+// fault of the worker's configuration, not of the file. Errors that carry
+// it also match ErrNotFound.
+var ErrBucketNotFound = errors.New("object storage bucket does not exist")
+
+// BucketNotFoundError names the missing bucket and the key that was asked
+// for. It matches ErrBucketNotFound and ErrNotFound with errors.Is.
+type BucketNotFoundError struct {
+	Bucket, Key string
+}
+
+func (e *BucketNotFoundError) Error() string {
+	return fmt.Sprintf("bucket %q does not exist (check OBJECT_STORAGE_BUCKET); object %s not found", e.Bucket, e.Key)
+}
+
+// Is reports whether target is ErrBucketNotFound or ErrNotFound.
+func (e *BucketNotFoundError) Is(target error) bool {
+	return target == ErrBucketNotFound || target == ErrNotFound
+}
+
 // ErrInvalidKey is returned for object keys a store refuses.
 var ErrInvalidKey = errors.New("invalid object key")
 
