@@ -20,7 +20,7 @@ func kombuPeer(t *testing.T, out any, args ...string) {
 	if _, err := os.Stat(python); err != nil {
 		t.Fatalf("%s not found: install Debian python3-kombu and python3-redis (apt-get install python3-celery)", python)
 	}
-	script := filepath.Join("..", "..", "testdata", "interop", "redis", "kombu_peer.py")
+	script := filepath.Join("..", "..", "..", "testdata", "interop", "redis", "kombu_peer.py")
 	cmd := exec.CommandContext(ctxT(t), python, append([]string{script}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
