@@ -14,10 +14,6 @@ import (
 	_ "github.com/omicsomics/omics-worker/processing/all"
 )
 
-func init() {
-	register("convert", "convert an omics file to UnifiedData JSON", runConvert)
-}
-
 func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)

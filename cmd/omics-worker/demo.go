@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -34,10 +33,6 @@ import (
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker/tasks"
 )
-
-func init() {
-	register("demo-seed", "store encrypted demo files as the FastAPI upload would; print the task plan (make demo)", runDemoSeed)
-}
 
 // planFile is one raw file of the plan.
 type planFile struct {
@@ -203,55 +198,43 @@ func recreateDatabase(ctx context.Context, dbURL, adminDB string) error {
 }
 
 func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("omics-worker demo-seed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "testdata/demo", "directory of input files (one raw row each)")
-	recreate := fs.Bool("recreate", false, "drop and create the database of DATABASE_URL first")
-	adminDB := fs.String("admin-db", "postgres", "database to connect to for --recreate")
-	enqueue := fs.Bool("enqueue", false, "send the tasks with our own Celery producer and print the final statuses (no Python needed)")
-	planFile := fs.String("plan", "", "with --enqueue: enqueue the files of this plan (output of an earlier demo-seed) instead of seeding")
-	queue := fs.String("queue", "file_processing", "queue for --enqueue")
-	timeout := fs.Duration("timeout", 60*time.Second, "how long --enqueue waits for the results")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	o, code := parseDemoOptions(args, stderr, os.Getenv)
+	if o == nil {
+		return code
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "omics-worker demo-seed: %v\n", err)
 		return 1
 	}
-	if *enqueue && *planFile != "" {
-		b, err := os.ReadFile(*planFile)
+	if o.enqueue && o.planFile != "" {
+		b, err := os.ReadFile(o.planFile)
 		if err != nil {
 			return fail(err)
 		}
 		var p plan
 		if err := json.Unmarshal(b, &p); err != nil {
-			return fail(fmt.Errorf("%s: %w", *planFile, err))
+			return fail(fmt.Errorf("%s: %w", o.planFile, err))
 		}
-		if err := goEnqueueAndWatch(ctx, p, *queue, *timeout, stdout, stderr); err != nil {
+		if err := goEnqueueAndWatch(ctx, o.brokerURL, o.backendURL, p, o.queue, o.timeout, stdout, stderr); err != nil {
 			return fail(err)
 		}
 		return 0
 	}
-	dbURL := cmpOr(os.Getenv("DATABASE_URL"), defaultDatabaseURL)
-	if *recreate {
-		if err := recreateDatabase(ctx, dbURL, *adminDB); err != nil {
+	if o.recreate {
+		if err := recreateDatabase(ctx, o.databaseURL, o.adminDB); err != nil {
 			return fail(fmt.Errorf("recreate database: %w", err))
 		}
 	}
-	files, err := postgres.Open(ctx, dbURL)
+	files, err := postgres.Open(ctx, o.databaseURL)
 	if err != nil {
 		return fail(err)
 	}
 	defer files.Close()
-	objects, err := storage.OpenObjectStore(ctx, storage.ObjectStoreConfigFromEnv(os.Getenv))
+	objects, err := storage.OpenObjectStore(ctx, o.objects)
 	if err != nil {
 		return fail(err)
 	}
-	keys, err := tasks.NewMasterKeyring(cmpOr(os.Getenv("MASTER_KEY"), tasks.DefaultMasterKey))
+	keys, err := tasks.NewMasterKeyring(cmpOr(o.masterKey, tasks.DefaultMasterKey))
 	if err != nil {
 		return fail(err)
 	}
@@ -259,12 +242,12 @@ func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(err)
 	}
-	pf, err := s.seedDir(ctx, *dir)
+	pf, err := s.seedDir(ctx, o.dir)
 	if err != nil {
 		return fail(err)
 	}
-	p := plan{Files: pf, Timeout: int(timeout.Seconds()), UserID: s.user}
-	if !*enqueue {
+	p := plan{Files: pf, Timeout: int(o.timeout.Seconds()), UserID: s.user}
+	if !o.enqueue {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", " ")
 		if err := enc.Encode(p); err != nil {
@@ -272,7 +255,7 @@ func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return 0
 	}
-	if err := goEnqueueAndWatch(ctx, p, *queue, *timeout, stdout, stderr); err != nil {
+	if err := goEnqueueAndWatch(ctx, o.brokerURL, o.backendURL, p, o.queue, o.timeout, stdout, stderr); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -281,9 +264,7 @@ func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // goEnqueueAndWatch is the fallback producer: it publishes
 // process_file_async(raw_file_id=..., sample_id=None) like delay() would,
 // polls the result backend and prints the status endpoint's responses.
-func goEnqueueAndWatch(ctx context.Context, p plan, queue string, timeout time.Duration, stdout, stderr io.Writer) error {
-	brokerURL := cmpOr(os.Getenv("CELERY_BROKER_URL"), defaultRedisURL)
-	backendURL := cmpOr(os.Getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
+func goEnqueueAndWatch(ctx context.Context, brokerURL, backendURL string, p plan, queue string, timeout time.Duration, stdout, stderr io.Writer) error {
 	b, err := redistransport.NewBroker(brokerURL, redistransport.Config{})
 	if err != nil {
 		return err

@@ -795,12 +795,14 @@ func TestDemoFallbackProducer(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.startWorker(t, e.dbURL)
+	env := map[string]string{}
 	for _, kv := range e2eDBs.env(e.queue)[:2] {
 		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
+		env[k] = v
 	}
 	var out, log bytes.Buffer
-	if err := goEnqueueAndWatch(context.Background(), plan{Files: files}, e.queue, time.Minute, &out, &log); err != nil {
+	if err := goEnqueueAndWatch(context.Background(), env["CELERY_BROKER_URL"], env["CELERY_RESULT_BACKEND"],
+		plan{Files: files}, e.queue, time.Minute, &out, &log); err != nil {
 		t.Fatal(err)
 	}
 	var res struct {

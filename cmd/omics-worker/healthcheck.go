@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
 )
@@ -19,30 +17,15 @@ import (
 //	healthcheck: ["CMD", "/omics-worker", "healthcheck"]
 //
 // with the worker started with --metrics-addr :9808.
-func init() {
-	register("healthcheck", "probe a running worker's /readyz (for container healthchecks)", runHealthcheck)
-}
-
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	def := os.Getenv("OMICS_WORKER_HEALTHCHECK_URL")
-	if def == "" {
-		def = "http://127.0.0.1:9808/readyz"
+	o, code := parseHealthcheckOptions(args, stderr, os.Getenv)
+	if o == nil {
+		return code
 	}
-	url := fs.String("url", def, "URL to probe (env OMICS_WORKER_HEALTHCHECK_URL)")
-	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-	quiet := fs.Bool("q", false, "print nothing on success")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		*url = fs.Arg(0)
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	shown := mask.URL(*url)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	shown := mask.URL(o.url)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.url, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: bad URL %q: %v\n", shown, mask.Error(err))
 		return 2
@@ -58,7 +41,7 @@ func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "healthcheck: %s answered %s: %s\n", shown, resp.Status, body)
 		return 1
 	}
-	if !*quiet {
+	if !o.quiet {
 		fmt.Fprintf(stdout, "healthcheck: %s %s\n", shown, resp.Status)
 	}
 	return 0

@@ -12,91 +12,16 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	redigo "github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/internal/loadgen"
 )
 
 const loadgenRedisURL = "redis://127.0.0.1:6379/13"
-
-func TestFinalState(t *testing.T) {
-	tests := []struct {
-		meta          string
-		final, failed bool
-	}{
-		{`{"status": "SUCCESS", "result": {"ok": true}}`, true, false},
-		{`{"status":"FAILURE","result":{"exc_type":"ValueError"}}`, true, true},
-		{`{"result": null, "status" :  "REVOKED"}`, true, true},
-		{`{"status": "STARTED", "result": {"pid": 1}}`, false, false},
-		{`{"status": "PROGRESS", "result": {"status": "SUCCESS"}}`, false, false},
-		{`{"status": "PENDING"}`, false, false},
-		{`{"status": 5}`, false, false},
-		{`{"status": "SUCC`, false, false},
-		{``, false, false},
-		{`not json`, false, false},
-	}
-	for _, tt := range tests {
-		final, failed := finalState([]byte(tt.meta))
-		if final != tt.final || failed != tt.failed {
-			t.Errorf("finalState(%q) = %v, %v; want %v, %v", tt.meta, final, failed, tt.final, tt.failed)
-		}
-	}
-}
-
-func TestLatencies(t *testing.T) {
-	tests := []struct {
-		in   []float64
-		want *latencyStats
-	}{
-		{nil, nil},
-		{[]float64{7}, &latencyStats{P50: 7, P90: 7, P99: 7, Max: 7, Mean: 7}},
-		{[]float64{4, 1, 3, 2}, &latencyStats{P50: 2, P90: 4, P99: 4, Max: 4, Mean: 2.5}},
-	}
-	for _, tt := range tests {
-		got := latencies(tt.in)
-		if (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
-			t.Errorf("latencies(%v) = %+v; want %+v", tt.in, got, tt.want)
-		}
-	}
-	// 1..100: the p-th value.
-	var ms []float64
-	for i := 100; i >= 1; i-- {
-		ms = append(ms, float64(i))
-	}
-	got := latencies(ms)
-	if got.P50 != 50 || got.P90 != 90 || got.P99 != 99 || got.Max != 100 || got.Mean != 50.5 {
-		t.Errorf("latencies(1..100) = %+v", got)
-	}
-}
-
-func TestTaskIDShape(t *testing.T) {
-	p := runPrefix()
-	id := taskID(p, 0x2a)
-	// UUID4 shape: 8-4-4-4-12 hex, version 4, variant a.
-	parts := strings.Split(id, "-")
-	if len(parts) != 5 || len(parts[0]) != 8 || len(parts[1]) != 4 || len(parts[2]) != 4 ||
-		len(parts[3]) != 4 || len(parts[4]) != 12 || parts[2][0] != '4' || parts[3][0] != 'a' {
-		t.Fatalf("task id %q is not UUID4-shaped", id)
-	}
-	if !strings.HasSuffix(id, "00000000002a") || !strings.HasPrefix(id, p) {
-		t.Fatalf("task id %q does not carry prefix %q and counter 0x2a", id, p)
-	}
-	if runPrefix() == p {
-		t.Fatal("two run prefixes are equal")
-	}
-}
-
-func TestTreeRSS(t *testing.T) {
-	if rss := treeRSSKiB(os.Getpid()); rss <= 0 {
-		t.Fatalf("treeRSSKiB(self) = %d", rss)
-	}
-	if rss := treeRSSKiB(1 << 30); rss != 0 {
-		t.Fatalf("treeRSSKiB(no such pid) = %d", rss)
-	}
-}
 
 func requireLoadgenRedis(t *testing.T) {
 	t.Helper()
@@ -203,7 +128,7 @@ func TestLoadgenCountsResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ready := t.TempDir() + "/ready"
-			rep, err := runLoad(context.Background(), loadgenConfig{
+			rep, err := loadgen.Run(context.Background(), loadgen.Config{
 				BrokerURL: loadgenRedisURL, BackendURL: loadgenRedisURL, Queue: queue,
 				Task: tt.task, Args: tt.args, Kwargs: tt.kwargs, N: tt.n, Rate: tt.rate,
 				Batch: 64, Timeout: 2 * time.Minute, WatchPID: os.Getpid(),
@@ -213,7 +138,7 @@ func TestLoadgenCountsResults(t *testing.T) {
 				defer cleanupLoadgenKeys(t, queue, rep.IDPrefix)
 			}
 			if err != nil {
-				t.Fatalf("runLoad: %v", err)
+				t.Fatalf("loadgen.Run: %v", err)
 			}
 			if rep.N != tt.n || rep.Done != tt.n || rep.Missing != 0 || rep.Failures != tt.wantFailures {
 				t.Fatalf("report n=%d done=%d missing=%d failures=%d; want n=done=%d, missing 0, failures %d",
@@ -240,7 +165,7 @@ func TestLoadgenCountsResults(t *testing.T) {
 func TestLoadgenReportsMissing(t *testing.T) {
 	requireLoadgenRedis(t)
 	queue := fmt.Sprintf("lg_missing_%d_%d", os.Getpid(), time.Now().UnixNano())
-	rep, err := runLoad(context.Background(), loadgenConfig{
+	rep, err := loadgen.Run(context.Background(), loadgen.Config{
 		BrokerURL: loadgenRedisURL, BackendURL: loadgenRedisURL, Queue: queue,
 		N: 7, Timeout: 200 * time.Millisecond,
 	})
@@ -276,7 +201,7 @@ func TestLoadgenSweepsMissedResults(t *testing.T) {
 			_, _ = c.Do("SET", "celery-task-meta-"+id, `{"status": "SUCCESS", "result": null, "task_id": "`+id+`"}`, "EX", 600)
 		}
 	}()
-	rep, err := runLoad(context.Background(), loadgenConfig{
+	rep, err := loadgen.Run(context.Background(), loadgen.Config{
 		BrokerURL: loadgenRedisURL, BackendURL: loadgenRedisURL, Queue: queue,
 		N: 3, Timeout: 1500 * time.Millisecond,
 	})
@@ -323,8 +248,8 @@ func BenchmarkWorkerLoad(b *testing.B) {
 	}
 	url := cmpOr(os.Getenv("OMICS_BENCH_REDIS_URL"), loadgenRedisURL)
 	task := cmpOr(os.Getenv("OMICS_BENCH_TASK"), "diag.noop")
-	var kwargs map[string]any
-	if err := unmarshalNumbers(cmpOr(os.Getenv("OMICS_BENCH_KWARGS"), "{}"), &kwargs); err != nil {
+	_, kwargs, err := loadgen.ParseArgs("[]", cmpOr(os.Getenv("OMICS_BENCH_KWARGS"), "{}"))
+	if err != nil {
 		b.Fatal(err)
 	}
 	queue := fmt.Sprintf("lg_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
@@ -336,7 +261,7 @@ func BenchmarkWorkerLoad(b *testing.B) {
 	}()
 	defer func() { cancel(); <-done }()
 	b.ResetTimer()
-	rep, err := runLoad(context.Background(), loadgenConfig{BrokerURL: url, BackendURL: url,
+	rep, err := loadgen.Run(context.Background(), loadgen.Config{BrokerURL: url, BackendURL: url,
 		Queue: queue, Task: task, Kwargs: kwargs, N: b.N, Timeout: 10 * time.Minute})
 	b.StopTimer()
 	if rep != nil && os.Getenv("OMICS_BENCH_REDIS_URL") == "" {

@@ -1,8 +1,10 @@
 // Command omics-worker is a Celery-compatible worker for the Omicsomics
 // platform, written in Go.
 //
-// Subcommands register themselves in the commands map from their own file
-// (worker.go, convert.go, ...), so each can be developed independently.
+// The package is wiring only: options.go resolves every flag and
+// environment variable into options structs, and each subcommand's file
+// (worker.go, convert.go, ...) builds its parts from them with the
+// constructors of the packages that own them.
 package main
 
 import (
@@ -22,10 +24,14 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
-var commands = map[string]command{}
-
-func register(name, summary string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) int) {
-	commands[name] = command{summary: summary, run: run}
+// commands are the subcommands by name.
+var commands = map[string]command{
+	"convert":     {"convert an omics file to UnifiedData JSON", runConvert},
+	"demo-seed":   {"store encrypted demo files as the FastAPI upload would; print the task plan (make demo)", runDemoSeed},
+	"healthcheck": {"probe a running worker's /readyz (for container healthchecks)", runHealthcheck},
+	"loadgen":     {"publish N tasks and measure tasks/s and latency (benchmarks)", runLoadgen},
+	"version":     {"print the version", runVersion},
+	"worker":      {"consume Celery tasks from Redis (like `celery worker`)", runWorker},
 }
 
 func usage(w io.Writer) {

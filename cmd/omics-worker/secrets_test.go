@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker"
+	"github.com/omicsomics/omics-worker/worker/control"
 )
 
 // TestSecretsNeverLoggedWorker starts the worker (in-process, its log
@@ -84,11 +86,11 @@ func TestSecretsNeverLoggedFileTasks(t *testing.T) {
 		"OBJECT_STORAGE_ENDPOINT": "http://minio:" + masktest.Password + "@127.0.0.1:9",
 		"MASTER_KEY":              "k",
 	}
-	saved := fileTaskFlags
-	t.Cleanup(func() { fileTaskFlags = saved })
-	fileTaskFlags.enabled = true
-	closeFn, err := registerFileTasks(context.Background(), worker.NewRegistry(),
-		taskEnv{Logger: logger, Getenv: func(k string) string { return env[k] }})
+	o, code := parseWorkerOptions([]string{"--file-tasks"}, io.Discard, func(k string) string { return env[k] })
+	if o == nil {
+		t.Fatalf("options: exit %d", code)
+	}
+	closeFn, err := registerFileTasks(context.Background(), worker.NewRegistry(), logger, o.files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,14 +112,14 @@ func TestSecretsNeverInInspectReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := newWorkerSettings(ep, "redis://:"+masktest.PercentPassword+"@h:6379/1", worker.Config{Queues: []string{"celery"}}, false)
-	conf := confReply(ws)
+	ws := control.NewSettings(ep.String(), "redis://:"+masktest.PercentPassword+"@h:6379/1", worker.Config{Queues: []string{"celery"}}, false, version)
+	conf := control.ConfReply(ws)
 	b, err := json.Marshal(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	masktest.Check(t, "inspect conf", string(b))
-	masktest.Check(t, "inspect report", reportText(ws, conf))
+	masktest.Check(t, "inspect report", control.ReportText(ws, conf))
 	if conf["broker_url"] != "redis://u:**@h:6379/0" || conf["result_backend"] != "redis://**@h:6379/1" {
 		t.Errorf("broker_url %v, result_backend %v", conf["broker_url"], conf["result_backend"])
 	}

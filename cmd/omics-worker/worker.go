@@ -1,52 +1,21 @@
 // The "worker" subcommand: a drop-in for `celery -A app.celery_app worker`.
 //
-// Adding task families (hook for other files of this package): a file such
-// as worker_filetasks.go registers its handlers without editing this file:
-//
-//	func init() {
-//		addTaskRegistrar(taskRegistrar{
-//			Name:  "file_tasks",
-//			Flags: func(fs *flag.FlagSet) { /* optional extra flags */ },
-//			Register: func(ctx context.Context, reg *worker.Registry, env taskEnv) (func(), error) {
-//				// read env.Getenv("DATABASE_URL"), open pools, then
-//				// reg.Register("app.tasks.file_tasks.process_file_async", h, worker.TaskOptions{...})
-//				return closeFunc, nil // closeFunc (may be nil) runs after the worker stopped
-//			},
-//		})
-//	}
-//
-// Registrars run in the order of their Name, after flag parsing and before
-// the worker starts; an error aborts start-up with exit code 1.
-//
-// Worker extensions (remote control, events, metrics...) get the running
-// *worker.Worker and the Redis broker the same way:
-//
-//	func init() {
-//		addWorkerExtension(workerExtension{
-//			Name:  "events",
-//			Flags: func(fs *flag.FlagSet) { ... },
-//			Start: func(ctx context.Context, w *worker.Worker, env extensionEnv) (func(), error) {
-//				w.AddObserver(...) // before Run
-//				go loop(ctx, env.Broker)   // ctx is cancelled after the worker stopped
-//				return stop, nil           // stop (may be nil) runs after the worker stopped
-//			},
-//		})
-//	}
-//
-// Extensions start in the order of their Name after worker.New and before
-// Run; env.TaskEvents reports -E.
+// runWorker wires, in this order: logger, broker and result backend
+// (protocol/transport/redistransport), the task registry (diag tasks,
+// the file tasks of worker_filetasks.go), the runtime (worker.New), the
+// control side (worker_control.go: remote control, events, mingle,
+// statedb, metrics), then runs until shutdown. Its options come from
+// options.go.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,215 +26,6 @@ import (
 	"github.com/omicsomics/omics-worker/worker"
 	"github.com/omicsomics/omics-worker/worker/diag"
 )
-
-// taskEnv is what a task registrar gets besides the registry.
-type taskEnv struct {
-	// Logger is the worker's logger.
-	Logger *slog.Logger
-	// Hostname is the worker node name.
-	Hostname string
-	// Getenv reads the process environment (replaceable in tests).
-	Getenv func(string) string
-	// Backend is the result backend the worker stores states with.
-	Backend worker.ResultBackend
-}
-
-// taskRegistrar adds a family of task handlers to the worker.
-type taskRegistrar struct {
-	// Name identifies the registrar (logs, errors, ordering).
-	Name string
-	// Flags, if set, adds flags to the worker's flag set before parsing.
-	Flags func(fs *flag.FlagSet)
-	// Register adds handlers; the returned func, if not nil, runs after the
-	// worker has stopped (close pools, files...).
-	Register func(ctx context.Context, reg *worker.Registry, env taskEnv) (func(), error)
-}
-
-var taskRegistrars []taskRegistrar
-
-// extensionEnv is what a worker extension gets.
-type extensionEnv struct {
-	Logger   *slog.Logger
-	Hostname string
-	Getenv   func(string) string
-	// Broker and Backend are the Redis transport and result backend the
-	// worker uses.
-	Broker  *redistransport.Broker
-	Backend *redistransport.ResultBackend
-	// Config is the worker's effective configuration.
-	Config worker.Config
-	// TaskEvents is -E / --task-events.
-	TaskEvents bool
-}
-
-// workerExtension runs alongside the worker runtime.
-type workerExtension struct {
-	// Name identifies the extension (logs, errors, ordering).
-	Name string
-	// Flags, if set, adds flags to the worker's flag set before parsing.
-	Flags func(fs *flag.FlagSet)
-	// Start runs after worker.New and before Run. ctx is cancelled once
-	// the worker has stopped; the returned func (may be nil) runs then too.
-	Start func(ctx context.Context, w *worker.Worker, env extensionEnv) (func(), error)
-}
-
-var workerExtensions []workerExtension
-
-// addWorkerExtension is called from init() functions of this package.
-func addWorkerExtension(e workerExtension) { workerExtensions = append(workerExtensions, e) }
-
-// addTaskRegistrar is called from init() functions of this package.
-func addTaskRegistrar(r taskRegistrar) { taskRegistrars = append(taskRegistrars, r) }
-
-func init() {
-	register("worker", "consume Celery tasks from Redis (like `celery worker`)", runWorker)
-}
-
-// workerOptions are the parsed flags and environment.
-type workerOptions struct {
-	queues            string
-	concurrency       int
-	hostname          string
-	loglevel          string
-	logformat         string
-	taskEvents        bool
-	prefetch          int
-	timeLimit         float64
-	softTimeLimit     float64
-	timeLimitSet      bool // --time-limit given: overrides the tasks' app defaults, 0 included
-	softTimeLimitSet  bool
-	visibilityTimeout float64
-	resultExpires     float64
-	acksLate          bool
-	noAcksLate        bool
-	forwardUnknown    string
-	diagnostic        bool
-	shutdownTimeout   float64
-	restoreInterval   float64
-	maxPerUser        int
-	maxMessageSize    int
-	brokerURL         string
-	backendURL        string
-	app               string
-	pool              string
-	pidfile           string
-	logfile           string
-	ignoredStr        string
-	ignoredInt        int
-}
-
-const defaultRedisURL = "redis://localhost:6379/0"
-
-func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("omics-worker worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	str := func(p *string, short, long, def, usage string) {
-		if short != "" {
-			fs.StringVar(p, short, def, "short for --"+long)
-		}
-		fs.StringVar(p, long, def, usage)
-	}
-	integer := func(p *int, short, long string, def int, usage string) {
-		if short != "" {
-			fs.IntVar(p, short, def, "short for --"+long)
-		}
-		fs.IntVar(p, long, def, usage)
-	}
-	str(&o.queues, "Q", "queues", worker.DefaultQueue, "comma-separated queues to consume")
-	integer(&o.concurrency, "c", "concurrency", 0, "tasks run at once (default: number of CPUs)")
-	str(&o.hostname, "n", "hostname", "omics@%h", "node name; %h, %n, %d, %i expand as in celery")
-	str(&o.loglevel, "l", "loglevel", "info", "log level: debug, info, warning, error, critical (env LOG_LEVEL)")
-	str(&o.logformat, "", "log-format", "text", "log format: text or json (env LOG_FORMAT)")
-	fs.BoolVar(&o.taskEvents, "E", false, "short for --task-events")
-	fs.BoolVar(&o.taskEvents, "task-events", false, "send task events (task-received, -started, -succeeded, ...; see docs/control.md)")
-	fs.IntVar(&o.prefetch, "prefetch-multiplier", 1, "messages held per concurrency slot; 0 = unlimited")
-	fs.Float64Var(&o.timeLimit, "time-limit", 0, "hard time limit in seconds; overrides the file tasks' app default 3600 (0 = none)")
-	fs.Float64Var(&o.softTimeLimit, "soft-time-limit", 0, "soft time limit in seconds; overrides the file tasks' app default 3300 (0 = none)")
-	fs.Float64Var(&o.visibilityTimeout, "visibility-timeout", 3600, "kombu visibility_timeout in seconds")
-	fs.Float64Var(&o.resultExpires, "result-expires", 86400, "result_expires in seconds (0 = never)")
-	fs.BoolVar(&o.acksLate, "acks-late", true, "acknowledge after the task finished (default)")
-	fs.BoolVar(&o.noAcksLate, "no-acks-late", false, "acknowledge when the task starts (Celery's default)")
-	str(&o.forwardUnknown, "", "forward-unknown", "", "move messages of unregistered tasks to this queue instead of failing them")
-	fs.BoolVar(&o.diagnostic, "diagnostic-tasks", false, "register the diag.* tasks (env OMICS_WORKER_DIAGNOSTIC_TASKS=1)")
-	fs.Float64Var(&o.shutdownTimeout, "shutdown-timeout", 60, "warm shutdown: seconds to wait for running tasks (negative = forever)")
-	fs.Float64Var(&o.restoreInterval, "restore-interval", 100, "seconds between restores of messages past the visibility timeout (negative = never)")
-	fs.IntVar(&o.maxMessageSize, "max-message-size", 64<<20, "reject task messages larger than this many bytes (FAILURE InvalidTaskError; negative = no limit)")
-	fs.IntVar(&o.maxPerUser, "max-per-user", 0, "at most N file tasks of one uploading user run at once; the others wait, leased (0 = no limit; docs/hardening.md)")
-	str(&o.brokerURL, "b", "broker", "", "broker URL (env CELERY_BROKER_URL, default "+defaultRedisURL+")")
-	str(&o.backendURL, "", "result-backend", "", "result backend URL (env CELERY_RESULT_BACKEND, default "+defaultRedisURL+")")
-	str(&o.app, "A", "app", "", "accepted for compatibility with `celery -A app worker`; ignored")
-	str(&o.pool, "P", "pool", "", "accepted for compatibility; tasks always run as goroutines")
-	str(&o.pidfile, "", "pidfile", "", "write the process id to this file (removed at exit)")
-	str(&o.logfile, "f", "logfile", "", "append logs to this file instead of stderr")
-	// Other celery worker options, accepted so that an existing command
-	// line keeps working; they have no effect here.
-	fs.StringVar(&o.ignoredStr, "O", "", "accepted for compatibility; ignored")
-	fs.StringVar(&o.ignoredStr, "autoscale", "", "accepted for compatibility; ignored")
-	fs.IntVar(&o.ignoredInt, "max-tasks-per-child", 0, "accepted for compatibility; ignored (no child processes)")
-	fs.IntVar(&o.ignoredInt, "max-memory-per-child", 0, "accepted for compatibility; ignored (no child processes)")
-	for _, r := range taskRegistrars {
-		if r.Flags != nil {
-			r.Flags(fs)
-		}
-	}
-	for _, e := range workerExtensions {
-		if e.Flags != nil {
-			e.Flags(fs)
-		}
-	}
-	return fs
-}
-
-// applyEnv fills options not given as flags from the environment.
-func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	given := func(names ...string) bool {
-		for _, n := range names {
-			if set[n] {
-				return true
-			}
-		}
-		return false
-	}
-	o.timeLimitSet, o.softTimeLimitSet = given("time-limit"), given("soft-time-limit")
-	if !given("b", "broker") {
-		o.brokerURL = cmpOr(getenv("CELERY_BROKER_URL"), defaultRedisURL)
-	}
-	if !given("result-backend") {
-		o.backendURL = cmpOr(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
-	}
-	if !given("l", "loglevel") {
-		if v := getenv("LOG_LEVEL"); v != "" {
-			o.loglevel = v
-		}
-	}
-	if !given("log-format") {
-		if v := getenv("LOG_FORMAT"); v != "" {
-			o.logformat = v
-		}
-	}
-	if !given("diagnostic-tasks") {
-		if v := getenv("OMICS_WORKER_DIAGNOSTIC_TASKS"); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("OMICS_WORKER_DIAGNOSTIC_TASKS=%q: want 1/0/true/false", v)
-			}
-			o.diagnostic = b
-		}
-	}
-	if o.noAcksLate && given("acks-late") && o.acksLate {
-		return errors.New("--acks-late and --no-acks-late are both given")
-	}
-	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
 
 func parseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -377,21 +137,9 @@ func workerConfig(o *workerOptions) (worker.Config, error) {
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var o workerOptions
-	fs := newWorkerFlags(&o, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "omics-worker worker: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	if err := applyEnv(fs, &o, os.Getenv); err != nil {
-		fmt.Fprintf(stderr, "omics-worker worker: %v\n", err)
-		return 2
+	o, code := parseWorkerOptions(args, stderr, os.Getenv)
+	if o == nil {
+		return code
 	}
 	logOut := stderr
 	if o.logfile != "" {
@@ -408,7 +156,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "omics-worker worker: %v\n", err)
 		return 2
 	}
-	cfg, err := workerConfig(&o)
+	cfg, err := workerConfig(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "omics-worker worker: %v\n", err)
 		return 2
@@ -430,7 +178,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	code, cleanup := startWorker(runCtx, &o, cfg, logger, sigs, stop)
+	code, cleanup := startWorker(runCtx, o, cfg, logger, sigs, stop)
 	for _, c := range cleanup {
 		c()
 	}
@@ -487,21 +235,13 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 			return 1, cleanup
 		}
 	}
-	regs := append([]taskRegistrar(nil), taskRegistrars...)
-	sort.SliceStable(regs, func(i, k int) bool { return regs[i].Name < regs[k].Name })
-	env := taskEnv{Logger: logger, Hostname: cfg.Hostname, Getenv: os.Getenv, Backend: backend}
-	for _, r := range regs {
-		if r.Register == nil {
-			continue
-		}
-		c, err := r.Register(ctx, reg, env)
+	if o.files.enabled {
+		c, err := registerFileTasks(ctx, reg, logger, o.files)
 		if err != nil {
-			logger.Error("registering tasks", "registrar", r.Name, "err", err)
+			logger.Error("registering tasks", "registrar", "file_tasks", "err", err)
 			return 1, cleanup
 		}
-		if c != nil {
-			cleanup = append(cleanup, c)
-		}
+		cleanup = append(cleanup, c)
 	}
 	if len(reg.Names()) == 0 {
 		logger.Warn("no tasks registered: every message will fail with NotRegistered",
@@ -515,29 +255,12 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	}
 	extCtx, extCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer extCancel() // runs before the cleanups: extensions stop first
-	exts := append([]workerExtension(nil), workerExtensions...)
-	sort.SliceStable(exts, func(i, k int) bool { return exts[i].Name < exts[k].Name })
-	xenv := extensionEnv{Logger: logger, Hostname: cfg.Hostname, Getenv: os.Getenv, Broker: broker,
-		Backend: backend, Config: w.Config(), TaskEvents: o.taskEvents}
-	var stops []func()
-	defer func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}()
-	for _, e := range exts {
-		if e.Start == nil {
-			continue
-		}
-		stop, err := e.Start(extCtx, w, xenv)
-		if err != nil {
-			logger.Error("starting worker extension", "extension", e.Name, "err", err)
-			return 1, cleanup
-		}
-		if stop != nil {
-			stops = append(stops, stop)
-		}
+	ctl, err := startControl(extCtx, w, broker, logger, o)
+	if err != nil {
+		logger.Error("starting worker extension", "extension", "control", "err", err)
+		return 1, cleanup
 	}
+	defer ctl.stop()
 	go func() {
 		n := 0
 		for range sigs {

@@ -48,7 +48,7 @@ type recMailbox struct {
 	pub      [][]byte
 }
 
-func (m *recMailbox) Subscribe(context.Context, string) (<-chan []byte, error) {
+func (m *recMailbox) SubscribePayloads(context.Context, string) (<-chan []byte, error) {
 	return make(chan []byte), nil
 }
 func (m *recMailbox) PublishFanout(_ context.Context, _ string, p []byte) error {

@@ -17,11 +17,11 @@ import (
 )
 
 // Mailbox is the pub/sub and list I/O the server needs (implemented over
-// protocol/transport/redistransport in cmd/omics-worker).
+// protocol/transport/redistransport by *redistransport.Broker itself).
 type Mailbox interface {
-	// Subscribe PSUBSCRIBEs pattern and delivers the raw payloads until
+	// SubscribePayloads PSUBSCRIBEs pattern and delivers the raw payloads until
 	// ctx is done (then the channel is closed); reconnects on its own.
-	Subscribe(ctx context.Context, pattern string) (<-chan []byte, error)
+	SubscribePayloads(ctx context.Context, pattern string) (<-chan []byte, error)
 	// PublishFanout PUBLISHes payload on channel.
 	PublishFanout(ctx context.Context, channel string, payload []byte) error
 	// Reply routes envelope through the direct exchange to the queues
@@ -118,7 +118,7 @@ func NewServer(cfg Config, w Worker, mb Mailbox, ev Events) *Server {
 // order by a goroutine until ctx is done. The returned func waits for that
 // goroutine and removes the binding.
 func (s *Server) Start(ctx context.Context) (wait func(), err error) {
-	msgs, err := s.mb.Subscribe(ctx, s.cfg.Names.PidboxChannel())
+	msgs, err := s.mb.SubscribePayloads(ctx, s.cfg.Names.PidboxChannel())
 	if err != nil {
 		return nil, fmt.Errorf("control: subscribe %s: %w", s.cfg.Names.PidboxChannel(), err)
 	}

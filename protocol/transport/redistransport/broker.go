@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -35,6 +36,9 @@ type Broker struct {
 
 	// now is the clock (tests may replace it).
 	now func() time.Time
+
+	// mailboxErr is the OnMailboxError hook (mailbox.go).
+	mailboxErr atomic.Pointer[func(op string)]
 }
 
 // NewBroker returns a Broker for a redis://, rediss:// or unix:// URL. It
@@ -603,19 +607,22 @@ func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelo
 // Bind registers the binding of a consumed queue Q on its auto-created
 // direct exchange Q with routing key Q: SADD _kombu.binding.Q "Q SEP SEP Q".
 func (b *Broker) Bind(ctx context.Context, queue string) error {
-	return b.AddBinding(ctx, queue, b.names.BindingMember(queue, "", queue))
+	_, err := b.c.do(ctx, "SADD", b.names.BindingKey(queue), b.names.BindingMember(queue, "", queue))
+	return err
 }
 
-// AddBinding SADDs member to _kombu.binding.<exchange>.
+// AddBinding SADDs member to _kombu.binding.<exchange> (a pidbox binding;
+// failures go to the OnMailboxError hook).
 func (b *Broker) AddBinding(ctx context.Context, exchange, member string) error {
 	_, err := b.c.do(ctx, "SADD", b.names.BindingKey(exchange), member)
-	return err
+	return b.fail("sadd", err)
 }
 
-// RemoveBinding SREMs member from _kombu.binding.<exchange>.
+// RemoveBinding SREMs member from _kombu.binding.<exchange> (failures go
+// to the OnMailboxError hook).
 func (b *Broker) RemoveBinding(ctx context.Context, exchange, member string) error {
 	_, err := b.c.do(ctx, "SREM", b.names.BindingKey(exchange), member)
-	return err
+	return b.fail("srem", err)
 }
 
 // Purge deletes every sub-list of queue in one MULTI (LLEN + DEL per step)

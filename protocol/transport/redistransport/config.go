@@ -53,7 +53,8 @@ type Config struct {
 	// MaxIdle and MaxActive size the command pool (0 = 16 idle, no limit).
 	MaxIdle, MaxActive int
 	// DialTimeout (0 = 5 s), ReadTimeout and WriteTimeout (0 = 30 s) apply
-	// to every connection; blocking commands extend the read deadline.
+	// to every connection; blocking commands extend the read deadline. A
+	// negative ReadTimeout means none for connections made by Dial.
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
 	// TLSConfig is the base TLS configuration for rediss:// URLs.
 	TLSConfig *tls.Config

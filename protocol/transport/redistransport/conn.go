@@ -69,8 +69,10 @@ func (c *client) dial(ctx context.Context) (redis.Conn, error) {
 	opts := []redis.DialOption{
 		redis.DialDatabase(c.ep.DB),
 		redis.DialConnectTimeout(c.cfg.dialTimeout()),
-		redis.DialReadTimeout(c.cfg.readTimeout()),
 		redis.DialWriteTimeout(c.cfg.writeTimeout()),
+	}
+	if c.cfg.ReadTimeout >= 0 { // negative: no read deadline (Dial)
+		opts = append(opts, redis.DialReadTimeout(c.cfg.readTimeout()))
 	}
 	if c.ep.Password != "" {
 		opts = append(opts, redis.DialPassword(c.ep.Password))

@@ -143,17 +143,23 @@ func (b *Broker) receive(ctx context.Context, psc *redis.PubSubConn, out chan<- 
 }
 
 // PublishFanout PUBLISHes payload on a channel (complete name, e.g.
-// Names.EventChannel("worker-heartbeat") or Names.PidboxChannel()).
+// Names.EventChannel("worker-heartbeat") or Names.PidboxChannel());
+// failures go to the OnMailboxError hook.
 func (b *Broker) PublishFanout(ctx context.Context, channel string, payload []byte) error {
 	_, err := b.c.do(ctx, "PUBLISH", channel, payload)
-	return err
+	return b.fail("publish", err)
 }
 
 // Reply publishes envelope to a direct exchange the way kombu routes it:
 // SMEMBERS _kombu.binding.<exchange>, LPUSH to every queue whose binding
 // routing key equals routingKey (the remote-control reply path, spec §4.4).
 // No matching binding: the reply is dropped silently (the client gave up).
+// Failures go to the OnMailboxError hook.
 func (b *Broker) Reply(ctx context.Context, exchange, routingKey string, envelope []byte) error {
+	return b.fail("reply", b.reply(ctx, exchange, routingKey, envelope))
+}
+
+func (b *Broker) reply(ctx context.Context, exchange, routingKey string, envelope []byte) error {
 	rc, err := b.c.get(ctx)
 	if err != nil {
 		return err

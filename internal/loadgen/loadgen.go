@@ -1,0 +1,276 @@
+// Package loadgen is a Celery task producer for benchmarks: it publishes
+// N protocol-v2 task messages to a Redis broker and measures tasks/s,
+// enqueue→result latency, CPU, RSS and Redis round trips per task (the
+// `omics-worker loadgen` subcommand).
+//
+// Every message is encoded (protocol.EncodeTask) before the clock starts
+// and published with pipelined LPUSH batches; every result is collected
+// through ONE pattern subscription on the result channels of this run
+// (PSUBSCRIBE celery-task-meta-<run prefix>*). Task ids are UUID-shaped
+// with a per-run prefix and a counter in the last group, so a received
+// channel name maps to its task without a lookup table.
+//
+// Why pub/sub rather than polling: every result write of a Celery worker
+// (Python or ours) already PUBLISHes on the result key, so listening costs
+// Redis only the delivery of messages it publishes anyway, adds no command
+// to the server's queue and timestamps each result when it arrives. Polling
+// (MGET) would add commands competing with the worker on the single Redis
+// thread and quantise latencies to the poll interval. The subscriber sees
+// every state (STARTED, PROGRESS...) too; it skips non-final ones with a
+// byte scan, no JSON decoding. After the deadline, results that were missed
+// on the channel (a pub/sub message lost on reconnect) are picked up with
+// MGET and reported as missed_pubsub (they have no latency).
+//
+// The run is four steps: encode, publish, collect (wait, then sweep),
+// report.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	redigo "github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
+)
+
+// Config describes one load run. The zero value of every optional field
+// means its default.
+type Config struct {
+	// BrokerURL and BackendURL are Redis URLs.
+	BrokerURL, BackendURL string
+	// Queue receives the messages (default "celery").
+	Queue string
+	// Task is the task name (default diag.noop).
+	Task string
+	// Args and Kwargs are the task arguments.
+	Args   []any
+	Kwargs map[string]any
+	// N is the number of tasks (default 1).
+	N int
+	// Rate limits publishing to this many tasks per second (0 = as fast as
+	// possible).
+	Rate float64
+	// Batch is the number of LPUSH commands per pipelined round trip
+	// (default 500; with Rate, batches are cut to about 10 ms of tasks).
+	Batch int
+	// Priority is the message priority 0..9.
+	Priority int
+	// Timeout bounds the wait for results after the last publish (default 5 min).
+	Timeout time.Duration
+	// WatchPID, if not 0, is a process whose tree's RSS (sum over the
+	// process and its descendants) is sampled every SampleEvery (default
+	// 100 ms) while the run lasts.
+	WatchPID    int
+	SampleEvery time.Duration
+	// RedisStats takes INFO stats/commandstats of the broker server before
+	// and after the run and reports the deltas per task.
+	RedisStats bool
+	// ReadyFile, if set, is created once every task has been published.
+	ReadyFile string
+	// Label is copied into the report.
+	Label string
+}
+
+// ParseArgs decodes --args (a JSON array) and --kwargs (a JSON object);
+// json.Number keeps 5 an integer (a float64 would be sent as 5.0).
+func ParseArgs(argsJSON, kwargsJSON string) ([]any, map[string]any, error) {
+	var args []any
+	var kwargs map[string]any
+	if err := decodeNumbers(argsJSON, &args); err != nil {
+		return nil, nil, fmt.Errorf("--args: %w", err)
+	}
+	if err := decodeNumbers(kwargsJSON, &kwargs); err != nil {
+		return nil, nil, fmt.Errorf("--kwargs: %w", err)
+	}
+	return args, kwargs, nil
+}
+
+func decodeNumbers(s string, v any) error {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	return d.Decode(v)
+}
+
+// withDefaults fills the defaults and checks the priority.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.N <= 0 {
+		cfg.N = 1
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = "celery"
+	}
+	if cfg.Task == "" {
+		cfg.Task = "diag.noop"
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Rate > 0 {
+		cfg.Batch = max(1, min(cfg.Batch, int(cfg.Rate/100)))
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Minute
+	}
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = 100 * time.Millisecond
+	}
+	if cfg.Priority < 0 || cfg.Priority > 9 {
+		return cfg, fmt.Errorf("priority %d: want 0..9", cfg.Priority)
+	}
+	return cfg, nil
+}
+
+// dial connects to a Redis URL through the transport's Dial; no read
+// deadline, since the subscription waits as long as the run lasts.
+func dial(ctx context.Context, url string) (redigo.Conn, protocol.Names, error) {
+	ep, err := redistransport.ParseURL(url)
+	if err != nil {
+		return nil, protocol.Names{}, err
+	}
+	c, err := redistransport.Dial(ctx, ep, redistransport.Config{ReadTimeout: -1})
+	if err != nil {
+		return nil, protocol.Names{}, err
+	}
+	return c, protocol.DefaultNames(ep.DB), nil
+}
+
+// Run publishes cfg.N tasks and waits for their results. The report is
+// returned even with an error when the run got as far as waiting.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	pub, bnames, err := dial(ctx, cfg.BrokerURL)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	defer pub.Close()
+	sub, rnames, err := dial(ctx, cfg.BackendURL)
+	if err != nil {
+		return nil, fmt.Errorf("result backend: %w", err)
+	}
+	defer sub.Close()
+
+	prefix := runPrefix()
+	msgs, err := encode(cfg, prefix)
+	if err != nil {
+		return nil, err
+	}
+	col, err := subscribe(sub, rnames.ResultKey(prefix), cfg.N)
+	if err != nil {
+		return nil, err
+	}
+	var before map[string]int64
+	if cfg.RedisStats {
+		if before, err = redisCounters(pub); err != nil {
+			return nil, err
+		}
+	}
+	m := startMeters(cfg.WatchPID, cfg.SampleEvery)
+	col.start()
+	p, err := publish(ctx, pub, bnames.QueueKey(cfg.Queue, cfg.Priority), msgs, cfg, col.t0)
+	if err != nil {
+		_ = sub.Close()
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if cfg.ReadyFile != "" {
+		if err := os.WriteFile(cfg.ReadyFile, []byte("published\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	waitErr := col.wait(ctx, cfg.Timeout)
+	usage := m.stop()
+	recv, failed := col.snapshot()
+
+	r := newReport(cfg, prefix, p, usage)
+	if cfg.RedisStats {
+		after, err := redisCounters(pub)
+		if err != nil {
+			return nil, err
+		}
+		r.Redis = statsDelta(before, after, cfg.N, p.batches)
+	}
+	if ctx.Err() == nil {
+		sweepMissed(ctx, cfg.BackendURL, rnames, prefix, recv, r)
+	}
+	r.addResults(recv, failed, p.enq, col.t0)
+	if waitErr == nil && r.Missing > 0 {
+		waitErr = fmt.Errorf("%d of %d results missing after %v", r.Missing, cfg.N, cfg.Timeout)
+	}
+	return r, waitErr
+}
+
+// encode builds every task message before the clock starts.
+func encode(cfg Config, prefix string) ([][]byte, error) {
+	msgs := make([][]byte, cfg.N)
+	for i := range msgs {
+		m := protocol.NewTaskMessage(cfg.Task, cfg.Args, cfg.Kwargs)
+		m.ID = taskID(prefix, i)
+		m.RootID = m.ID
+		env, err := protocol.EncodeTask(m, protocol.PublishOptions{Queue: cfg.Queue, Priority: cfg.Priority, Origin: "loadgen"})
+		if err != nil {
+			return nil, fmt.Errorf("encode task: %w", err)
+		}
+		msgs[i] = env
+	}
+	return msgs, nil
+}
+
+// published is what publish measured.
+type published struct {
+	enq      []time.Duration // enqueue time of each task, since t0
+	batches  int
+	duration time.Duration
+}
+
+// publish LPUSHes msgs in pipelined batches of cfg.Batch, paced to
+// cfg.Rate when set.
+func publish(ctx context.Context, c redigo.Conn, queueKey string, msgs [][]byte, cfg Config, t0 time.Time) (published, error) {
+	p := published{enq: make([]time.Duration, len(msgs))}
+	for start := 0; start < len(msgs); start += cfg.Batch {
+		end := min(start+cfg.Batch, len(msgs))
+		if cfg.Rate > 0 {
+			due := time.Duration(float64(start) / cfg.Rate * float64(time.Second))
+			if d := due - time.Since(t0); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		if err := pushBatch(c, queueKey, msgs[start:end], p.enq[start:end], time.Since(t0)); err != nil {
+			return p, err
+		}
+		p.batches++
+		if err := ctx.Err(); err != nil {
+			return p, err
+		}
+	}
+	p.duration = time.Since(t0)
+	return p, nil
+}
+
+// pushBatch sends one pipelined round trip of LPUSHes.
+func pushBatch(c redigo.Conn, queueKey string, msgs [][]byte, enq []time.Duration, now time.Duration) error {
+	var err error
+	for i, m := range msgs {
+		enq[i] = now
+		if e := c.Send("LPUSH", queueKey, m); e != nil {
+			err = e
+		}
+	}
+	if e := c.Flush(); e != nil {
+		err = e
+	}
+	for range msgs {
+		if err != nil {
+			break
+		}
+		_, err = c.Receive()
+	}
+	return err
+}
