@@ -1,6 +1,9 @@
 package mzml
 
-import "io"
+import (
+	"fmt"
+	"io"
+)
 
 // attrNormReader is a byte-level pre-filter in front of encoding/xml. It
 // does two things.
@@ -34,7 +37,46 @@ type attrNormReader struct {
 	elDepth   int
 	endTag    bool // the current tag is an end tag
 	lastSlash bool // the last byte of the current tag (outside quotes) was '/'
+	// size of the current tag, bounded by maxTag (0: no bound), and where
+	// it started, for the error
+	maxTag   int64
+	tagBytes int64
+	maxAttrs int // attributes on one tag (0: no bound)
+	attrs    int
+	line     int // newlines read so far
+	tagLine  int
+	tagName  []byte // the first bytes of the current tag's name
+	nameDone bool
 }
+
+// maxTagName is how much of a tag's name is kept for an error message.
+const maxTagName = 64
+
+// tagTooLargeError is returned when one tag exceeds the tag limit; it
+// wraps ErrTokenTooLarge.
+type tagTooLargeError struct {
+	line  int
+	name  string
+	limit int64
+	attrs bool // the attribute count, not the size, is over the limit
+}
+
+func (e *tagTooLargeError) Error() string {
+	if e.attrs {
+		return fmt.Sprintf("the tag <%s ...> has more than %d attributes, the limit for one element (is this an mzML/mzXML file?)", e.name, e.limit)
+	}
+	return fmt.Sprintf("the tag <%s ...> is longer than %s, the limit for one element's name and attributes (is this an mzML/mzXML file?)", e.name, sizeText(e.limit))
+}
+
+// sizeText is n bytes for a message: "16 MiB" or "1000 bytes".
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func (e *tagTooLargeError) Unwrap() error { return ErrTokenTooLarge }
 
 const (
 	anText     = iota
@@ -68,6 +110,15 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 	w := 0
 	for i := 0; i < n; i++ {
 		c := p[i]
+		if c == '\n' {
+			a.line++
+		}
+		if a.state == anTag || a.state == anAttr {
+			a.tagBytes++
+			if a.maxTag > 0 && a.tagBytes > a.maxTag {
+				return w, &tagTooLargeError{line: a.tagLine + 1, name: string(a.tagName), limit: a.maxTag}
+			}
+		}
 		switch a.state {
 		case anText:
 			switch {
@@ -87,6 +138,8 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 			}
 		case anLT:
 			a.endTag, a.lastSlash = false, false
+			a.tagBytes, a.tagLine, a.attrs = 2, a.line, 0
+			a.tagName, a.nameDone = a.tagName[:0], false
 			switch c {
 			case '!':
 				a.state = anBang
@@ -94,8 +147,10 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 				a.state, a.tail = anPI, 0
 			case '/':
 				a.state, a.endTag = anTag, true
+				a.tagName = append(a.tagName, '/')
 			default:
 				a.state = anTag
+				a.tagName = append(a.tagName, c)
 				if c == '>' {
 					a.state = anText
 				}
@@ -110,10 +165,21 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 				a.state, a.depth = anDoctype, 0
 			}
 		case anTag:
+			if !a.nameDone {
+				if c <= ' ' || c == '>' || c == '/' || c == '"' || c == '\'' || len(a.tagName) >= maxTagName {
+					a.nameDone = true
+				} else {
+					a.tagName = append(a.tagName, c)
+				}
+			}
 			switch c {
 			case '"', '\'':
 				a.state, a.quote = anAttr, c
 				a.lastSlash = false
+				a.attrs++
+				if a.maxAttrs > 0 && a.attrs > a.maxAttrs {
+					return w, &tagTooLargeError{line: a.tagLine + 1, name: string(a.tagName), limit: int64(a.maxAttrs), attrs: true}
+				}
 			case '>':
 				a.state = anText
 				switch {
