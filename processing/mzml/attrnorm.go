@@ -24,7 +24,12 @@ import (
 // counting as one) becomes a space. Character references (&#9; ...) are
 // left alone, so they still decode to the real character, as in expat.
 // Comments, CDATA sections, processing instructions and the DOCTYPE are
-// passed through untouched. It works on bytes, so it is correct for UTF-8,
+// passed through untouched. The DOCTYPE's internal subset is scanned with
+// the XML grammar's own units (comments, processing instructions, markup
+// declarations with their quoted literals), so an apostrophe in a comment
+// there cannot open a "literal" that never ends and leave the rest of the
+// file unnormalised; quotes and angle brackets inside its processing
+// instructions become spaces, since encoding/xml would misread them. It works on bytes, so it is correct for UTF-8,
 // ISO-8859-1 and US-ASCII input.
 type attrNormReader struct {
 	r      io.Reader
@@ -32,7 +37,7 @@ type attrNormReader struct {
 	quote  byte
 	dropLF bool  // the previous byte was a CR in an attribute value
 	tail   uint8 // recent bytes matched toward an end marker
-	depth  int   // '[' nesting inside a DOCTYPE
+	ret    uint8 // state to return to after a DOCTYPE quoted literal
 	// element nesting, as seen from start/end tags
 	elDepth   int
 	endTag    bool // the current tag is an end tag
@@ -87,9 +92,15 @@ const (
 	anComment  // inside <!-- ... -->
 	anCDATA    // inside <![CDATA[ ... ]]>
 	anPI       // inside <? ... ?>
-	anDoctype  // inside <!DOCTYPE ... >
-	anDocQuote // quoted string inside the DOCTYPE
+	anDoctype  // inside <!DOCTYPE ... >, outside the internal subset
+	anDocQuote // quoted literal inside the DOCTYPE (returns to ret)
 	anRef      // inside an entity or character reference in text
+	anSubset   // inside the internal subset [ ... ], between declarations
+	anSubLT    // after '<' in the internal subset
+	anSubBang  // after "<!" in the internal subset
+	anSubCmt   // comment in the internal subset
+	anSubPI    // processing instruction in the internal subset
+	anSubDecl  // markup declaration (<!ENTITY, <!ATTLIST, ...)
 )
 
 // isB64 marks the bytes dropped from character data inside the root.
@@ -162,7 +173,7 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 			case '[':
 				a.state, a.tail = anCDATA, 0
 			default:
-				a.state, a.depth = anDoctype, 0
+				a.state = anDoctype
 			}
 		case anTag:
 			if !a.nameDone {
@@ -232,19 +243,65 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 		case anDoctype:
 			switch c {
 			case '"', '\'':
-				a.state, a.quote = anDocQuote, c
+				a.state, a.quote, a.ret = anDocQuote, c, anDoctype
 			case '[':
-				a.depth++
-			case ']':
-				a.depth--
+				a.state = anSubset
 			case '>':
-				if a.depth <= 0 {
-					a.state = anText
-				}
+				a.state = anText
 			}
 		case anDocQuote:
 			if c == a.quote {
+				a.state = a.ret
+			}
+		case anSubset:
+			switch c {
+			case '<':
+				a.state = anSubLT
+			case ']':
 				a.state = anDoctype
+			}
+		case anSubLT:
+			switch c {
+			case '!':
+				a.state = anSubBang
+			case '?':
+				a.state, a.tail = anSubPI, 0
+			default:
+				a.state = anSubDecl
+			}
+		case anSubBang:
+			if c == '-' {
+				a.state, a.tail = anSubCmt, 0
+			} else {
+				a.state = anSubDecl
+			}
+		case anSubCmt: // ends at "-->" (the opening "<!-" was consumed)
+			a.tail = endMatch(a.tail, c, '-', '-', '>')
+			if a.tail == 3 {
+				a.state = anSubset
+			}
+		case anSubPI: // ends at "?>"
+			switch {
+			case c == '?':
+				a.tail = 1
+			case c == '>' && a.tail == 1:
+				a.state = anSubset
+			default:
+				a.tail = 0
+				// encoding/xml reads a DOCTYPE's quotes and angle
+				// brackets inside processing instructions as markup
+				// (an apostrophe there made it fail with "unexpected
+				// EOF"); their content means nothing to the converters.
+				if c == '\'' || c == '"' || c == '<' || c == '>' {
+					c = ' '
+				}
+			}
+		case anSubDecl:
+			switch c {
+			case '"', '\'':
+				a.state, a.quote, a.ret = anDocQuote, c, anSubDecl
+			case '>':
+				a.state = anSubset
 			}
 		}
 		p[w] = c

@@ -169,3 +169,24 @@ func TestHostileAttributeCount(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Issue 9 item 16: an apostrophe in a comment of the DOCTYPE internal
+// subset opened a never-ending "literal" in the pre-filter, which then
+// stopped normalising attribute values for the rest of the file.
+func TestDoctypeSubsetKeepsNormalisation(t *testing.T) {
+	for _, subset := range []string{
+		`<!-- don't -->`,
+		`<!-- "a' -- -->`,
+		`<?pi it's "odd" <a> ?>`,
+		`<!ENTITY e "]>'">`,
+		`<!ATTLIST run note CDATA 'a"]>'>`,
+		`<!-- ' --><!ENTITY f 'x"y'><?p '?>`,
+	} {
+		doc := "<!DOCTYPE mzML [\n" + subset + "\n]>\n" +
+			`<mzML xmlns="http://psi.hupo.org/ms/mzml"><spectrum id="s` + "\t" + `1"/></mzML>`
+		var c convtest.Collector
+		if _, err := (MzML{}).Convert(context.Background(), processing.Input{R: strings.NewReader(doc)}, &c); err != nil || len(c.Recs) != 1 || c.Recs[0].ID != "s 1" {
+			t.Errorf("%s: got %v, %+v; want one spectrum \"s 1\"", subset, err, c.Recs)
+		}
+	}
+}
