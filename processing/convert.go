@@ -175,7 +175,7 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 			res.Err = &ParseError{Msg: "the file is empty", Err: ErrEmptyFile}
 		}
 	default:
-		if off, bad := binaryOffset(sample); bad {
+		if off, bad := binaryOffset(sample); bad && !xmlUTF16(format, sample) {
 			res.Err = &ParseError{Msg: fmt.Sprintf("the file looks binary, not %s text (byte 0x%02x at offset %d)", format, sample[off], off), Err: ErrBinary}
 		}
 	}
@@ -332,6 +332,20 @@ func binaryOffset(sample []byte) (int, bool) {
 		return i, true
 	}
 	return 0, false
+}
+
+// xmlUTF16 reports an mzML/mzXML sample that starts as UTF-16 text (a
+// byte order mark, or "<" as a UTF-16 unit): its NULs are not binary, and
+// the XML converters decode it.
+func xmlUTF16(format string, sample []byte) bool {
+	if format != "mzml" && format != "mzxml" || len(sample) < 2 {
+		return false
+	}
+	switch string(sample[:2]) {
+	case "\xfe\xff", "\xff\xfe", "\x00<", "<\x00":
+		return true
+	}
+	return false
 }
 
 // PyStem is Python PurePath(name).stem: the last path component without

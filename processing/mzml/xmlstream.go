@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/omicsomics/omics-worker/processing"
 )
@@ -84,7 +82,7 @@ func walk(ctx context.Context, r io.Reader, lim limits, h handler) error {
 	lim = lim.withDefaults()
 	// The budget is counted after the pre-filter: it bounds what
 	// encoding/xml may buffer, and dropped base64 costs no memory.
-	br := &budgetReader{ctx: ctx, r: &attrNormReader{r: r, maxTag: int64(lim.tag), maxAttrs: MaxAttrs}, limit: int64(lim.token)}
+	br := &budgetReader{ctx: ctx, r: &attrNormReader{r: &prologReader{r: r}, maxTag: int64(lim.tag), maxAttrs: MaxAttrs}, limit: int64(lim.token)}
 	d := xml.NewDecoder(br)
 	d.CharsetReader = charsetReader
 	w := &walker{ctx: ctx, d: d, h: h, ns: newNSScope()}
@@ -410,55 +408,16 @@ func xmlError(d *xml.Decoder, err error) error {
 	return err
 }
 
-// charsetReader supports the 8-bit encodings expat knows besides UTF-8.
+// charsetReader is only consulted for a declaration prologReader could
+// not parse (encoding/xml then reports it as malformed or asks here).
 func charsetReader(label string, in io.Reader) (io.Reader, error) {
-	switch strings.ToLower(strings.TrimSpace(label)) {
-	case "iso-8859-1", "latin-1", "latin1", "iso_8859-1", "l1":
-		return &latin1Reader{r: in}, nil
-	case "us-ascii", "ascii":
-		return &asciiReader{r: in}, nil
+	dec, err := decoderFor(label, false, false, 1)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unsupported XML encoding %q (UTF-8, ISO-8859-1 and US-ASCII are supported)", label)
-}
-
-// latin1Reader converts ISO-8859-1 bytes to UTF-8.
-type latin1Reader struct {
-	r   io.Reader
-	buf []byte
-	out []byte
-}
-
-func (l *latin1Reader) Read(p []byte) (int, error) {
-	for len(l.out) == 0 {
-		if cap(l.buf) == 0 {
-			l.buf = make([]byte, 4096)
-		}
-		n, err := l.r.Read(l.buf[:min(len(l.buf), len(p)/2+1)])
-		l.out = l.out[:0]
-		for _, c := range l.buf[:n] {
-			l.out = utf8.AppendRune(l.out, rune(c))
-		}
-		if n == 0 && err != nil {
-			return 0, err
-		}
-		if err != nil && err != io.EOF {
-			return 0, err
-		}
+	if dec == nil {
+		return in, nil
 	}
-	n := copy(p, l.out)
-	l.out = l.out[n:]
-	return n, nil
-}
-
-// asciiReader passes ASCII through and fails on any other byte.
-type asciiReader struct{ r io.Reader }
-
-func (a *asciiReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	for _, c := range p[:n] {
-		if c >= 0x80 {
-			return 0, fmt.Errorf("byte 0x%02x in a document declared as US-ASCII", c)
-		}
-	}
-	return n, err
+	dec.r, dec.line = in, 1
+	return dec, nil
 }
