@@ -132,6 +132,9 @@ func (p *prologReader) settle() error {
 		return err
 	}
 	head := append(bom, `<?xml version="1.0"`...)
+	if sa := decl["standalone"]; sa == "yes" || sa == "no" {
+		head = append(head, ` standalone="`+sa+`"`...) // read by walk
+	}
 	head = append(head, strings.Repeat("\n", lines)...)
 	p.head = append(head, "?>"...)
 	p.out = src

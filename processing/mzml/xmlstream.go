@@ -113,6 +113,9 @@ type walker struct {
 	ns       *nsScope
 	open     []openElement // raw names of the open elements, root first
 	seenRoot bool
+	dtd      dtdDecls // attribute defaults of the internal subset, if any
+	// standalone="yes" in the XML declaration
+	standalone bool
 }
 
 // openElement is one open element: its raw (untranslated) name, to match
@@ -151,6 +154,15 @@ func (w *walker) run(br *budgetReader) error {
 		case xml.ProcInst:
 			if t.Target == "xml" && !atStart {
 				return &processing.ParseError{Line: lineOf(d), Msg: "malformed XML: the <?xml ...?> declaration is not at the start of the file"}
+			}
+			if t.Target == "xml" {
+				w.standalone = bytes.Contains(t.Inst, []byte(`standalone="yes"`))
+			}
+		case xml.Directive:
+			if !w.seenRoot && w.dtd == nil {
+				if w.dtd, err = parseDoctype(lineOf(d), string(t), w.standalone); err != nil {
+					return err
+				}
 			}
 		case xml.StartElement:
 			if err := w.startElement(&t); err != nil {
@@ -192,6 +204,11 @@ func (w *walker) startElement(t *xml.StartElement) error {
 	}
 	w.seenRoot = true
 	raw := t.Name
+	if w.dtd != nil {
+		if err := w.dtd.apply(t); err != nil {
+			return &processing.ParseError{Line: lineOf(d), Msg: err.Error()}
+		}
+	}
 	mark := w.ns.mark()
 	if err := w.ns.declare(w.ctx, d, t); err != nil {
 		return err
