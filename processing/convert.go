@@ -179,7 +179,7 @@ func Convert(ctx context.Context, r io.Reader, w io.Writer, opts Options) (*Resu
 	default:
 		if enc := utf16Encoding(sample); enc != "" && !xmlFormat(format) {
 			res.Err = &ParseError{Msg: fmt.Sprintf("the file is %s text, not UTF-8; save it as UTF-8 (in a spreadsheet: \"CSV UTF-8\", not \"Unicode text\") and upload it again", enc), Err: ErrUTF16}
-		} else if off, bad := binaryOffset(sample); bad && enc == "" {
+		} else if off, bad := binaryOffset(sample); bad && enc == "" && !xmlUTF16(format, sample) {
 			res.Err = &ParseError{Msg: fmt.Sprintf("the file looks binary, not %s text (byte 0x%02x at offset %d)", format, sample[off], off), Err: ErrBinary}
 		}
 	}
@@ -391,6 +391,20 @@ func binaryOffset(sample []byte) (int, bool) {
 		return i, true
 	}
 	return 0, false
+}
+
+// xmlUTF16 reports an mzML/mzXML sample that starts as UTF-16 text (a
+// byte order mark, or "<" as a UTF-16 unit): its NULs are not binary, and
+// the XML converters decode it.
+func xmlUTF16(format string, sample []byte) bool {
+	if format != "mzml" && format != "mzxml" || len(sample) < 2 {
+		return false
+	}
+	switch string(sample[:2]) {
+	case "\xfe\xff", "\xff\xfe", "\x00<", "<\x00":
+		return true
+	}
+	return false
 }
 
 // PyStem is Python PurePath(name).stem: the last path component without

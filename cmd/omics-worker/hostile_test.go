@@ -364,6 +364,15 @@ func hostileFiles() []hostileFile {
 		{name: "mzML not XML", file: "garbage.mzML", text: `the file looks binary, not mzml text (byte 0x00 at offset 28)`},
 		{name: "mzML unclosed", file: "unclosed.mzML", text: `line 2: malformed XML: unexpected EOF`},
 		{name: "mzXML unclosed", file: "unclosed.mzXML", text: `line 2: malformed XML: unexpected EOF`},
+		{name: "mzXML 60 MiB attribute in a small gzip", file: "bigattr.mzXML.gz", data: func() []byte {
+			return gzipped([]byte(`<mzXML><msRun><scan num="1" retentionTime="` + strings.Repeat("A", 60<<20) + `"/></msRun></mzXML>`))
+		}, text: `line 1: the tag <scan ...> is longer than 16 MiB, the limit for one element's name and attributes`},
+		{name: "mzML unsupported encoding", file: "latin9.mzML", data: func() []byte {
+			return []byte("<?xml version=\"1.0\" encoding=\"iso-8859-15\"?>\n<mzML xmlns=\"http://psi.hupo.org/ms/mzml\"><spectrum id=\"\xa4\"/></mzML>\n")
+		}, text: `line 1: unsupported XML encoding "iso-8859-15" (UTF-8, UTF-16, ISO-8859-1, windows-1252 and US-ASCII are supported): convert the file to UTF-8, e.g. iconv -f iso-8859-15 -t UTF-8`},
+		{name: "mzML windows-1252 undefined byte", file: "cp1252.mzML", data: func() []byte {
+			return []byte("<?xml version=\"1.0\" encoding=\"windows-1252\"?>\n<mzML xmlns=\"http://psi.hupo.org/ms/mzml\"><spectrum id=\"\x81\"/></mzML>\n")
+		}, text: `line 2: byte 0x81 is not a character in windows-1252`},
 		{name: "csv ragged rows", file: "ragged.csv", text: `line 2: this row has 3 fields but the header row has 2`},
 		{name: "tsv ragged rows", file: "ragged.tsv", text: `line 2: this row has 3 fields but the header row has 2`},
 		{name: "binary with vcf name", file: "binary.vcf", data: func() []byte { return append([]byte("\x00\x01\x02\xff"), bytes.Repeat([]byte{0}, 1000)...) }, text: `the file looks binary, not vcf text (byte 0x00 at offset 0)`},

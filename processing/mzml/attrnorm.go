@@ -1,6 +1,9 @@
 package mzml
 
-import "io"
+import (
+	"fmt"
+	"io"
+)
 
 // attrNormReader is a byte-level pre-filter in front of encoding/xml. It
 // does two things.
@@ -21,7 +24,12 @@ import "io"
 // counting as one) becomes a space. Character references (&#9; ...) are
 // left alone, so they still decode to the real character, as in expat.
 // Comments, CDATA sections, processing instructions and the DOCTYPE are
-// passed through untouched. It works on bytes, so it is correct for UTF-8,
+// passed through untouched. The DOCTYPE's internal subset is scanned with
+// the XML grammar's own units (comments, processing instructions, markup
+// declarations with their quoted literals), so an apostrophe in a comment
+// there cannot open a "literal" that never ends and leave the rest of the
+// file unnormalised; quotes and angle brackets inside its processing
+// instructions become spaces, since encoding/xml would misread them. It works on bytes, so it is correct for UTF-8,
 // ISO-8859-1 and US-ASCII input.
 type attrNormReader struct {
 	r      io.Reader
@@ -29,12 +37,51 @@ type attrNormReader struct {
 	quote  byte
 	dropLF bool  // the previous byte was a CR in an attribute value
 	tail   uint8 // recent bytes matched toward an end marker
-	depth  int   // '[' nesting inside a DOCTYPE
+	ret    uint8 // state to return to after a DOCTYPE quoted literal
 	// element nesting, as seen from start/end tags
 	elDepth   int
 	endTag    bool // the current tag is an end tag
 	lastSlash bool // the last byte of the current tag (outside quotes) was '/'
+	// size of the current tag, bounded by maxTag (0: no bound), and where
+	// it started, for the error
+	maxTag   int64
+	tagBytes int64
+	maxAttrs int // attributes on one tag (0: no bound)
+	attrs    int
+	line     int // newlines read so far
+	tagLine  int
+	tagName  []byte // the first bytes of the current tag's name
+	nameDone bool
 }
+
+// maxTagName is how much of a tag's name is kept for an error message.
+const maxTagName = 64
+
+// tagTooLargeError is returned when one tag exceeds the tag limit; it
+// wraps ErrTokenTooLarge.
+type tagTooLargeError struct {
+	line  int
+	name  string
+	limit int64
+	attrs bool // the attribute count, not the size, is over the limit
+}
+
+func (e *tagTooLargeError) Error() string {
+	if e.attrs {
+		return fmt.Sprintf("the tag <%s ...> has more than %d attributes, the limit for one element (is this an mzML/mzXML file?)", e.name, e.limit)
+	}
+	return fmt.Sprintf("the tag <%s ...> is longer than %s, the limit for one element's name and attributes (is this an mzML/mzXML file?)", e.name, sizeText(e.limit))
+}
+
+// sizeText is n bytes for a message: "16 MiB" or "1000 bytes".
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func (e *tagTooLargeError) Unwrap() error { return ErrTokenTooLarge }
 
 const (
 	anText     = iota
@@ -45,9 +92,15 @@ const (
 	anComment  // inside <!-- ... -->
 	anCDATA    // inside <![CDATA[ ... ]]>
 	anPI       // inside <? ... ?>
-	anDoctype  // inside <!DOCTYPE ... >
-	anDocQuote // quoted string inside the DOCTYPE
+	anDoctype  // inside <!DOCTYPE ... >, outside the internal subset
+	anDocQuote // quoted literal inside the DOCTYPE (returns to ret)
 	anRef      // inside an entity or character reference in text
+	anSubset   // inside the internal subset [ ... ], between declarations
+	anSubLT    // after '<' in the internal subset
+	anSubBang  // after "<!" in the internal subset
+	anSubCmt   // comment in the internal subset
+	anSubPI    // processing instruction in the internal subset
+	anSubDecl  // markup declaration (<!ENTITY, <!ATTLIST, ...)
 )
 
 // isB64 marks the bytes dropped from character data inside the root.
@@ -68,6 +121,15 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 	w := 0
 	for i := 0; i < n; i++ {
 		c := p[i]
+		if c == '\n' {
+			a.line++
+		}
+		if a.state == anTag || a.state == anAttr {
+			a.tagBytes++
+			if a.maxTag > 0 && a.tagBytes > a.maxTag {
+				return w, &tagTooLargeError{line: a.tagLine + 1, name: string(a.tagName), limit: a.maxTag}
+			}
+		}
 		switch a.state {
 		case anText:
 			switch {
@@ -87,6 +149,8 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 			}
 		case anLT:
 			a.endTag, a.lastSlash = false, false
+			a.tagBytes, a.tagLine, a.attrs = 2, a.line, 0
+			a.tagName, a.nameDone = a.tagName[:0], false
 			switch c {
 			case '!':
 				a.state = anBang
@@ -94,8 +158,10 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 				a.state, a.tail = anPI, 0
 			case '/':
 				a.state, a.endTag = anTag, true
+				a.tagName = append(a.tagName, '/')
 			default:
 				a.state = anTag
+				a.tagName = append(a.tagName, c)
 				if c == '>' {
 					a.state = anText
 				}
@@ -107,13 +173,24 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 			case '[':
 				a.state, a.tail = anCDATA, 0
 			default:
-				a.state, a.depth = anDoctype, 0
+				a.state = anDoctype
 			}
 		case anTag:
+			if !a.nameDone {
+				if c <= ' ' || c == '>' || c == '/' || c == '"' || c == '\'' || len(a.tagName) >= maxTagName {
+					a.nameDone = true
+				} else {
+					a.tagName = append(a.tagName, c)
+				}
+			}
 			switch c {
 			case '"', '\'':
 				a.state, a.quote = anAttr, c
 				a.lastSlash = false
+				a.attrs++
+				if a.maxAttrs > 0 && a.attrs > a.maxAttrs {
+					return w, &tagTooLargeError{line: a.tagLine + 1, name: string(a.tagName), limit: int64(a.maxAttrs), attrs: true}
+				}
 			case '>':
 				a.state = anText
 				switch {
@@ -166,19 +243,65 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 		case anDoctype:
 			switch c {
 			case '"', '\'':
-				a.state, a.quote = anDocQuote, c
+				a.state, a.quote, a.ret = anDocQuote, c, anDoctype
 			case '[':
-				a.depth++
-			case ']':
-				a.depth--
+				a.state = anSubset
 			case '>':
-				if a.depth <= 0 {
-					a.state = anText
-				}
+				a.state = anText
 			}
 		case anDocQuote:
 			if c == a.quote {
+				a.state = a.ret
+			}
+		case anSubset:
+			switch c {
+			case '<':
+				a.state = anSubLT
+			case ']':
 				a.state = anDoctype
+			}
+		case anSubLT:
+			switch c {
+			case '!':
+				a.state = anSubBang
+			case '?':
+				a.state, a.tail = anSubPI, 0
+			default:
+				a.state = anSubDecl
+			}
+		case anSubBang:
+			if c == '-' {
+				a.state, a.tail = anSubCmt, 0
+			} else {
+				a.state = anSubDecl
+			}
+		case anSubCmt: // ends at "-->" (the opening "<!-" was consumed)
+			a.tail = endMatch(a.tail, c, '-', '-', '>')
+			if a.tail == 3 {
+				a.state = anSubset
+			}
+		case anSubPI: // ends at "?>"
+			switch {
+			case c == '?':
+				a.tail = 1
+			case c == '>' && a.tail == 1:
+				a.state = anSubset
+			default:
+				a.tail = 0
+				// encoding/xml reads a DOCTYPE's quotes and angle
+				// brackets inside processing instructions as markup
+				// (an apostrophe there made it fail with "unexpected
+				// EOF"); their content means nothing to the converters.
+				if c == '\'' || c == '"' || c == '<' || c == '>' {
+					c = ' '
+				}
+			}
+		case anSubDecl:
+			switch c {
+			case '"', '\'':
+				a.state, a.quote, a.ret = anDocQuote, c, anSubDecl
+			case '>':
+				a.state = anSubset
 			}
 		}
 		p[w] = c

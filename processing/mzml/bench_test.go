@@ -125,3 +125,26 @@ func (p *peakWriter) WriteRecord(*processing.Record) error {
 	}
 	return nil
 }
+
+// BenchmarkHostile measures the hostile shapes of issue 9 item 7 (one
+// element with 100 000 attributes; 60 000 prefixes declared on the root
+// with 60 000 elements): both were quadratic before (28 s and 13 s).
+func BenchmarkHostile(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		doc  string
+	}{
+		{"attrs100k", manyAttrs(100000)},
+		{"prefixes60k", manyPrefixes(60000)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.doc)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := (MzML{}).Convert(context.Background(), processing.Input{R: strings.NewReader(c.doc)}, &discard{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -41,6 +41,9 @@ type MzML struct {
 	// MaxTokenBytes bounds one XML token (e.g. one base64 binary array);
 	// 0 means DefaultMaxTokenBytes.
 	MaxTokenBytes int
+	// MaxTagBytes bounds one tag with all its attributes; 0 means
+	// DefaultMaxTagBytes.
+	MaxTagBytes int
 }
 
 // spectrumState is one open <spectrum> element.
@@ -167,7 +170,7 @@ func (h *mzmlHandler) flush() error {
 func (c MzML) Convert(ctx context.Context, in processing.Input, out processing.RecordWriter) (processing.Summary, error) {
 	h := &mzmlHandler{out: out, vals: fieldsFor(MzMLHeaders)}
 	h.rec.Values = h.vals
-	if err := walk(ctx, in.R, c.MaxTokenBytes, h); err != nil {
+	if err := walk(ctx, in.R, limits{token: c.MaxTokenBytes, tag: c.MaxTagBytes}, h); err != nil {
 		return processing.Summary{}, err
 	}
 	n := int64(h.written)
@@ -194,6 +197,9 @@ type MzXML struct {
 	// MaxTokenBytes bounds one XML token (e.g. one base64 peaks element);
 	// 0 means DefaultMaxTokenBytes.
 	MaxTokenBytes int
+	// MaxTagBytes bounds one tag with all its attributes (so one attribute
+	// value, where mzXML keeps its scan data); 0 means DefaultMaxTagBytes.
+	MaxTagBytes int
 }
 
 type mzxmlHandler struct {
@@ -246,7 +252,7 @@ func (h *mzxmlHandler) end(int) error { return nil }
 func (c MzXML) Convert(ctx context.Context, in processing.Input, out processing.RecordWriter) (processing.Summary, error) {
 	h := &mzxmlHandler{out: out, vals: fieldsFor(MzXMLHeaders)}
 	h.rec.Values = h.vals
-	if err := walk(ctx, in.R, c.MaxTokenBytes, h); err != nil {
+	if err := walk(ctx, in.R, limits{token: c.MaxTokenBytes, tag: c.MaxTagBytes}, h); err != nil {
 		return processing.Summary{}, err
 	}
 	n := int64(h.n)

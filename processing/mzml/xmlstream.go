@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/omicsomics/omics-worker/processing"
 )
@@ -17,6 +15,18 @@ import (
 // base64 binary array) accepted when MaxTokenBytes is zero. encoding/xml
 // buffers a whole text node, so this bounds the memory of the parser.
 const DefaultMaxTokenBytes = 64 << 20
+
+// DefaultMaxTagBytes is the largest start or end tag (the element name
+// and all its attributes, hence also the largest attribute value) accepted
+// when MaxTagBytes is zero. It is checked before encoding/xml buffers the
+// tag, so a hostile 60 MiB attribute in a tiny .gz costs no memory. Real
+// mzML/mzXML tags are under a kilobyte.
+const DefaultMaxTagBytes = 16 << 20
+
+// MaxAttrs bounds the number of attributes of one element (real mzML and
+// mzXML elements have fewer than 30). With DefaultMaxTagBytes it bounds the
+// memory of one start tag: encoding/xml allocates each attribute apart.
+const MaxAttrs = 1 << 17
 
 // MaxDepth bounds the element nesting (real files nest about 10 deep); the
 // decoder's element stack would otherwise grow with a garbage file of
@@ -54,7 +64,8 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 }
 
 // handler receives the start and end elements of the document. depth is 0
-// for the root element.
+// for the root element. Names are namespace-translated as by
+// xml.Decoder.Token: Space holds the namespace URI ("" for none).
 type handler interface {
 	start(se *xml.StartElement, depth int) error
 	end(depth int) error
@@ -64,30 +75,72 @@ type handler interface {
 // enforces the well-formedness rules Python's expat applies and
 // encoding/xml does not (one root element, nothing but whitespace,
 // comments and processing instructions outside it, no duplicate
-// attributes).
-func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
-	if maxToken <= 0 {
-		maxToken = DefaultMaxTokenBytes
-	}
+// attributes, no unbound namespace prefix). Namespaces and start/end tag
+// matching are handled here on top of xml.Decoder.RawToken, with costs
+// linear in the input (see nsScope and checkAttrs).
+func walk(ctx context.Context, r io.Reader, lim limits, h handler) error {
+	lim = lim.withDefaults()
 	// The budget is counted after the pre-filter: it bounds what
 	// encoding/xml may buffer, and dropped base64 costs no memory.
-	br := &budgetReader{ctx: ctx, r: &attrNormReader{r: r}, limit: int64(maxToken)}
+	br := &budgetReader{ctx: ctx, r: &attrNormReader{r: &prologReader{r: r}, maxTag: int64(lim.tag), maxAttrs: MaxAttrs}, limit: int64(lim.token)}
 	d := xml.NewDecoder(br)
 	d.CharsetReader = charsetReader
-	depth := 0
-	seenRoot := false
-	var ns nsScope
+	w := &walker{ctx: ctx, d: d, h: h, ns: newNSScope()}
+	return w.run(br)
+}
+
+// limits are the per-token bounds of one walk.
+type limits struct {
+	token int // one XML token (text node, comment, ...): DefaultMaxTokenBytes
+	tag   int // one start or end tag with all its attributes: DefaultMaxTagBytes
+}
+
+func (l limits) withDefaults() limits {
+	if l.token <= 0 {
+		l.token = DefaultMaxTokenBytes
+	}
+	if l.tag <= 0 {
+		l.tag = DefaultMaxTagBytes
+	}
+	return l
+}
+
+// walker is the state of one walk.
+type walker struct {
+	ctx      context.Context
+	d        *xml.Decoder
+	h        handler
+	ns       *nsScope
+	open     []openElement // raw names of the open elements, root first
+	seenRoot bool
+	dtd      dtdDecls // attribute defaults of the internal subset, if any
+	// standalone="yes" in the XML declaration
+	standalone bool
+}
+
+// openElement is one open element: its raw (untranslated) name, to match
+// the end tag as expat does, and the namespace bindings mark to undo.
+type openElement struct {
+	raw  xml.Name
+	mark int
+}
+
+func (w *walker) run(br *budgetReader) error {
+	d := w.d
 	declOK := true // an XML declaration is still allowed
 	for tokens := 0; ; tokens++ {
 		if tokens%ctxCheckTokens == 0 {
-			if err := ctx.Err(); err != nil {
+			if err := w.ctx.Err(); err != nil {
 				return err
 			}
 		}
 		br.used = 0
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if errors.Is(err, io.EOF) {
-			if !seenRoot {
+			if len(w.open) > 0 {
+				return &processing.ParseError{Line: lineOf(d), Msg: "malformed XML: unexpected EOF"}
+			}
+			if !w.seenRoot {
 				return &processing.ParseError{Line: lineOf(d), Msg: "no XML element found (empty file?)"}
 			}
 			return nil
@@ -102,28 +155,21 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 			if t.Target == "xml" && !atStart {
 				return &processing.ParseError{Line: lineOf(d), Msg: "malformed XML: the <?xml ...?> declaration is not at the start of the file"}
 			}
+			if t.Target == "xml" {
+				w.standalone = bytes.Contains(t.Inst, []byte(`standalone="yes"`))
+			}
+		case xml.Directive:
+			if !w.seenRoot && w.dtd == nil {
+				if w.dtd, err = parseDoctype(lineOf(d), string(t), w.standalone); err != nil {
+					return err
+				}
+			}
 		case xml.StartElement:
-			if depth == 0 && seenRoot {
-				return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("junk after the document element: a second root element <%s>", t.Name.Local)}
-			}
-			if err := checkAttrs(d, &t); err != nil {
+			if err := w.startElement(&t); err != nil {
 				return err
 			}
-			if err := ns.push(d, &t, depth); err != nil {
-				return err
-			}
-			seenRoot = true
-			if depth >= MaxDepth {
-				return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("XML elements nested deeper than %d levels (is this an mzML/mzXML file?)", MaxDepth)}
-			}
-			if err := h.start(&t, depth); err != nil {
-				return err
-			}
-			depth++
 		case xml.EndElement:
-			depth--
-			ns.pop(depth)
-			if err := h.end(depth); err != nil {
+			if err := w.endElement(&t); err != nil {
 				return err
 			}
 		case xml.CharData:
@@ -136,9 +182,9 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 				}
 				rest = bytes.TrimLeft(bytes.TrimPrefix(t, []byte("\ufeff")), " \t\r\n")
 			}
-			if depth == 0 && len(rest) > 0 {
+			if len(w.open) == 0 && len(rest) > 0 {
 				where := "before"
-				if seenRoot {
+				if w.seenRoot {
 					where = "after"
 				}
 				return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("text %s the document element (is this an XML file?)", where)}
@@ -147,59 +193,172 @@ func walk(ctx context.Context, r io.Reader, maxToken int, h handler) error {
 	}
 }
 
-// nsScope tracks the namespace URIs in scope, to reject names with an
-// undeclared prefix as expat does ("unbound prefix"). encoding/xml leaves
-// such a prefix untranslated in Name.Space, so a Space that is not a URI in
-// scope marks an unbound prefix.
-type nsScope struct {
-	bound []nsBinding
+func (w *walker) startElement(t *xml.StartElement) error {
+	d := w.d
+	depth := len(w.open)
+	if depth == 0 && w.seenRoot {
+		return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("junk after the document element: a second root element <%s>", t.Name.Local)}
+	}
+	if depth >= MaxDepth {
+		return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("XML elements nested deeper than %d levels (is this an mzML/mzXML file?)", MaxDepth)}
+	}
+	w.seenRoot = true
+	raw := t.Name
+	if w.dtd != nil {
+		if err := w.dtd.apply(t); err != nil {
+			return &processing.ParseError{Line: lineOf(d), Msg: err.Error()}
+		}
+	}
+	mark := w.ns.mark()
+	if err := w.ns.declare(w.ctx, d, t); err != nil {
+		return err
+	}
+	if err := w.ns.translate(w.ctx, d, t); err != nil {
+		return err
+	}
+	if err := checkAttrs(w.ctx, d, t); err != nil {
+		return err
+	}
+	w.open = append(w.open, openElement{raw: raw, mark: mark})
+	return w.h.start(t, depth)
 }
 
-type nsBinding struct {
-	uri   string
-	depth int
+func (w *walker) endElement(t *xml.EndElement) error {
+	n := len(w.open)
+	if n == 0 {
+		return &processing.ParseError{Line: lineOf(w.d), Msg: "malformed XML: unexpected end element </" + qname(t.Name) + ">"}
+	}
+	top := w.open[n-1]
+	if top.raw != t.Name {
+		return &processing.ParseError{Line: lineOf(w.d), Msg: "malformed XML: element <" + qname(top.raw) + "> closed by </" + qname(t.Name) + ">"}
+	}
+	w.open = w.open[:n-1]
+	w.ns.release(top.mark)
+	if n == 1 {
+		w.open = nil // let a deep stack go
+	}
+	return w.h.end(n - 1)
 }
+
+// qname is the name as written in the document (prefix:local).
+func qname(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
+}
+
+// nsScope tracks the namespace bindings in scope: for every prefix ("" for
+// the default namespace) a stack of URIs, innermost last, and the order in
+// which prefixes were bound so that an end tag undoes its element's
+// bindings. Every operation is O(1) amortised per attribute, however many
+// prefixes are in scope (a scan of all bindings per element was quadratic
+// on a root declaring tens of thousands of prefixes).
+type nsScope struct {
+	uris  map[string][]string
+	order []string // bound prefixes, in binding order
+}
+
+func newNSScope() *nsScope { return &nsScope{uris: map[string][]string{}} }
 
 const xmlNamespaceURL = "http://www.w3.org/XML/1998/namespace"
 
-func (s *nsScope) push(d *xml.Decoder, t *xml.StartElement, depth int) error {
-	for _, a := range t.Attr {
-		if a.Name.Space == "xmlns" && a.Value == "" {
-			return &processing.ParseError{Line: lineOf(d), Field: a.Name.Local,
-				Msg: fmt.Sprintf("malformed XML: namespace prefix %q must not be undeclared (xmlns:%s=\"\")", a.Name.Local, a.Name.Local)}
-		}
-		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
-			s.bound = append(s.bound, nsBinding{a.Value, depth})
-		}
-	}
-	if !s.inScope(t.Name.Space) {
-		return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("malformed XML: unbound namespace prefix %q on <%s>", t.Name.Space, t.Name.Local)}
-	}
-	for _, a := range t.Attr {
-		if a.Name.Space != "xmlns" && !s.inScope(a.Name.Space) {
-			return &processing.ParseError{Line: lineOf(d), Field: a.Name.Local,
-				Msg: fmt.Sprintf("malformed XML: unbound namespace prefix %q on attribute %q", a.Name.Space, a.Name.Local)}
-		}
+// ctxCheckAttrs is how many attributes are processed between two context
+// checks inside one element.
+const ctxCheckAttrs = 4096
+
+func checkCtx(ctx context.Context, i int) error {
+	if i > 0 && i%ctxCheckAttrs == 0 {
+		return ctx.Err()
 	}
 	return nil
 }
 
-func (s *nsScope) inScope(space string) bool {
-	if space == "" || space == xmlNamespaceURL {
-		return true
-	}
-	for i := len(s.bound) - 1; i >= 0; i-- {
-		if s.bound[i].uri == space {
-			return true
+func (s *nsScope) mark() int { return len(s.order) }
+
+// declare binds the xmlns and xmlns:p attributes of t.
+func (s *nsScope) declare(ctx context.Context, d *xml.Decoder, t *xml.StartElement) error {
+	for i, a := range t.Attr {
+		if err := checkCtx(ctx, i); err != nil {
+			return err
 		}
+		var prefix string
+		switch {
+		case a.Name.Space == "xmlns":
+			if a.Value == "" {
+				return &processing.ParseError{Line: lineOf(d), Field: a.Name.Local,
+					Msg: fmt.Sprintf("malformed XML: namespace prefix %q must not be undeclared (xmlns:%s=\"\")", a.Name.Local, a.Name.Local)}
+			}
+			prefix = a.Name.Local
+		case a.Name.Space == "" && a.Name.Local == "xmlns":
+			prefix = ""
+		default:
+			continue
+		}
+		s.uris[prefix] = append(s.uris[prefix], a.Value)
+		s.order = append(s.order, prefix)
 	}
-	return false
+	return nil
 }
 
-func (s *nsScope) pop(depth int) {
-	for len(s.bound) > 0 && s.bound[len(s.bound)-1].depth >= depth {
-		s.bound = s.bound[:len(s.bound)-1]
+// release undoes the bindings made since mark.
+func (s *nsScope) release(mark int) {
+	for len(s.order) > mark {
+		p := s.order[len(s.order)-1]
+		s.order = s.order[:len(s.order)-1]
+		st := s.uris[p]
+		if len(st) == 1 {
+			delete(s.uris, p)
+		} else {
+			s.uris[p] = st[:len(st)-1]
+		}
 	}
+}
+
+func (s *nsScope) lookup(prefix string) (string, bool) {
+	st := s.uris[prefix]
+	if len(st) == 0 {
+		return "", false
+	}
+	return st[len(st)-1], true
+}
+
+// translate replaces the prefixes of t's name and attribute names by their
+// namespace URIs, as xml.Decoder.Token does, and rejects an unbound prefix
+// as expat does ("unbound prefix"). Unprefixed attributes have no
+// namespace; xmlns declarations keep Space "xmlns" (or are "xmlns").
+func (s *nsScope) translate(ctx context.Context, d *xml.Decoder, t *xml.StartElement) error {
+	switch t.Name.Space {
+	case "":
+		t.Name.Space, _ = s.lookup("")
+	case "xml":
+		t.Name.Space = xmlNamespaceURL
+	default:
+		uri, ok := s.lookup(t.Name.Space)
+		if !ok || t.Name.Space == "xmlns" {
+			return &processing.ParseError{Line: lineOf(d), Msg: fmt.Sprintf("malformed XML: unbound namespace prefix %q on <%s>", t.Name.Space, t.Name.Local)}
+		}
+		t.Name.Space = uri
+	}
+	for i := range t.Attr {
+		if err := checkCtx(ctx, i); err != nil {
+			return err
+		}
+		n := &t.Attr[i].Name
+		switch n.Space {
+		case "", "xmlns":
+		case "xml":
+			n.Space = xmlNamespaceURL
+		default:
+			uri, ok := s.lookup(n.Space)
+			if !ok {
+				return &processing.ParseError{Line: lineOf(d), Field: n.Local,
+					Msg: fmt.Sprintf("malformed XML: unbound namespace prefix %q on attribute %q", n.Space, n.Local)}
+			}
+			n.Space = uri
+		}
+	}
+	return nil
 }
 
 func lineOf(d *xml.Decoder) int {
@@ -207,14 +366,39 @@ func lineOf(d *xml.Decoder) int {
 	return line
 }
 
-func checkAttrs(d *xml.Decoder, t *xml.StartElement) error {
-	for i := 1; i < len(t.Attr); i++ {
-		for j := 0; j < i; j++ {
-			if t.Attr[i].Name == t.Attr[j].Name {
-				return &processing.ParseError{Line: lineOf(d), Field: t.Attr[i].Name.Local,
-					Msg: fmt.Sprintf("duplicate attribute %q on <%s>", t.Attr[i].Name.Local, t.Name.Local)}
+// smallAttrs is the attribute count up to which duplicates are found by
+// comparing every pair; above it a hash set keeps the check linear.
+const smallAttrs = 16
+
+// checkAttrs rejects two attributes with the same expanded name (after
+// namespace translation), as expat does.
+func checkAttrs(ctx context.Context, d *xml.Decoder, t *xml.StartElement) error {
+	dup := -1
+	if len(t.Attr) <= smallAttrs {
+		for i := 1; i < len(t.Attr) && dup < 0; i++ {
+			for j := 0; j < i; j++ {
+				if t.Attr[i].Name == t.Attr[j].Name {
+					dup = i
+					break
+				}
 			}
 		}
+	} else {
+		seen := make(map[xml.Name]struct{}, len(t.Attr))
+		for i, a := range t.Attr {
+			if err := checkCtx(ctx, i); err != nil {
+				return err
+			}
+			if _, ok := seen[a.Name]; ok {
+				dup = i
+				break
+			}
+			seen[a.Name] = struct{}{}
+		}
+	}
+	if dup >= 0 {
+		return &processing.ParseError{Line: lineOf(d), Field: t.Attr[dup].Name.Local,
+			Msg: fmt.Sprintf("duplicate attribute %q on <%s>", t.Attr[dup].Name.Local, t.Name.Local)}
 	}
 	return nil
 }
@@ -231,61 +415,26 @@ func xmlError(d *xml.Decoder, err error) error {
 	if errors.As(err, &pe) {
 		return err
 	}
+	var te *tagTooLargeError
+	if errors.As(err, &te) {
+		return &processing.ParseError{Line: te.line, Msg: te.Error(), Err: err}
+	}
 	if errors.Is(err, ErrTokenTooLarge) {
 		return &processing.ParseError{Line: lineOf(d), Msg: err.Error(), Err: err}
 	}
 	return err
 }
 
-// charsetReader supports the 8-bit encodings expat knows besides UTF-8.
+// charsetReader is only consulted for a declaration prologReader could
+// not parse (encoding/xml then reports it as malformed or asks here).
 func charsetReader(label string, in io.Reader) (io.Reader, error) {
-	switch strings.ToLower(strings.TrimSpace(label)) {
-	case "iso-8859-1", "latin-1", "latin1", "iso_8859-1", "l1":
-		return &latin1Reader{r: in}, nil
-	case "us-ascii", "ascii":
-		return &asciiReader{r: in}, nil
+	dec, err := decoderFor(label, false, false, 1)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unsupported XML encoding %q (UTF-8, ISO-8859-1 and US-ASCII are supported)", label)
-}
-
-// latin1Reader converts ISO-8859-1 bytes to UTF-8.
-type latin1Reader struct {
-	r   io.Reader
-	buf []byte
-	out []byte
-}
-
-func (l *latin1Reader) Read(p []byte) (int, error) {
-	for len(l.out) == 0 {
-		if cap(l.buf) == 0 {
-			l.buf = make([]byte, 4096)
-		}
-		n, err := l.r.Read(l.buf[:min(len(l.buf), len(p)/2+1)])
-		l.out = l.out[:0]
-		for _, c := range l.buf[:n] {
-			l.out = utf8.AppendRune(l.out, rune(c))
-		}
-		if n == 0 && err != nil {
-			return 0, err
-		}
-		if err != nil && err != io.EOF {
-			return 0, err
-		}
+	if dec == nil {
+		return in, nil
 	}
-	n := copy(p, l.out)
-	l.out = l.out[n:]
-	return n, nil
-}
-
-// asciiReader passes ASCII through and fails on any other byte.
-type asciiReader struct{ r io.Reader }
-
-func (a *asciiReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	for _, c := range p[:n] {
-		if c >= 0x80 {
-			return 0, fmt.Errorf("byte 0x%02x in a document declared as US-ASCII", c)
-		}
-	}
-	return n, err
+	dec.r, dec.line = in, 1
+	return dec, nil
 }
