@@ -68,7 +68,7 @@ type Worker struct {
 	coldOnce sync.Once
 	coldCh   chan struct{} // closed by ColdShutdown
 	runOnce  sync.Once
-	folds    sync.WaitGroup // fetches folded into result writes in flight (batch.go)
+	folds    sync.WaitGroup // fetches folded into result writes in flight (groupcommit.go)
 
 	// mon is the state read and changed by remote control and
 	// monitoring, under its own lock (monitorState).
