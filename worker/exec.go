@@ -151,7 +151,7 @@ func (w *Worker) execute(j *job) {
 		j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))
 		var m *protocol.ResultMeta
 		if !w.ignoreResult(j) { // spec §3.7: main-process records
-			m = w.meta(t, protocol.StateFailure, timeLimitError(msg, hard).Info()) // hostile.go
+			m = w.meta(t, protocol.StateFailure, timeLimitError(msg, hard).Info()) // timelimit.go
 		}
 		w.settleFinal(ctx, j, m)
 	case <-w.abandon:
@@ -245,7 +245,7 @@ func (w *Worker) succeed(ctx context.Context, j *job, t *Task, result any, elaps
 
 // settleFinal stores the final meta (nil = nothing) and acknowledges the
 // message if it was not acked early (with the next fetch folded in when
-// the backend can, batch.go).
+// the backend can, groupcommit.go).
 func (w *Worker) settleFinal(ctx context.Context, j *job, m *protocol.ResultMeta) {
 	if w.settleNext(ctx, j, m) {
 		return

@@ -138,7 +138,7 @@ func TestFairnessKeyErrorRunsUnlimited(t *testing.T) {
 }
 
 // TestRateLimitSpacesStarts: Celery's per-task rate_limit ("10/s",
-// "100/m"), enforced by hooks.go, spaces the starts of one task name by
+// "100/m"), enforced by ratelimit.go, spaces the starts of one task name by
 // 1/rate (a lower bound that the token bucket guarantees; not a speed
 // measurement) and does not hold back other task names.
 func TestRateLimitSpacesStarts(t *testing.T) {

@@ -110,7 +110,7 @@ func (w *Worker) Requests() (active, reserved, scheduled []RequestInfo) {
 	}
 	w.mu.Unlock()
 
-	x := w.xinit()
+	x := &w.mon
 	x.mu.Lock()
 	starts := make(map[*job]time.Time, len(items))
 	for _, it := range items {
@@ -180,7 +180,7 @@ type Stats struct {
 
 // Stats returns the current counters.
 func (w *Worker) Stats() Stats {
-	x := w.xinit()
+	x := &w.mon
 	w.mu.Lock()
 	active := len(w.running)
 	conc := w.cfg.Concurrency

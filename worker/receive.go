@@ -23,7 +23,7 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 	if d.Envelope == nil {
 		log.Error("Can't decode message body; message deleted", "err", d.DecodeErr, "size", len(d.Raw))
 		w.hookReject(decodeRejectReason(d.DecodeErr))
-		w.settle(ctx, j, w.undecodableMeta(log, d)) // FAILURE if an id is readable (hostile.go)
+		w.settle(ctx, j, w.undecodableMeta(log, d)) // FAILURE if an id is readable (reject.go)
 		return
 	}
 	if limit := w.cfg.MaxMessageSize; limit > 0 && len(d.Raw) > limit {

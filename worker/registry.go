@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// ErrUnknownTask: the task name is not registered.
+var ErrUnknownTask = errors.New("unknown task")
+
 // Handler runs one task. It returns the task's result (any JSON-encodable
 // value, stored as SUCCESS) or an error: a *RetryError (see Retry) retries
 // the task, a *PyError chooses the Python exception of the FAILURE, any

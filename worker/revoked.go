@@ -3,6 +3,7 @@ package worker
 import (
 	"bufio"
 	"container/heap"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/omicsomics/omics-worker/protocol"
 )
 
 // Limits of the revoked set: Celery's CELERY_WORKER_REVOKES_MAX and
@@ -382,4 +385,134 @@ func (s *RevokedSet) LoadStateFile(path string) (int64, error) {
 	}
 	defer f.Close()
 	return s.ReadState(f, path)
+}
+
+// --- revoking tasks ----------------------------------------------------------
+
+// ErrRevokedTerminated is the cancellation cause of a task's context when
+// a remote `revoke --terminate` (or `terminate`) hits it. The runtime
+// stores REVOKED (TaskRevokedError('terminated')) once the handler returns.
+var ErrRevokedTerminated = &PyError{Type: "TaskRevokedError", Module: "celery.exceptions", Args: []any{"terminated"}}
+
+// errRevokedAnnounced marks a job whose task-revoked was already sent.
+var errRevokedAnnounced = errors.New("revoked (announced)")
+
+// Revoke adds ids to the revoked set. With terminate, running tasks among
+// them are cancelled (cause ErrRevokedTerminated) and reserved ones will
+// be discarded; it returns the ids found here (running or reserved), in
+// the order given.
+func (w *Worker) Revoke(ids []string, terminate bool, signum int) []string {
+	x := &w.mon
+	x.revoked.Add(ids...)
+	if !terminate {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	found := map[string]bool{}
+	var cancels []context.CancelCauseFunc
+	w.mu.Lock()
+	for j := range w.running {
+		if j.msg != nil && want[j.msg.ID] {
+			found[j.msg.ID] = true
+			if j.cancel != nil {
+				cancels = append(cancels, j.cancel)
+			}
+		}
+	}
+	for j := range w.held {
+		if j.msg != nil && want[j.msg.ID] && j.state != stateDone {
+			found[j.msg.ID] = true
+		}
+	}
+	w.mu.Unlock()
+	x.mu.Lock()
+	for id := range found {
+		x.terminate[id] = signum
+	}
+	x.mu.Unlock()
+	for _, c := range cancels {
+		c(ErrRevokedTerminated)
+	}
+	var out []string
+	for _, id := range ids {
+		if found[id] {
+			out = append(out, id)
+			delete(found, id)
+		}
+	}
+	return out
+}
+
+// discardRevoked settles j with REVOKED when its id is in the revoked set.
+func (w *Worker) discardRevoked(ctx context.Context, j *job) bool {
+	if !w.mon.revoked.Contains(j.msg.ID) {
+		return false
+	}
+	j.log.Info(fmt.Sprintf("Discarding revoked task: %s[%s]", j.msg.Task, j.msg.ID), "reason", "revoked")
+	var m *protocol.ResultMeta
+	if !w.ignoreResult(j) {
+		m = w.baseMeta(j.msg, protocol.StateRevoked, revokedError("revoked").Info())
+	}
+	w.settleRevoked(ctx, j, m, false, 0)
+	return true
+}
+
+// settleRevoked announces task-revoked and settles j with m; signum is
+// the signal of a terminate (terminated true).
+func (w *Worker) settleRevoked(ctx context.Context, j *job, m *protocol.ResultMeta, terminated bool, signum int) {
+	x := &w.mon
+	x.mu.Lock()
+	x.outcomes[j] = outcome{err: errRevokedAnnounced}
+	delete(x.terminate, j.msg.ID)
+	x.mu.Unlock()
+	if obs := w.observers(); len(obs) > 0 {
+		ev := w.taskEvent(j, EventTaskRevoked)
+		ev.Meta, ev.Terminated, ev.Signum = m, terminated, signum
+		emit(obs, ev)
+	}
+	w.settle(ctx, j, m)
+}
+
+// hookCancelSet runs once j.cancel is set: a terminate that arrived while
+// the task was starting takes effect now.
+func (w *Worker) hookCancelSet(j *job) {
+	x := &w.mon
+	x.mu.Lock()
+	_, term := x.terminate[j.msg.ID]
+	x.mu.Unlock()
+	if term {
+		w.mu.Lock()
+		c := j.cancel
+		w.mu.Unlock()
+		if c != nil {
+			c(ErrRevokedTerminated)
+		}
+	}
+}
+
+// hookFinish runs when the handler returned. It records the outcome for
+// the final event and turns a terminated task into REVOKED; true means it
+// settled j.
+func (w *Worker) hookFinish(ctx context.Context, j *job, tctx context.Context, o outcome) bool {
+	x := &w.mon
+	x.mu.Lock()
+	x.outcomes[j] = o
+	sig, term := x.terminate[j.msg.ID]
+	delete(x.terminate, j.msg.ID)
+	x.mu.Unlock()
+	if !term || !errors.Is(context.Cause(tctx), ErrRevokedTerminated) || o.err == nil {
+		// A handler that completed despite the terminate keeps its
+		// SUCCESS: its work is done and consistent.
+		return false
+	}
+	j.log.Info(fmt.Sprintf("Task %s[%s] terminated by remote revoke", j.msg.Task, j.msg.ID), "signum", sig)
+	var m *protocol.ResultMeta
+	if !w.ignoreResult(j) {
+		m = w.baseMeta(j.msg, protocol.StateRevoked, ErrRevokedTerminated.Info())
+	}
+	w.settleRevoked(ctx, j, m, true, sig)
+	return true
 }

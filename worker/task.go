@@ -49,7 +49,7 @@ type Task struct {
 	// an abandoned handler cannot overwrite it.
 	finished atomic.Bool
 	// gate lets a commit and the hard time limit decide in one place
-	// (commit.go).
+	// (commitgate.go).
 	gate commitGate
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
@@ -67,14 +68,57 @@ type Worker struct {
 	coldOnce sync.Once
 	coldCh   chan struct{} // closed by ColdShutdown
 	runOnce  sync.Once
-	folds    sync.WaitGroup // fetches folded into result writes in flight (batch.go)
+	folds    sync.WaitGroup // fetches folded into result writes in flight (groupcommit.go)
 
-	// x is the state of the remote-control / events / monitoring hooks
-	// (hooks.go); its zero value is ready.
-	x ext
+	// mon is the state read and changed by remote control and
+	// monitoring, under its own lock (monitorState).
+	mon monitorState
 	// fair is the per-key limit state (fairness.go), guarded by mu.
 	fair fairState
 }
+
+// monitorState is what remote control and monitoring (worker/control,
+// worker/events, worker/metrics) read and change while the worker runs:
+// the Lamport clock, the revoked set, the counters of `inspect stats`, the
+// per-job start times and outcomes behind `inspect active` and the final
+// task events, pending terminates, rate limits, the consumed queues and
+// pool resizing. mu guards the maps and the fields below it; it is never
+// held while taking Worker.mu, but may be taken under it.
+type monitorState struct {
+	clock     Clock
+	revoked   RevokedSet
+	start     time.Time
+	processed atomic.Int64
+	observers atomic.Pointer[[]Observer] // copy on write under mu
+
+	mu        sync.Mutex
+	queues    []string // nil: Config.Queues
+	started   map[*job]time.Time
+	outcomes  map[*job]outcome
+	terminate map[string]int // task id -> signal number
+	total     map[string]int64
+	rates     map[string]*rateLimit
+	rateText  map[string]string
+	retire    int
+	pool      *sync.WaitGroup
+}
+
+func (m *monitorState) init() {
+	m.start = time.Now()
+	m.started = map[*job]time.Time{}
+	m.outcomes = map[*job]outcome{}
+	m.terminate = map[string]int{}
+	m.total = map[string]int64{}
+	m.rates = map[string]*rateLimit{}
+	m.rateText = map[string]string{}
+	m.observers.Store(new([]Observer))
+}
+
+// Clock returns the worker's Lamport clock.
+func (w *Worker) Clock() *Clock { return &w.mon.clock }
+
+// Revoked returns the worker's revoked set.
+func (w *Worker) Revoked() *RevokedSet { return &w.mon.revoked }
 
 // New builds a worker that runs the handlers of reg. A nil logger drops
 // all logs.
@@ -104,6 +148,7 @@ func New(cfg Config, broker Broker, backend ResultBackend, reg *Registry, logger
 		readyCh:  make(chan struct{}),
 		coldCh:   make(chan struct{}),
 	}
+	w.mon.init()
 	if sa, ok := backend.(storeAcker); ok {
 		w.storeAcker = sa
 	} else if sa, ok := broker.(storeAcker); ok {

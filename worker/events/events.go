@@ -149,15 +149,16 @@ func (d *Dispatcher) enabled(group string) bool {
 // Dropped is the number of events dropped because the queue was full.
 func (d *Dispatcher) Dropped() int64 { return d.dropped.Load() }
 
-// ObserveTask implements worker.Observer: the event is queued when task
-// events are enabled.
+// ObserveTask implements worker.Observer: when task events are enabled,
+// the event's Celery fields are formatted (TaskFields) and queued; else it
+// costs nothing.
 func (d *Dispatcher) ObserveTask(ev worker.TaskEvent) {
 	if !d.enabled("task") {
 		return
 	}
-	f := make(map[string]any, len(ev.Fields)+2)
-	for k, v := range ev.Fields {
-		f[k] = v
+	f := TaskFields(ev)
+	if f == nil {
+		return
 	}
 	f["type"] = ev.Type
 	d.enqueue(f)

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -68,9 +69,10 @@ func TestGroups(t *testing.T) {
 func TestRunSendsWorkerAndTaskEvents(t *testing.T) {
 	p := &pub{}
 	d := New(Config{Names: protocol.DefaultNames(3), HeartbeatInterval: 20 * time.Millisecond, SWVer: "1.2"}, &src{}, p)
-	d.ObserveTask(worker.TaskEvent{Type: worker.EventTaskStarted, Fields: map[string]any{"uuid": "x"}}) // off: dropped
+	d.ObserveTask(worker.TaskEvent{Type: worker.EventTaskStarted, ID: "x"}) // off: dropped
 	d.EnableTaskEvents()
-	d.ObserveTask(worker.TaskEvent{Type: worker.EventTaskSucceeded, Fields: map[string]any{"uuid": "x", "result": "1", "runtime": 0.5}})
+	d.ObserveTask(worker.TaskEvent{Type: worker.EventTaskSucceeded, ID: "x", Runtime: 500 * time.Millisecond,
+		Meta: &protocol.ResultMeta{Status: protocol.StateSuccess, Result: json.RawMessage("1")}})
 	d.HeartbeatNow()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

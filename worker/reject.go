@@ -1,11 +1,14 @@
 package worker
 
+// Messages rejected without running (undecodable, too large or deep,
+// invalid, disallowed content, unregistered): the reasons reported to
+// RejectObservers, and the FAILURE of a message whose id is still
+// readable.
+
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
 )
@@ -41,25 +44,6 @@ func peekRawTaskID(raw []byte) (id, task string) {
 	return id, task
 }
 
-// timeLimitError is TimeLimitExceeded with the limit rendered as Python
-// shows it: the timelimit header's own number when the limit came from the
-// message (apply_async(time_limit=1) gives TimeLimitExceeded(1,), an int),
-// else seconds as a float (celery worker --time-limit is a float option).
-func timeLimitError(msg *protocol.TaskMessage, hard time.Duration) *PyError {
-	pe := timeLimitExceeded(hard)
-	if msg == nil || msg.TimeLimit[0] == nil || *msg.TimeLimit[0] <= 0 {
-		return pe
-	}
-	var lim []json.Number
-	if json.Unmarshal(msg.Headers["timelimit"], &lim) != nil || len(lim) == 0 {
-		return pe
-	}
-	if n, err := lim[0].Int64(); err == nil {
-		pe.Args = []any{n}
-	}
-	return pe
-}
-
 // Reasons a message is rejected without running (the bounded label values
 // of the metrics' rejected-messages counter).
 const (
@@ -83,11 +67,7 @@ type RejectObserver interface {
 
 // hookReject tells the RejectObservers that a message was rejected.
 func (w *Worker) hookReject(reason string) {
-	x := w.xinit()
-	x.mu.Lock()
-	obs := x.observers
-	x.mu.Unlock()
-	for _, o := range obs {
+	for _, o := range w.observers() {
 		if r, ok := o.(RejectObserver); ok {
 			r.ObserveReject(reason)
 		}
