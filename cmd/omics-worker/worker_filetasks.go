@@ -63,9 +63,9 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, env taskEnv) (
 	if err != nil {
 		return nil, err
 	}
-	ocfg := storage.ObjectStoreConfigFromEnv(env.Getenv)
+	ocfg := objectStoreConfigFromEnv(env.Getenv)
 	ocfg.Logger = log
-	objects, err := storage.OpenObjectStore(ctx, ocfg)
+	objects, err := openObjectStore(ctx, ocfg)
 	if err != nil {
 		return nil, err
 	}
@@ -86,14 +86,13 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, env taskEnv) (
 	if tmp == "" {
 		tmp = env.Getenv("OMICS_WORKER_TMPDIR")
 	}
-	base := seconds(fileTaskFlags.retry)
 	cfg := tasks.Config{Files: files, Objects: objects, Keys: keys, Logger: log, TempDir: tmp,
-		RetryDelay: func(n int) time.Duration { return base << min(n, 10) }}
+		RetryBase: seconds(fileTaskFlags.retry), IsTransient: storageIsTransient}
 	if err := tasks.Register(reg, cfg); err != nil {
 		return nil, err
 	}
 	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},
-		"object_storage", mask.URL(cmpOr(ocfg.Endpoint, storage.DefaultEndpoint)), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
+		"object_storage", mask.URL(cmpOr(ocfg.Endpoint, defaultObjectEndpoint)), "bucket", cmpOr(ocfg.Bucket, defaultObjectBucket))
 	// Settle uploads that dead runs left uncommitted: at start, then
 	// every sweepInterval (docs/tasks.md).
 	sweeper, err := tasks.New(cfg)
@@ -123,7 +122,7 @@ func (l *lazyFiles) store(ctx context.Context) (*postgres.Store, error) {
 	}
 	s, err := postgres.OpenConfig(ctx, l.cfg)
 	if err != nil {
-		if !storage.IsTransient(err) && !errors.Is(err, postgres.ErrUnsupportedURL) {
+		if !postgres.IsTransient(err) && !errors.Is(err, postgres.ErrUnsupportedURL) {
 			// Connect failures are transient by nature here.
 			err = &connectError{err}
 		}
@@ -149,7 +148,7 @@ func (l *lazyFiles) Close() {
 	}
 }
 
-func (l *lazyFiles) GetFile(ctx context.Context, id int64) (*postgres.File, error) {
+func (l *lazyFiles) GetFile(ctx context.Context, id int64) (*storage.File, error) {
 	s, err := l.store(ctx)
 	if err != nil {
 		return nil, err
@@ -157,7 +156,7 @@ func (l *lazyFiles) GetFile(ctx context.Context, id int64) (*postgres.File, erro
 	return s.GetFile(ctx, id)
 }
 
-func (l *lazyFiles) SaveProcessed(ctx context.Context, raw *postgres.File, nf postgres.NewFile, patch map[string]any) (int64, error) {
+func (l *lazyFiles) SaveProcessed(ctx context.Context, raw *storage.File, nf storage.NewFile, patch []storage.MetadataField) (int64, error) {
 	s, err := l.store(ctx)
 	if err != nil {
 		return 0, err
@@ -165,12 +164,12 @@ func (l *lazyFiles) SaveProcessed(ctx context.Context, raw *postgres.File, nf po
 	return s.SaveProcessed(ctx, raw, nf, patch)
 }
 
-func (l *lazyFiles) MarkFailed(ctx context.Context, rawID int64, info any, omics string) error {
+func (l *lazyFiles) MarkFailed(ctx context.Context, rawID int64, patch []storage.MetadataField) error {
 	s, err := l.store(ctx)
 	if err != nil {
 		return err
 	}
-	return s.MarkFailed(ctx, rawID, info, omics)
+	return s.MarkFailed(ctx, rawID, patch)
 }
 
 func (l *lazyFiles) RecordPendingObject(ctx context.Context, rawID int64, taskID, key string) error {
@@ -197,7 +196,7 @@ func (l *lazyFiles) ForgetPendingObject(ctx context.Context, key string) error {
 	return s.ForgetPendingObject(ctx, key)
 }
 
-func (l *lazyFiles) PendingObjects(ctx context.Context, rawID int64, limit int) ([]postgres.PendingObject, error) {
+func (l *lazyFiles) PendingObjects(ctx context.Context, rawID int64, limit int) ([]storage.PendingObject, error) {
 	s, err := l.store(ctx)
 	if err != nil {
 		return nil, err
@@ -205,4 +204,4 @@ func (l *lazyFiles) PendingObjects(ctx context.Context, rawID int64, limit int) 
 	return s.PendingObjects(ctx, rawID, limit)
 }
 
-var _ tasks.FileStore = (*lazyFiles)(nil)
+var _ storage.FileStore = (*lazyFiles)(nil)
