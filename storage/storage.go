@@ -4,13 +4,22 @@
 //   - storage/envelope: per-user envelope encryption compatible with the
 //     backend's crypto.py (HKDF-SHA256 + AES-256-GCM), single-shot and
 //     streaming.
-//   - storage/postgres: the data_files table (pgx).
-//   - storage/s3: objects in S3/MinIO (minio-go).
-//   - storage/local: objects in a directory (file:///path endpoints).
+//   - storage/postgres: the data_files table (pgx); implements FileStore.
+//   - storage/s3: objects in S3/MinIO (minio-go); implements ObjectStore.
+//   - storage/local: objects in a directory (file:///path endpoints);
+//     implements ObjectStore.
 //
-// This package ties them together: object keys as the upload path makes
-// them, choosing an object store from OBJECT_STORAGE_ENDPOINT, and
-// streaming encrypt-and-upload / download-and-decrypt helpers.
+// This package declares the contracts the backends implement (litestream's
+// direction: the backends import this package, never the reverse): the
+// file-row contract FileStore with its types (File, NewFile,
+// MetadataField, PendingObject) and errors (ErrNotFound,
+// ErrAlreadyProcessed, ErrObjectSettled), the object-store contract
+// ObjectStore with its errors (ErrObjectNotFound, ErrBucketNotFound,
+// ErrInvalidKey, ErrOutsideBucket, ErrAccessDenied) and key rule
+// (ValidateKey). On top of them: object keys as the upload path makes
+// them, and streaming encrypt-and-upload / download-and-decrypt helpers.
+// Choosing a backend (OBJECT_STORAGE_ENDPOINT's scheme, DATABASE_URL) is
+// wiring, done by the binary (cmd/omics-worker).
 package storage
 
 import (
@@ -22,42 +31,18 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"log/slog"
-	"strings"
 
-	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/storage/envelope"
-	"github.com/omicsomics/omics-worker/storage/internal/objerr"
-	"github.com/omicsomics/omics-worker/storage/local"
-	"github.com/omicsomics/omics-worker/storage/postgres"
-	"github.com/omicsomics/omics-worker/storage/s3"
 )
 
-var (
-	// ErrObjectNotFound is returned by every object store for a missing
-	// object (the same value as s3.ErrObjectNotFound and
-	// local.ErrObjectNotFound).
-	ErrObjectNotFound = objerr.ErrNotFound
-	// ErrInvalidKey is returned for object keys a store refuses.
-	ErrInvalidKey = objerr.ErrInvalidKey
-	// ErrBucketNotFound: the bucket itself is missing (a configuration
-	// fault). Such errors also match ErrObjectNotFound.
-	ErrBucketNotFound = objerr.ErrBucketNotFound
-	// ErrOutsideBucket is returned by the local store for a path that a
-	// symbolic link inside the bucket leads out of it.
-	ErrOutsideBucket = local.ErrOutsideBucket
-)
-
-// ValidateKey is the key rule every object store applies before the key
-// reaches a file system or the wire (see objerr.ValidateKey): relative,
-// slash-separated UTF-8, at most 1024 bytes, no empty, "." or ".."
-// segments, no backslash, no control character. It returns an error
-// wrapping ErrInvalidKey. A new ObjectStore must call it too.
-func ValidateKey(key string) error { return objerr.ValidateKey(key) }
-
-// ObjectStore is the method set shared by *s3.Store and *local.Store.
+// ObjectStore is the object-store contract: the encrypted blobs, one
+// bucket. storage/s3.Store and storage/local.Store implement it (every
+// implementation validates keys with ValidateKey first); the file task and
+// the helpers below consume it.
 type ObjectStore interface {
-	// Get opens an object and returns its size; ErrObjectNotFound when missing.
+	// Get opens an object and returns its size; an error wrapping
+	// ErrObjectNotFound when it is missing (also ErrBucketNotFound when
+	// the bucket is).
 	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
 	// Put stores r (size bytes, or -1 when unknown) under key.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
@@ -67,11 +52,6 @@ type ObjectStore interface {
 	Exists(ctx context.Context, key string) (bool, error)
 }
 
-var (
-	_ ObjectStore = (*s3.Store)(nil)
-	_ ObjectStore = (*local.Store)(nil)
-)
-
 // ObjectKey returns a fresh key as the upload path makes them:
 // sandbox/<project>/<user>/<uuid4 as 32 lower-case hex>.enc.
 func ObjectKey(projectID, userID int64) string {
@@ -80,80 +60,6 @@ func ObjectKey(projectID, userID int64) string {
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	return fmt.Sprintf("sandbox/%d/%d/%s.enc", projectID, userID, hex.EncodeToString(u[:]))
-}
-
-// Defaults of the Python settings (backend/app/settings.py).
-const (
-	DefaultEndpoint  = "http://localhost:9002"
-	DefaultAccessKey = "minioadmin"
-	DefaultSecretKey = "minioadmin123"
-	DefaultBucket    = "omicsomics"
-)
-
-// ObjectStoreConfig selects and configures an object store. Zero values
-// mean the Python settings' defaults.
-type ObjectStoreConfig struct {
-	// Endpoint is OBJECT_STORAGE_ENDPOINT: http(s)://host:port for S3/MinIO,
-	// file:///path for a directory (object KEY of bucket B at /path/B/KEY).
-	Endpoint string
-	// AccessKey, SecretKey: OBJECT_STORAGE_ACCESS_KEY / _SECRET_KEY (S3 only).
-	AccessKey, SecretKey string
-	// Bucket: OBJECT_STORAGE_BUCKET (default omicsomics).
-	Bucket string
-	// Region: S3 signing region (default us-east-1).
-	Region string
-	// Logger receives debug records (default: discard).
-	Logger *slog.Logger
-}
-
-// ObjectStoreConfigFromEnv reads the OBJECT_STORAGE_* variables with
-// getenv (os.Getenv in production); unset ones take the defaults.
-func ObjectStoreConfigFromEnv(getenv func(string) string) ObjectStoreConfig {
-	return ObjectStoreConfig{
-		Endpoint:  getenv("OBJECT_STORAGE_ENDPOINT"),
-		AccessKey: getenv("OBJECT_STORAGE_ACCESS_KEY"),
-		SecretKey: getenv("OBJECT_STORAGE_SECRET_KEY"),
-		Bucket:    getenv("OBJECT_STORAGE_BUCKET"),
-		Region:    getenv("OBJECT_STORAGE_REGION"),
-	}
-}
-
-// OpenObjectStore returns the store the endpoint's scheme selects:
-// file:// -> storage/local, http:// or https:// -> storage/s3.
-func OpenObjectStore(ctx context.Context, cfg ObjectStoreConfig) (ObjectStore, error) {
-	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		endpoint = DefaultEndpoint
-	}
-	bucket := cfg.Bucket
-	if bucket == "" {
-		bucket = DefaultBucket
-	}
-	scheme, _, _ := strings.Cut(endpoint, "://")
-	switch strings.ToLower(scheme) {
-	case "file":
-		root, err := local.RootFromEndpoint(endpoint)
-		if err != nil {
-			return nil, err
-		}
-		return local.New(ctx, local.Config{Root: root, Bucket: bucket})
-	case "http", "https":
-		ak, sk := cfg.AccessKey, cfg.SecretKey
-		if ak == "" {
-			ak = DefaultAccessKey
-		}
-		if sk == "" {
-			sk = DefaultSecretKey
-		}
-		return s3.New(ctx, s3.Config{Endpoint: endpoint, AccessKey: ak, SecretKey: sk, Bucket: bucket, Region: cfg.Region, Logger: cfg.Logger})
-	}
-	return nil, fmt.Errorf("storage: OBJECT_STORAGE_ENDPOINT %q: want http://, https:// or file:///", mask.URL(endpoint))
-}
-
-// IsTransient reports whether a storage/postgres or storage/s3 error is
-// worth retrying with backoff.
-func IsTransient(err error) bool {
-	return postgres.IsTransient(err) || s3.IsTransient(err)
 }
 
 // Uploaded describes a stored plaintext.

@@ -1,4 +1,4 @@
-package storage
+package storage_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/envelope"
 	"github.com/omicsomics/omics-worker/storage/local"
 	"github.com/omicsomics/omics-worker/storage/s3"
@@ -22,9 +23,9 @@ func TestObjectKey(t *testing.T) {
 	re := regexp.MustCompile(`^sandbox/12/34/[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}\.enc$`)
 	seen := map[string]bool{}
 	for range 100 {
-		k := ObjectKey(12, 34)
+		k := storage.ObjectKey(12, 34)
 		if !re.MatchString(k) {
-			t.Fatalf("ObjectKey = %q", k)
+			t.Fatalf("storage.ObjectKey = %q", k)
 		}
 		if seen[k] {
 			t.Fatalf("duplicate key %q", k)
@@ -33,79 +34,37 @@ func TestObjectKey(t *testing.T) {
 	}
 }
 
-func TestObjectStoreConfigFromEnv(t *testing.T) {
-	env := map[string]string{
-		"OBJECT_STORAGE_ENDPOINT":   "http://minio:9000",
-		"OBJECT_STORAGE_ACCESS_KEY": "ak",
-		"OBJECT_STORAGE_SECRET_KEY": "sk",
-		"OBJECT_STORAGE_BUCKET":     "bkt",
-	}
-	got := ObjectStoreConfigFromEnv(func(k string) string { return env[k] })
-	if got.Endpoint != "http://minio:9000" || got.AccessKey != "ak" || got.SecretKey != "sk" || got.Bucket != "bkt" {
-		t.Errorf("config %+v", got)
-	}
-}
-
-// stores returns every ObjectStore implementation, fresh and empty. S3 is
+// stores returns every storage.ObjectStore implementation, fresh and empty. S3 is
 // a real gateway (VersityGW); under -short without its binary only the
 // local store is returned.
-func stores(t *testing.T) map[string]ObjectStore {
+func stores(t *testing.T) map[string]storage.ObjectStore {
 	t.Helper()
 	ctx := context.Background()
-	all := map[string]ObjectStore{}
+	all := map[string]storage.ObjectStore{}
 	if _, err := s3test.VersityBinary(); err == nil || !testing.Short() {
 		g := s3test.Versity(t)
-		s3store, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey, Bucket: "omicsomics"})
+		s3store, err := s3.New(ctx, s3.Config{Endpoint: g.URL, AccessKey: g.AccessKey, SecretKey: g.SecretKey, Bucket: "omicsomics"})
 		if err != nil {
 			t.Fatal(err)
-		}
-		if _, ok := s3store.(*s3.Store); !ok {
-			t.Fatalf("http endpoint gave %T", s3store)
 		}
 		all["s3"] = s3store
 	} else {
 		t.Log("-short without versitygw: S3 store not tested")
 	}
-	localStore, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: "file://" + t.TempDir()})
+	localStore, err := local.New(ctx, local.Config{Root: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if _, ok := localStore.(*local.Store); !ok {
-		t.Fatalf("file endpoint gave %T", localStore)
 	}
 	all["local"] = localStore
 	return all
-}
-
-func TestOpenObjectStoreSchemes(t *testing.T) {
-	ctx := context.Background()
-	for _, ep := range []string{"ftp://x", "minio:9000", "file://host/x"} {
-		if _, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: ep}); err == nil {
-			t.Errorf("endpoint %q accepted", ep)
-		}
-	}
-	// The zero config is the Python default (http://localhost:9002), with
-	// no network access at construction.
-	s, err := OpenObjectStore(ctx, ObjectStoreConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, ok := s.(*s3.Store); !ok || st.Bucket() != "omicsomics" {
-		t.Errorf("default store %T", s)
-	}
-	root := t.TempDir()
-	ls, err := OpenObjectStore(ctx, ObjectStoreConfig{Endpoint: "file://" + root, Bucket: "bkt"})
-	if err != nil || ls.(*local.Store).Dir() != root+"/bkt" {
-		t.Errorf("local store dir: %v", err)
-	}
 }
 
 func TestObjectStoreContract(t *testing.T) {
 	ctx := context.Background()
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
-			key := ObjectKey(1, 2)
-			if _, _, err := st.Get(ctx, key); !errors.Is(err, ErrObjectNotFound) {
+			key := storage.ObjectKey(1, 2)
+			if _, _, err := st.Get(ctx, key); !errors.Is(err, storage.ErrObjectNotFound) {
 				t.Errorf("Get missing: %v", err)
 			}
 			if ok, err := st.Exists(ctx, key); ok || err != nil {
@@ -132,7 +91,7 @@ func TestObjectStoreContract(t *testing.T) {
 			if err := st.Delete(ctx, key); err != nil {
 				t.Errorf("Delete missing: %v", err)
 			}
-			if _, _, err := st.Get(ctx, key); !errors.Is(err, ErrObjectNotFound) {
+			if _, _, err := st.Get(ctx, key); !errors.Is(err, storage.ErrObjectNotFound) {
 				t.Errorf("Get deleted: %v", err)
 			}
 			if err := st.Put(ctx, "", strings.NewReader(""), 0, ""); err == nil {
@@ -150,8 +109,8 @@ func TestUploadEncryptedRoundTrip(t *testing.T) {
 	sum := sha256.Sum256(plain)
 	for name, st := range stores(t) {
 		for _, size := range []int64{int64(len(plain)), -1} {
-			objKey := ObjectKey(3, 42)
-			up, err := UploadEncrypted(ctx, st, key, objKey, iotest.HalfReader(bytes.NewReader(plain)), size, "application/json")
+			objKey := storage.ObjectKey(3, 42)
+			up, err := storage.UploadEncrypted(ctx, st, key, objKey, iotest.HalfReader(bytes.NewReader(plain)), size, "application/json")
 			if err != nil {
 				t.Fatalf("%s size %d: %v", name, size, err)
 			}
@@ -168,24 +127,24 @@ func TestUploadEncryptedRoundTrip(t *testing.T) {
 			if got, err := envelope.Decrypt(key, blob); err != nil || !bytes.Equal(got, plain) {
 				t.Errorf("%s: single-shot Decrypt of the stored blob: %v", name, err)
 			}
-			d, err := OpenDecrypted(ctx, st, key, objKey)
+			d, err := storage.OpenDecrypted(ctx, st, key, objKey)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, err := io.ReadAll(d)
 			d.Close()
 			if err != nil || !bytes.Equal(got, plain) || !d.Verified() {
-				t.Errorf("%s: OpenDecrypted: %v", name, err)
+				t.Errorf("%s: storage.OpenDecrypted: %v", name, err)
 			}
 			// Wrong user: authentication fails at the end.
-			d, _ = OpenDecrypted(ctx, st, envelope.DeriveUserKey(master, 43), objKey)
+			d, _ = storage.OpenDecrypted(ctx, st, envelope.DeriveUserKey(master, 43), objKey)
 			if _, err := io.ReadAll(d); !errors.Is(err, envelope.ErrDecrypt) {
 				t.Errorf("%s: wrong user: %v", name, err)
 			}
 			d.Close()
 		}
-		if _, err := OpenDecrypted(ctx, st, key, ObjectKey(3, 42)); !errors.Is(err, ErrObjectNotFound) {
-			t.Errorf("%s: OpenDecrypted missing: %v", name, err)
+		if _, err := storage.OpenDecrypted(ctx, st, key, storage.ObjectKey(3, 42)); !errors.Is(err, storage.ErrObjectNotFound) {
+			t.Errorf("%s: storage.OpenDecrypted missing: %v", name, err)
 		}
 	}
 }
@@ -203,8 +162,8 @@ func TestUploadEncryptedFailureLeavesNoObject(t *testing.T) {
 			"short plaintext": {strings.NewReader("abc"), 10},
 		}
 		for tname, tc := range tests {
-			objKey := ObjectKey(1, 1)
-			if _, err := UploadEncrypted(ctx, st, key, objKey, tc.r, tc.size, ""); err == nil {
+			objKey := storage.ObjectKey(1, 1)
+			if _, err := storage.UploadEncrypted(ctx, st, key, objKey, tc.r, tc.size, ""); err == nil {
 				t.Errorf("%s/%s: upload succeeded", name, tname)
 			}
 			if ok, _ := st.Exists(ctx, objKey); ok {
@@ -215,25 +174,25 @@ func TestUploadEncryptedFailureLeavesNoObject(t *testing.T) {
 }
 
 // TestKeyRulesEveryStore: every store refuses the same hostile keys with
-// ErrInvalidKey (issue 9 #6: S3 used to send them as they were).
+// storage.ErrInvalidKey (issue 9 #6: S3 used to send them as they were).
 func TestKeyRulesEveryStore(t *testing.T) {
 	ctx := context.Background()
 	keys := []string{"../otherbucket/secret.enc", "sandbox/../../../etc/passwd", "/etc/passwd", "a//b", "a\\b", "a\x00b", "a\x1bb"}
 	for name, st := range stores(t) {
 		for _, key := range keys {
-			if ValidateKey(key) == nil {
-				t.Fatalf("ValidateKey(%q) accepted", key)
+			if storage.ValidateKey(key) == nil {
+				t.Fatalf("storage.ValidateKey(%q) accepted", key)
 			}
-			if err := st.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, ErrInvalidKey) {
+			if err := st.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, storage.ErrInvalidKey) {
 				t.Errorf("%s: Put(%q): %v", name, key, err)
 			}
-			if _, _, err := st.Get(ctx, key); !errors.Is(err, ErrInvalidKey) {
+			if _, _, err := st.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 				t.Errorf("%s: Get(%q): %v", name, key, err)
 			}
-			if err := st.Delete(ctx, key); !errors.Is(err, ErrInvalidKey) {
+			if err := st.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 				t.Errorf("%s: Delete(%q): %v", name, key, err)
 			}
-			if _, err := st.Exists(ctx, key); !errors.Is(err, ErrInvalidKey) {
+			if _, err := st.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 				t.Errorf("%s: Exists(%q): %v", name, key, err)
 			}
 		}

@@ -55,7 +55,7 @@ type AutoRetry struct {
 	// the task at once (with the underlying error).
 	Disabled bool
 	// IsTransient, if set, also classifies errors that are not marked with
-	// Transient (e.g. storage.IsTransient for network errors).
+	// Transient (e.g. postgres.IsTransient for database outages).
 	IsTransient func(error) bool
 	// Base is the first backoff step (default 1 s).
 	Base time.Duration

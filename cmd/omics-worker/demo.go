@@ -96,7 +96,7 @@ func (s *seeder) store(ctx context.Context, name string, content []byte) (planFi
 	if err != nil {
 		return planFile{}, err
 	}
-	f, err := s.files.InsertRawFile(ctx, postgres.NewFile{
+	f, err := s.files.InsertRawFile(ctx, storage.NewFile{
 		Filename: name, ObjectKey: up.ObjectKey, Size: up.Size, Checksum: up.Checksum,
 		ContentType: contentTypeOf(name), ProjectID: s.project, UploadedByID: s.user,
 	})
@@ -230,7 +230,7 @@ func runDemoSeed(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return fail(err)
 	}
 	defer files.Close()
-	objects, err := storage.OpenObjectStore(ctx, o.objects)
+	objects, err := openObjectStore(ctx, o.objects)
 	if err != nil {
 		return fail(err)
 	}

@@ -40,7 +40,6 @@ import (
 
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
-	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker/tasks"
 )
@@ -107,7 +106,7 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	}
 	t.Cleanup(files.Close)
 	e.files = files
-	objects, err := storage.OpenObjectStore(ctx, storage.ObjectStoreConfig{Endpoint: "file://" + e.root, Bucket: "omicsomics"})
+	objects, err := openObjectStore(ctx, objectStoreConfig{Endpoint: "file://" + e.root, Bucket: "omicsomics"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,7 +544,7 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 		g := s3test.Versity(b)
 		endpoint, accessKey, secretKey = g.URL, g.AccessKey, g.SecretKey
 	}
-	objects, err := storage.OpenObjectStore(ctx, storage.ObjectStoreConfig{Endpoint: endpoint, AccessKey: accessKey, SecretKey: secretKey})
+	objects, err := openObjectStore(ctx, objectStoreConfig{Endpoint: endpoint, AccessKey: accessKey, SecretKey: secretKey})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/loadgen"
-	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -83,7 +82,7 @@ type fileTaskOptions struct {
 	retry       float64
 	databaseURL string
 	masterKey   string // "" = tasks.DefaultMasterKey, with a warning
-	objects     storage.ObjectStoreConfig
+	objects     objectStoreConfig
 }
 
 func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
@@ -202,7 +201,7 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 	o.files.tmpDir = cmpOr(o.files.tmpDir, getenv("OMICS_WORKER_TMPDIR"))
 	o.files.databaseURL = cmpOr(getenv("DATABASE_URL"), defaultDatabaseURL)
 	o.files.masterKey = getenv("MASTER_KEY")
-	o.files.objects = storage.ObjectStoreConfigFromEnv(getenv)
+	o.files.objects = objectStoreConfigFromEnv(getenv)
 	return nil
 }
 
@@ -311,7 +310,7 @@ type demoOptions struct {
 	timeout                       time.Duration
 	brokerURL, backendURL         string
 	databaseURL, masterKey        string
-	objects                       storage.ObjectStoreConfig
+	objects                       objectStoreConfig
 }
 
 // parseDemoOptions: nil with the exit code when parsing fails (0 for -h).
@@ -336,6 +335,6 @@ func parseDemoOptions(args []string, stderr io.Writer, getenv func(string) strin
 	o.backendURL = cmpOr(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
 	o.databaseURL = cmpOr(getenv("DATABASE_URL"), defaultDatabaseURL)
 	o.masterKey = getenv("MASTER_KEY")
-	o.objects = storage.ObjectStoreConfigFromEnv(getenv)
+	o.objects = objectStoreConfigFromEnv(getenv)
 	return o, 0
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/omicsomics/omics-worker/internal/mask"
 	_ "github.com/omicsomics/omics-worker/processing/all" // every converter
-	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker"
 	"github.com/omicsomics/omics-worker/worker/tasks"
@@ -39,7 +38,7 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, logger *slog.L
 	}
 	ocfg := o.objects
 	ocfg.Logger = log
-	objects, err := storage.OpenObjectStore(ctx, ocfg)
+	objects, err := openObjectStore(ctx, ocfg)
 	if err != nil {
 		return nil, err
 	}
@@ -52,14 +51,13 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, logger *slog.L
 		log.Warn("database not reachable yet; the file tasks will connect on first use (and retry)", "err", err)
 	}
 	cancel()
-	base := seconds(o.retry)
 	cfg := tasks.Config{Files: files, Objects: objects, Keys: keys, Logger: log, TempDir: o.tmpDir,
-		RetryDelay: func(n int) time.Duration { return base << min(n, 10) }}
+		RetryBase: seconds(o.retry), IsTransient: storageIsTransient}
 	if err := tasks.Register(reg, cfg); err != nil {
 		return nil, err
 	}
 	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},
-		"object_storage", mask.URL(cmpOr(ocfg.Endpoint, storage.DefaultEndpoint)), "bucket", cmpOr(ocfg.Bucket, storage.DefaultBucket))
+		"object_storage", mask.URL(cmpOr(ocfg.Endpoint, defaultObjectEndpoint)), "bucket", cmpOr(ocfg.Bucket, defaultObjectBucket))
 	// Settle uploads that dead runs left uncommitted: at start, then
 	// every sweepInterval (docs/tasks.md).
 	sweeper, err := tasks.New(cfg)

@@ -21,15 +21,12 @@ import (
 	"syscall"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
-	"github.com/omicsomics/omics-worker/storage/internal/objerr"
+	"github.com/omicsomics/omics-worker/storage"
 )
 
-// ErrObjectNotFound is returned by Get for a missing object. It is the
-// same value as storage.ErrObjectNotFound and s3.ErrObjectNotFound.
-var ErrObjectNotFound = objerr.ErrNotFound
-
-// ErrInvalidKey is returned for keys that would escape the bucket.
-var ErrInvalidKey = objerr.ErrInvalidKey
+// The store's errors are the object-store contract's (storage/errors.go):
+// storage.ErrObjectNotFound, storage.ErrInvalidKey, storage.ErrOutsideBucket.
+var _ storage.ObjectStore = (*Store)(nil)
 
 // Config configures a Store.
 type Config struct {
@@ -84,9 +81,9 @@ func (s *Store) Dir() string { return s.dir }
 // open validates key and opens the bucket directory as an os.Root: every
 // access through it stays inside the bucket, symbolic links included (a
 // link that leads out of the bucket, or an absolute one, is refused with
-// ErrOutsideBucket). The caller closes the root.
+// storage.ErrOutsideBucket). The caller closes the root.
 func (s *Store) open(key string) (*os.Root, error) {
-	if err := objerr.ValidateKey(key); err != nil {
+	if err := storage.ValidateKey(key); err != nil {
 		return nil, err
 	}
 	root, err := os.OpenRoot(s.dir)
@@ -95,10 +92,6 @@ func (s *Store) open(key string) (*os.Root, error) {
 	}
 	return root, nil
 }
-
-// ErrOutsideBucket is returned when a path inside the bucket is a symbolic
-// link (or goes through one) that leads out of the bucket directory.
-var ErrOutsideBucket = errors.New("path leads outside the bucket")
 
 var (
 	escapeOnce sync.Once
@@ -126,7 +119,7 @@ func escapeErr() error {
 // fsErr wraps an error of an os.Root operation on key.
 func fsErr(op, key string, err error) error {
 	if e := escapeErr(); e != nil && errors.Is(err, e) {
-		return fmt.Errorf("local: %s %s: %w (a symbolic link in the bucket)", op, key, ErrOutsideBucket)
+		return fmt.Errorf("local: %s %s: %w (a symbolic link in the bucket)", op, key, storage.ErrOutsideBucket)
 	}
 	return fmt.Errorf("local: %s %s: %w", op, key, err)
 }
@@ -145,7 +138,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 	// effect on regular files).
 	f, err := root.OpenFile(key, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+		return nil, 0, fmt.Errorf("%w: %s", storage.ErrObjectNotFound, key)
 	}
 	if err != nil {
 		return nil, 0, fsErr("open", key, err)
@@ -157,7 +150,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+		return nil, 0, fmt.Errorf("%w: %s", storage.ErrObjectNotFound, key)
 	}
 	return &ctxFile{ctx: ctx, File: f}, st.Size(), nil
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"testing/iotest"
+
+	"github.com/omicsomics/omics-worker/storage"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -64,16 +66,16 @@ func TestPathTraversalRejected(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	for _, key := range []string{"", "../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\\b", "a/", "x\x00y", strings.Repeat("k", 1025)} {
-		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, ErrInvalidKey) {
+		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Put(%q): %v", key, err)
 		}
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrInvalidKey) {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Get(%q): %v", key, err)
 		}
-		if err := s.Delete(ctx, key); !errors.Is(err, ErrInvalidKey) {
+		if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Delete(%q): %v", key, err)
 		}
-		if _, err := s.Exists(ctx, key); !errors.Is(err, ErrInvalidKey) {
+		if _, err := s.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Exists(%q): %v", key, err)
 		}
 	}
@@ -119,13 +121,13 @@ func TestFailedPutLeavesNothing(t *testing.T) {
 func TestNotFoundAndDelete(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	if _, _, err := s.Get(ctx, "no/such"); !errors.Is(err, ErrObjectNotFound) {
+	if _, _, err := s.Get(ctx, "no/such"); !errors.Is(err, storage.ErrObjectNotFound) {
 		t.Errorf("Get missing: %v", err)
 	}
 	if err := s.Put(ctx, "dir/obj", strings.NewReader("x"), 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Get(ctx, "dir"); !errors.Is(err, ErrObjectNotFound) {
+	if _, _, err := s.Get(ctx, "dir"); !errors.Is(err, storage.ErrObjectNotFound) {
 		t.Errorf("Get of a directory: %v", err)
 	}
 	if ok, err := s.Exists(ctx, "dir"); ok || err != nil {
@@ -194,18 +196,18 @@ func TestSymlinksOutOfBucketRefused(t *testing.T) {
 	mustLink("in", "inlink") // stays inside: followed
 
 	for _, key := range []string{"reldir/secret.enc", "absdir/secret.enc", "f"} {
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrOutsideBucket) {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, storage.ErrOutsideBucket) {
 			t.Errorf("Get(%q): %v", key, err)
 		}
-		if _, err := s.Exists(ctx, key); !errors.Is(err, ErrOutsideBucket) {
+		if _, err := s.Exists(ctx, key); !errors.Is(err, storage.ErrOutsideBucket) {
 			t.Errorf("Exists(%q): %v", key, err)
 		}
 	}
 	for _, key := range []string{"reldir/new.enc", "absdir/new.enc", "reldir/secret.enc", "reldir/sub/new.enc"} {
-		if err := s.Put(ctx, key, strings.NewReader("evil"), 4, ""); !errors.Is(err, ErrOutsideBucket) {
+		if err := s.Put(ctx, key, strings.NewReader("evil"), 4, ""); !errors.Is(err, storage.ErrOutsideBucket) {
 			t.Errorf("Put(%q): %v", key, err)
 		}
-		if err := s.Delete(ctx, key); !errors.Is(err, ErrOutsideBucket) {
+		if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrOutsideBucket) {
 			t.Errorf("Delete(%q): %v", key, err)
 		}
 	}
@@ -247,7 +249,7 @@ func TestSpecialFilesAreNotObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"fifo", "dir"} {
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrObjectNotFound) {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, storage.ErrObjectNotFound) {
 			t.Errorf("Get(%q): %v", key, err)
 		}
 		if ok, err := s.Exists(ctx, key); ok || err != nil {

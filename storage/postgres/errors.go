@@ -10,17 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-var (
-	// ErrNotFound is returned when a data_files row does not exist.
-	ErrNotFound = errors.New("data file not found")
-	// ErrAlreadyProcessed is returned by SaveProcessed and MarkFailed when
-	// the raw row already links an existing processed row (a duplicate
-	// delivery of the same task); SaveProcessed also returns that row's id.
-	ErrAlreadyProcessed = errors.New("raw file already processed")
-	// ErrNotProcessed is returned by FindProcessed when the raw row links
-	// no existing processed row.
-	ErrNotProcessed = errors.New("raw file not processed")
-)
+// ErrNotProcessed is returned by FindProcessed when the raw row links no
+// existing processed row. The errors of the file-row contract are the
+// storage package's (storage.ErrNotFound, storage.ErrAlreadyProcessed,
+// storage.ErrObjectSettled).
+var ErrNotProcessed = errors.New("raw file not processed")
 
 // transientSQLStates are server error codes worth retrying with backoff.
 var transientSQLStates = map[string]bool{
@@ -39,7 +33,7 @@ var transientSQLStates = map[string]bool{
 // IsTransient reports whether err is a database error that may succeed on
 // retry: connection failures (refused, reset, closed), server shutdown or
 // start-up, serialization failures and deadlocks, too many connections.
-// Constraint violations, bad SQL, ErrNotFound and context cancellation are
+// Constraint violations, bad SQL, storage.ErrNotFound and context cancellation are
 // not transient.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

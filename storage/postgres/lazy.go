@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/omicsomics/omics-worker/storage"
 )
 
 // Lazy is a Store opened on first use, so that a worker can start before
@@ -60,7 +62,7 @@ func (l *Lazy) Close() {
 }
 
 // GetFile is Store.GetFile.
-func (l *Lazy) GetFile(ctx context.Context, id int64) (*File, error) {
+func (l *Lazy) GetFile(ctx context.Context, id int64) (*storage.File, error) {
 	s, err := l.Store(ctx)
 	if err != nil {
 		return nil, err
@@ -69,7 +71,7 @@ func (l *Lazy) GetFile(ctx context.Context, id int64) (*File, error) {
 }
 
 // SaveProcessed is Store.SaveProcessed.
-func (l *Lazy) SaveProcessed(ctx context.Context, raw *File, nf NewFile, patch map[string]any) (int64, error) {
+func (l *Lazy) SaveProcessed(ctx context.Context, raw *storage.File, nf storage.NewFile, patch []storage.MetadataField) (int64, error) {
 	s, err := l.Store(ctx)
 	if err != nil {
 		return 0, err
@@ -78,12 +80,12 @@ func (l *Lazy) SaveProcessed(ctx context.Context, raw *File, nf NewFile, patch m
 }
 
 // MarkFailed is Store.MarkFailed.
-func (l *Lazy) MarkFailed(ctx context.Context, rawID int64, info any, omics string) error {
+func (l *Lazy) MarkFailed(ctx context.Context, rawID int64, patch []storage.MetadataField) error {
 	s, err := l.Store(ctx)
 	if err != nil {
 		return err
 	}
-	return s.MarkFailed(ctx, rawID, info, omics)
+	return s.MarkFailed(ctx, rawID, patch)
 }
 
 // RecordPendingObject is Store.RecordPendingObject.
@@ -114,10 +116,12 @@ func (l *Lazy) ForgetPendingObject(ctx context.Context, key string) error {
 }
 
 // PendingObjects is Store.PendingObjects.
-func (l *Lazy) PendingObjects(ctx context.Context, rawID int64, limit int) ([]PendingObject, error) {
+func (l *Lazy) PendingObjects(ctx context.Context, rawID int64, limit int) ([]storage.PendingObject, error) {
 	s, err := l.Store(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return s.PendingObjects(ctx, rawID, limit)
 }
+
+var _ storage.FileStore = (*Lazy)(nil)

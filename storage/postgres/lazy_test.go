@@ -16,7 +16,7 @@ func TestLazyOpenFailureIsTransient(t *testing.T) {
 	if _, err := l.GetFile(ctx, 1); err == nil || !IsTransient(err) {
 		t.Errorf("GetFile with the database down: %v, want a transient error", err)
 	}
-	if err := l.MarkFailed(ctx, 1, nil, ""); err == nil || !IsTransient(err) {
+	if err := l.MarkFailed(ctx, 1, nil); err == nil || !IsTransient(err) {
 		t.Errorf("MarkFailed with the database down: %v, want a transient error", err)
 	}
 	bad := NewLazy(Config{URL: "mysql://x/y"})

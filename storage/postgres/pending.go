@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/omicsomics/omics-worker/storage"
 )
 
 // Durable record of uploads not yet committed (pending.sql).
@@ -16,9 +18,9 @@ import (
 // Protocol (the caller owns the object store):
 //
 //  1. RecordPendingObject(raw, task, key) BEFORE uploading key;
-//  2. upload; SaveProcessed with NewFile.Pending set: the transaction
+//  2. upload; SaveProcessed with storage.NewFile.Pending set: the transaction
 //     deletes the record together with inserting the processed row, and is
-//     refused with ErrObjectSettled when the record is gone or doomed;
+//     refused with storage.ErrObjectSettled when the record is gone or doomed;
 //  3. to delete an uncommitted object (settle): DoomPendingObject(key) —
 //     false means the record is gone (committed, or settled by someone
 //     else): do NOT delete the object; true means no commit can reference
@@ -29,21 +31,6 @@ import (
 
 //go:embed pending.sql
 var pendingSQL string
-
-// ErrObjectSettled is returned by SaveProcessed (NewFile.Pending) when the
-// object's pending record was settled (doomed or deleted) before the
-// commit: the object is being or has been deleted and must not be linked.
-var ErrObjectSettled = errors.New("uploaded object was settled before the commit")
-
-// PendingObject is one record of omics_worker_pending_objects.
-type PendingObject struct {
-	ObjectKey string
-	RawFileID int64
-	TaskID    string
-	Doomed    bool
-	// Age is measured with the database's clock.
-	Age time.Duration
-}
 
 // EnsurePendingTable creates omics_worker_pending_objects if missing. It
 // is called by the pending-object methods on first use; concurrent
@@ -109,7 +96,7 @@ func (s *Store) ForgetPendingObject(ctx context.Context, key string) error {
 
 // PendingObjects lists the records of rawID (0: of every raw file), at
 // most limit of them (oldest first).
-func (s *Store) PendingObjects(ctx context.Context, rawID int64, limit int) ([]PendingObject, error) {
+func (s *Store) PendingObjects(ctx context.Context, rawID int64, limit int) ([]storage.PendingObject, error) {
 	if err := s.EnsurePendingTable(ctx); err != nil {
 		return nil, err
 	}
@@ -119,8 +106,8 @@ func (s *Store) PendingObjects(ctx context.Context, rawID int64, limit int) ([]P
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list pending objects: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingObject, error) {
-		var p PendingObject
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.PendingObject, error) {
+		var p storage.PendingObject
 		var age float64
 		err := r.Scan(&p.ObjectKey, &p.RawFileID, &p.TaskID, &p.Doomed, &age)
 		p.Age = time.Duration(age * float64(time.Second))
@@ -133,7 +120,7 @@ func (s *Store) PendingObjects(ctx context.Context, rawID int64, limit int) ([]P
 }
 
 // consumePending deletes key's live record inside the commit transaction;
-// ErrObjectSettled when there is none.
+// storage.ErrObjectSettled when there is none.
 func (s *Store) consumePending(ctx context.Context, tx pgx.Tx, key string) error {
 	if err := s.EnsurePendingTable(ctx); err != nil {
 		return err
@@ -143,7 +130,7 @@ func (s *Store) consumePending(ctx context.Context, tx pgx.Tx, key string) error
 		return fmt.Errorf("consume pending record: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: %s", ErrObjectSettled, key)
+		return fmt.Errorf("%w: %s", storage.ErrObjectSettled, key)
 	}
 	return nil
 }

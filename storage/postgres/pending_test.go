@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/storage"
 )
 
 // The pending-object protocol: the commit consumes the record atomically;
@@ -43,15 +45,15 @@ func TestPendingObjectProtocol(t *testing.T) {
 		t.Fatalf("Doom = %v, %v", found, err)
 	}
 	rows := f.count(t)
-	if _, err := f.store.SaveProcessed(ctx, raw2, nf2, nil); !errors.Is(err, ErrObjectSettled) {
-		t.Fatalf("SaveProcessed of a doomed object: %v, want ErrObjectSettled", err)
+	if _, err := f.store.SaveProcessed(ctx, raw2, nf2, nil); !errors.Is(err, storage.ErrObjectSettled) {
+		t.Fatalf("SaveProcessed of a doomed object: %v, want storage.ErrObjectSettled", err)
 	}
 	if err := f.store.ForgetPendingObject(ctx, nf2.ObjectKey); err != nil {
 		t.Fatal(err)
 	}
 	// Record gone entirely: still refused.
-	if _, err := f.store.SaveProcessed(ctx, raw2, nf2, nil); !errors.Is(err, ErrObjectSettled) {
-		t.Fatalf("SaveProcessed of a forgotten object: %v, want ErrObjectSettled", err)
+	if _, err := f.store.SaveProcessed(ctx, raw2, nf2, nil); !errors.Is(err, storage.ErrObjectSettled) {
+		t.Fatalf("SaveProcessed of a forgotten object: %v, want storage.ErrObjectSettled", err)
 	}
 	if f.count(t) != rows {
 		t.Error("a refused commit wrote rows")

@@ -4,7 +4,7 @@
 //
 // Exactly-once effect: SaveProcessed locks the raw row (SELECT ... FOR
 // UPDATE) and, when its metadata already links an existing processed row,
-// changes nothing and returns that row's id with ErrAlreadyProcessed. Two
+// changes nothing and returns that row's id with storage.ErrAlreadyProcessed. Two
 // deliveries of the same task therefore leave exactly one processed row,
 // even when they run at the same time; the caller deletes the object it
 // uploaded for the losing attempt.
@@ -18,13 +18,15 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
+	"github.com/omicsomics/omics-worker/storage"
+	"github.com/omicsomics/omics-worker/storage/internal/jsonobj"
 )
 
 //go:embed schema.sql
@@ -58,60 +60,10 @@ type Store struct {
 	pendingReady bool // omics_worker_pending_objects exists (pending.go)
 }
 
-// File is one data_files row. Metadata is the `json` column's exact text.
-type File struct {
-	ID           int64
-	Filename     string
-	ObjectKey    string
-	Metadata     json.RawMessage
-	Size         int64
-	Checksum     string
-	ProjectID    int64
-	RunID        *int64
-	UploadedByID int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
-
-// MetadataValue returns the raw JSON of a top-level metadata key.
-func (f *File) MetadataValue(key string) (json.RawMessage, bool) {
-	o, err := parseObject(f.Metadata)
-	if err != nil {
-		return nil, false
-	}
-	return o.get(key)
-}
-
-// ProcessedFileID returns the metadata's processed_file_id when it is a
-// non-zero integer (the FastAPI app tests it for truthiness).
-func (f *File) ProcessedFileID() (int64, bool) {
-	o, err := parseObject(f.Metadata)
-	if err != nil {
-		return 0, false
-	}
-	id, ok := o.int64Value("processed_file_id")
-	return id, ok && id != 0
-}
-
-// MaxFilename is the length of data_files.filename (VARCHAR(512) in
-// schema.sql), in characters (runes), as PostgreSQL counts them.
-const MaxFilename = 512
-
-// NewFile describes a row to insert.
-type NewFile struct {
-	Filename     string
-	ObjectKey    string
-	Size         int64  // plaintext length
-	Checksum     string // lower-case hex SHA-256 of the plaintext
-	ContentType  string // default application/json (processed) or application/octet-stream (raw)
-	ProjectID    int64
-	UploadedByID int64
-	RunID        *int64
-	// Pending (SaveProcessed only): ObjectKey was recorded with
-	// RecordPendingObject; the commit consumes that record and is refused
-	// with ErrObjectSettled when it was settled meanwhile.
-	Pending bool
-}
+// The rows are the file-row contract's types (storage.File,
+// storage.NewFile) and its errors (storage.ErrNotFound,
+// storage.ErrAlreadyProcessed, storage.ErrObjectSettled).
+var _ storage.FileStore = (*Store)(nil)
 
 // Open connects to url (DATABASE_URL) with default settings.
 func Open(ctx context.Context, url string) (*Store, error) {
@@ -201,9 +153,9 @@ const fileColumns = `id, filename, object_key, metadata::text, size, checksum, p
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-func scanFile(row rowScanner) (*File, error) {
+func scanFile(row rowScanner) (*storage.File, error) {
 	var (
-		f     File
+		f     storage.File
 		meta  *string
 		runID *int64
 	)
@@ -220,16 +172,16 @@ func scanFile(row rowScanner) (*File, error) {
 	return &f, nil
 }
 
-// GetFile reads one data_files row; ErrNotFound when it does not exist,
+// GetFile reads one data_files row; storage.ErrNotFound when it does not exist,
 // including an id outside the int4 range of data_files.id (SERIAL), which
 // no row can have (PostgreSQL would refuse to even compare it).
-func (s *Store) GetFile(ctx context.Context, id int64) (*File, error) {
+func (s *Store) GetFile(ctx context.Context, id int64) (*storage.File, error) {
 	if id < math.MinInt32 || id > math.MaxInt32 {
-		return nil, fmt.Errorf("%w: id %d", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: id %d", storage.ErrNotFound, id)
 	}
 	f, err := scanFile(s.pool.QueryRow(ctx, `SELECT `+fileColumns+` FROM data_files WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: id %d", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: id %d", storage.ErrNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: get file %d: %w", id, err)
@@ -238,12 +190,12 @@ func (s *Store) GetFile(ctx context.Context, id int64) (*File, error) {
 }
 
 // fileMetadata is the package create_datafile stores (§6.2), in its order.
-func fileMetadata(nf NewFile, defaultType string) (object, error) {
+func fileMetadata(nf storage.NewFile, defaultType string) (jsonobj.Object, error) {
 	ct := nf.ContentType
 	if ct == "" {
 		ct = defaultType
 	}
-	var o object
+	var o jsonobj.Object
 	var err error
 	for _, kv := range []struct {
 		k string
@@ -252,7 +204,7 @@ func fileMetadata(nf NewFile, defaultType string) (object, error) {
 		{"alg", "AES-GCM"}, {"version", "1"}, {"filename", nf.Filename},
 		{"content_type", ct}, {"size", nf.Size}, {"object_key", nf.ObjectKey},
 	} {
-		if o, err = o.setValue(kv.k, kv.v); err != nil {
+		if o, err = o.SetValue(kv.k, kv.v); err != nil {
 			return nil, err
 		}
 	}
@@ -264,8 +216,8 @@ VALUES ($1, $2, $3::text::json, $4, $5, $6, $7, $8) RETURNING ` + fileColumns
 
 func insertRow(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, nf NewFile, meta object) (*File, error) {
-	return scanFile(q.QueryRow(ctx, insertFile, nf.Filename, nf.ObjectKey, string(meta.encode()),
+}, nf storage.NewFile, meta jsonobj.Object) (*storage.File, error) {
+	return scanFile(q.QueryRow(ctx, insertFile, nf.Filename, nf.ObjectKey, string(meta.Encode()),
 		nf.Size, nf.Checksum, nf.ProjectID, nf.RunID, nf.UploadedByID))
 }
 
@@ -273,7 +225,7 @@ func insertRow(ctx context.Context, q interface {
 // does (the object must already be stored encrypted at nf.ObjectKey), with
 // metadata {"alg", "version", "filename", "content_type", "size",
 // "object_key"}. ContentType defaults to application/octet-stream.
-func (s *Store) InsertRawFile(ctx context.Context, nf NewFile) (*File, error) {
+func (s *Store) InsertRawFile(ctx context.Context, nf storage.NewFile) (*storage.File, error) {
 	meta, err := fileMetadata(nf, "application/octet-stream")
 	if err != nil {
 		return nil, err
@@ -287,11 +239,11 @@ func (s *Store) InsertRawFile(ctx context.Context, nf NewFile) (*File, error) {
 
 // lockRaw selects the raw row's metadata FOR UPDATE and reports the id of
 // the processed row it links, if that row exists.
-func lockRaw(ctx context.Context, tx pgx.Tx, rawID int64) (object, int64, error) {
+func lockRaw(ctx context.Context, tx pgx.Tx, rawID int64) (jsonobj.Object, int64, error) {
 	var meta *string
 	err := tx.QueryRow(ctx, `SELECT metadata::text FROM data_files WHERE id = $1 FOR UPDATE`, rawID).Scan(&meta)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, fmt.Errorf("%w: id %d", ErrNotFound, rawID)
+		return nil, 0, fmt.Errorf("%w: id %d", storage.ErrNotFound, rawID)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -300,11 +252,11 @@ func lockRaw(ctx context.Context, tx pgx.Tx, rawID int64) (object, int64, error)
 	if meta != nil {
 		text = []byte(*meta)
 	}
-	o, err := parseObject(text)
+	o, err := jsonobj.Parse(text)
 	if err != nil {
 		return nil, 0, err
 	}
-	if pid, ok := o.int64Value("processed_file_id"); ok && pid != 0 {
+	if pid, ok := o.Int64("processed_file_id"); ok && pid != 0 {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM data_files WHERE id = $1)`, pid).Scan(&exists); err != nil {
 			return nil, 0, err
@@ -316,8 +268,21 @@ func lockRaw(ctx context.Context, tx pgx.Tx, rawID int64) (object, int64, error)
 	return o, 0, nil
 }
 
-func updateMetadata(ctx context.Context, tx pgx.Tx, id int64, o object) error {
-	_, err := tx.Exec(ctx, `UPDATE data_files SET metadata = $2::text::json, updated_at = now() WHERE id = $1`, id, string(o.encode()))
+// merge applies a metadata patch in its order: an existing key keeps its
+// position, a new one is appended. The values are JSON already; they are
+// checked, not re-encoded.
+func merge(o jsonobj.Object, patch []storage.MetadataField) (jsonobj.Object, error) {
+	for _, f := range patch {
+		if !json.Valid(f.Value) {
+			return nil, fmt.Errorf("metadata %q: invalid JSON %q", f.Key, f.Value)
+		}
+		o = o.Set(f.Key, f.Value)
+	}
+	return o, nil
+}
+
+func updateMetadata(ctx context.Context, tx pgx.Tx, id int64, o jsonobj.Object) error {
+	_, err := tx.Exec(ctx, `UPDATE data_files SET metadata = $2::text::json, updated_at = now() WHERE id = $1`, id, string(o.Encode()))
 	return err
 }
 
@@ -325,21 +290,21 @@ func updateMetadata(ctx context.Context, tx pgx.Tx, id int64, o object) error {
 //
 //  1. lock the raw row (SELECT ... FOR UPDATE);
 //  2. if its metadata already links an existing processed row, stop and
-//     return that id with ErrAlreadyProcessed (nothing is written; the
+//     return that id with storage.ErrAlreadyProcessed (nothing is written; the
 //     caller should delete the object at processed.ObjectKey); with
 //     processed.Pending, delete the object's pending record (pending.go),
-//     or stop with ErrObjectSettled when it is gone or doomed;
+//     or stop with storage.ErrObjectSettled when it is gone or doomed;
 //  3. insert the processed row with metadata {"alg", "version",
 //     "filename", "content_type", "size", "object_key", "raw_file_id",
 //     "is_processed": true} (ContentType defaults to application/json);
-//  4. merge processed_file_id and rawMetadataPatch (typically
-//     processing_info and omics_type) into the raw row's metadata, keeping
-//     its other keys and their order, and bump updated_at.
+//  4. merge processed_file_id and then rawPatch (typically
+//     processing_info and omics_type), in that order, into the raw row's
+//     metadata, keeping its other keys and their order, and bump
+//     updated_at.
 //
-// Values of rawMetadataPatch are marshalled with encoding/json (pass a
-// json.RawMessage to control key order inside a value). On any error the
-// transaction is rolled back and no row changes.
-func (s *Store) SaveProcessed(ctx context.Context, raw *File, processed NewFile, rawMetadataPatch map[string]any) (int64, error) {
+// The values of rawPatch are JSON already (see storage.MetadataField). On
+// any error the transaction is rolled back and no row changes.
+func (s *Store) SaveProcessed(ctx context.Context, raw *storage.File, processed storage.NewFile, rawPatch []storage.MetadataField) (int64, error) {
 	if raw == nil {
 		return 0, errors.New("postgres: SaveProcessed: nil raw file")
 	}
@@ -351,7 +316,7 @@ func (s *Store) SaveProcessed(ctx context.Context, raw *File, processed NewFile,
 		}
 		if existing != 0 {
 			id = existing
-			return ErrAlreadyProcessed
+			return storage.ErrAlreadyProcessed
 		}
 		if processed.Pending {
 			if err := s.consumePending(ctx, tx, processed.ObjectKey); err != nil {
@@ -362,10 +327,10 @@ func (s *Store) SaveProcessed(ctx context.Context, raw *File, processed NewFile,
 		if err != nil {
 			return err
 		}
-		if meta, err = meta.setValue("raw_file_id", raw.ID); err != nil {
+		if meta, err = meta.SetValue("raw_file_id", raw.ID); err != nil {
 			return err
 		}
-		if meta, err = meta.setValue("is_processed", true); err != nil {
+		if meta, err = meta.SetValue("is_processed", true); err != nil {
 			return err
 		}
 		f, err := insertRow(ctx, tx, processed, meta)
@@ -377,12 +342,8 @@ func (s *Store) SaveProcessed(ctx context.Context, raw *File, processed NewFile,
 				return err
 			}
 		}
-		patch := make(map[string]any, len(rawMetadataPatch)+1)
-		for k, v := range rawMetadataPatch {
-			patch[k] = v
-		}
-		patch["processed_file_id"] = f.ID
-		if rawMeta, err = rawMeta.merge(patch); err != nil {
+		rawMeta = rawMeta.Set("processed_file_id", strconv.AppendInt(nil, f.ID, 10))
+		if rawMeta, err = merge(rawMeta, rawPatch); err != nil {
 			return err
 		}
 		if err := updateMetadata(ctx, tx, raw.ID, rawMeta); err != nil {
@@ -392,10 +353,10 @@ func (s *Store) SaveProcessed(ctx context.Context, raw *File, processed NewFile,
 		return nil
 	})
 	switch {
-	case errors.Is(err, ErrAlreadyProcessed):
+	case errors.Is(err, storage.ErrAlreadyProcessed):
 		s.log.DebugContext(ctx, "raw file already processed", "raw_file_id", raw.ID, "processed_file_id", id)
-		return id, fmt.Errorf("%w: file %d -> %d", ErrAlreadyProcessed, raw.ID, id)
-	case errors.Is(err, ErrNotFound):
+		return id, fmt.Errorf("%w: file %d -> %d", storage.ErrAlreadyProcessed, raw.ID, id)
+	case errors.Is(err, storage.ErrNotFound):
 		return 0, err
 	case err != nil:
 		return 0, fmt.Errorf("postgres: save processed file of %d: %w", raw.ID, err)
@@ -404,40 +365,36 @@ func (s *Store) SaveProcessed(ctx context.Context, raw *File, processed NewFile,
 	return id, nil
 }
 
-// MarkFailed records a failed conversion on the raw row: processing_info
-// (typically {"converted": false, "error": ...}) and, when omicsType is
-// not empty, omics_type are merged into its metadata and updated_at is
-// bumped. If the raw row already links an existing processed row (an
-// earlier delivery succeeded) nothing is changed and ErrAlreadyProcessed
+// MarkFailed records a failed conversion on the raw row: patch (typically
+// processing_info {"converted": false, "error": ...} and omics_type when
+// known) is merged into its metadata, in order, and updated_at is bumped.
+// If the raw row already links an existing processed row (an earlier
+// delivery succeeded) nothing is changed and storage.ErrAlreadyProcessed
 // is returned.
-func (s *Store) MarkFailed(ctx context.Context, rawID int64, processingInfo any, omicsType string) error {
+func (s *Store) MarkFailed(ctx context.Context, rawID int64, patch []storage.MetadataField) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		meta, existing, err := lockRaw(ctx, tx, rawID)
 		if err != nil {
 			return err
 		}
 		if existing != 0 {
-			return fmt.Errorf("%w: file %d -> %d", ErrAlreadyProcessed, rawID, existing)
+			return fmt.Errorf("%w: file %d -> %d", storage.ErrAlreadyProcessed, rawID, existing)
 		}
-		patch := map[string]any{"processing_info": processingInfo}
-		if omicsType != "" {
-			patch["omics_type"] = omicsType
-		}
-		if meta, err = meta.merge(patch); err != nil {
+		if meta, err = merge(meta, patch); err != nil {
 			return err
 		}
 		return updateMetadata(ctx, tx, rawID, meta)
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrAlreadyProcessed) {
+	if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrAlreadyProcessed) {
 		return fmt.Errorf("postgres: mark file %d failed: %w", rawID, err)
 	}
 	return err
 }
 
-// FindProcessed returns the processed row the raw row links, ErrNotFound
+// FindProcessed returns the processed row the raw row links, storage.ErrNotFound
 // when the raw row does not exist, ErrNotProcessed when it links no
 // existing row. A task can call it first to skip work already done.
-func (s *Store) FindProcessed(ctx context.Context, rawID int64) (*File, error) {
+func (s *Store) FindProcessed(ctx context.Context, rawID int64) (*storage.File, error) {
 	raw, err := s.GetFile(ctx, rawID)
 	if err != nil {
 		return nil, err
@@ -447,7 +404,7 @@ func (s *Store) FindProcessed(ctx context.Context, rawID int64) (*File, error) {
 		return nil, fmt.Errorf("%w: file %d", ErrNotProcessed, rawID)
 	}
 	f, err := s.GetFile(ctx, pid)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: file %d links missing row %d", ErrNotProcessed, rawID, pid)
 	}
 	return f, err

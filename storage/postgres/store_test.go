@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/omicsomics/omics-worker/storage"
 )
 
 // testURL is the PostgreSQL used by the integration tests; each test works
@@ -70,9 +72,9 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{store: s, user: user, project: project, schema: schema}
 }
 
-func (f *fixture) raw(t *testing.T, name string) *File {
+func (f *fixture) raw(t *testing.T, name string) *storage.File {
 	t.Helper()
-	file, err := f.store.InsertRawFile(context.Background(), NewFile{
+	file, err := f.store.InsertRawFile(context.Background(), storage.NewFile{
 		Filename: name, ObjectKey: fmt.Sprintf("sandbox/%d/%d/%s.enc", f.project, f.user, randHex()),
 		Size: 10, Checksum: "ab", ProjectID: f.project, UploadedByID: f.user,
 	})
@@ -88,8 +90,8 @@ func randHex() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (f *fixture) processed(raw *File) NewFile {
-	return NewFile{
+func (f *fixture) processed(raw *storage.File) storage.NewFile {
+	return storage.NewFile{
 		Filename: raw.Filename + ".processed.json", ObjectKey: fmt.Sprintf("sandbox/%d/%d/%s.enc", f.project, f.user, randHex()),
 		Size: 123, Checksum: "cd", ProjectID: raw.ProjectID, UploadedByID: raw.UploadedByID,
 	}
@@ -121,13 +123,13 @@ func TestGetFile(t *testing.T) {
 	if got.Filename != "a.vcf" || got.ProjectID != f.project || got.UploadedByID != f.user || got.RunID != nil || got.Size != 10 || got.CreatedAt.IsZero() {
 		t.Errorf("row %+v", got)
 	}
-	if _, err := f.store.GetFile(ctx, raw.ID+1000); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.GetFile(ctx, raw.ID+1000); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("missing row: %v", err)
 	}
 	if _, err := f.store.FindProcessed(ctx, raw.ID); !errors.Is(err, ErrNotProcessed) {
 		t.Errorf("FindProcessed before processing: %v", err)
 	}
-	if _, err := f.store.FindProcessed(ctx, raw.ID+1000); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.FindProcessed(ctx, raw.ID+1000); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("FindProcessed of missing row: %v", err)
 	}
 }
@@ -148,7 +150,7 @@ func TestSaveProcessed(t *testing.T) {
 	ctx := context.Background()
 	raw := f.raw(t, "a.vcf")
 	nf := f.processed(raw)
-	id, err := f.store.SaveProcessed(ctx, raw, nf, map[string]any{"processing_info": processingInfo, "omics_type": "genomics"})
+	id, err := f.store.SaveProcessed(ctx, raw, nf, []storage.MetadataField{{Key: "processing_info", Value: processingInfo}, storage.StringField("omics_type", "genomics")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestSaveProcessed(t *testing.T) {
 		t.Errorf("FindProcessed: %v", err)
 	}
 	// A failure reported after success must not clobber it.
-	if err := f.store.MarkFailed(ctx, raw.ID, map[string]any{"converted": false, "error": "late"}, ""); !errors.Is(err, ErrAlreadyProcessed) {
+	if err := f.store.MarkFailed(ctx, raw.ID, failedPatch(`{"converted": false, "error": "late"}`, "")); !errors.Is(err, storage.ErrAlreadyProcessed) {
 		t.Errorf("MarkFailed after success: %v", err)
 	}
 	if r2, _ := f.store.GetFile(ctx, raw.ID); string(r2.Metadata) != wantR {
@@ -196,15 +198,15 @@ func TestSaveProcessedIdempotent(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	raw := f.raw(t, "a.bed")
-	first, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), map[string]any{"omics_type": "genomics"})
+	first, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), []storage.MetadataField{storage.StringField("omics_type", "genomics")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := f.count(t)
 	r1, _ := f.store.GetFile(ctx, raw.ID)
-	second, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), map[string]any{"omics_type": "genomics"})
-	if !errors.Is(err, ErrAlreadyProcessed) || second != first {
-		t.Fatalf("second SaveProcessed = %d, %v; want %d, ErrAlreadyProcessed", second, err, first)
+	second, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), []storage.MetadataField{storage.StringField("omics_type", "genomics")})
+	if !errors.Is(err, storage.ErrAlreadyProcessed) || second != first {
+		t.Fatalf("second SaveProcessed = %d, %v; want %d, storage.ErrAlreadyProcessed", second, err, first)
 	}
 	if n := f.count(t); n != before {
 		t.Errorf("rows %d -> %d", before, n)
@@ -236,7 +238,7 @@ func TestSaveProcessedConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ids[i], errs[i] = f.store.SaveProcessed(ctx, raw, f.processed(raw), map[string]any{"omics_type": "genomics"})
+			ids[i], errs[i] = f.store.SaveProcessed(ctx, raw, f.processed(raw), []storage.MetadataField{storage.StringField("omics_type", "genomics")})
 		}()
 	}
 	wg.Wait()
@@ -245,7 +247,7 @@ func TestSaveProcessedConcurrent(t *testing.T) {
 		switch {
 		case errs[i] == nil:
 			winners++
-		case errors.Is(errs[i], ErrAlreadyProcessed):
+		case errors.Is(errs[i], storage.ErrAlreadyProcessed):
 		default:
 			t.Fatalf("attempt %d: %v", i, errs[i])
 		}
@@ -281,7 +283,7 @@ func TestSaveProcessedAllOrNothing(t *testing.T) {
 	// Failure inside the transaction after the INSERT succeeded.
 	boom := errors.New("injected failure after insert")
 	f.store.afterInsert = func(context.Context, pgx.Tx) error { return boom }
-	_, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), map[string]any{"omics_type": "genomics"})
+	_, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), []storage.MetadataField{storage.StringField("omics_type", "genomics")})
 	f.store.afterInsert = nil
 	if !errors.Is(err, boom) {
 		t.Fatalf("err %v, want injected failure", err)
@@ -312,25 +314,35 @@ func TestSaveProcessedAllOrNothing(t *testing.T) {
 	}
 	unchanged("fk violation")
 
-	// A patch value that cannot be encoded.
-	if _, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), map[string]any{"x": make(chan int)}); err == nil {
-		t.Fatal("unencodable patch accepted")
+	// A patch value that is not JSON.
+	if _, err := f.store.SaveProcessed(ctx, raw, f.processed(raw), []storage.MetadataField{{Key: "x", Value: json.RawMessage(`{"a":`)}}); err == nil {
+		t.Fatal("invalid patch accepted")
 	}
 	unchanged("bad patch")
 
 	// Missing raw row.
-	if _, err := f.store.SaveProcessed(ctx, &File{ID: raw.ID + 1000}, f.processed(raw), nil); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.SaveProcessed(ctx, &storage.File{ID: raw.ID + 1000}, f.processed(raw), nil); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("missing raw: %v", err)
 	}
 	unchanged("missing raw")
+}
+
+// failedPatch is the patch the file task writes on a failure:
+// processing_info, then omics_type when known.
+func failedPatch(info, omics string) []storage.MetadataField {
+	p := []storage.MetadataField{{Key: "processing_info", Value: json.RawMessage(info)}}
+	if omics != "" {
+		p = append(p, storage.StringField("omics_type", omics))
+	}
+	return p
 }
 
 func TestMarkFailed(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	raw := f.raw(t, "weird.xyz")
-	info := json.RawMessage(`{"converted": false, "error": "Unsupported format: xyz"}`)
-	if err := f.store.MarkFailed(ctx, raw.ID, info, "unknown"); err != nil {
+	info := `{"converted": false, "error": "Unsupported format: xyz"}`
+	if err := f.store.MarkFailed(ctx, raw.ID, failedPatch(info, "unknown")); err != nil {
 		t.Fatal(err)
 	}
 	r, _ := f.store.GetFile(ctx, raw.ID)
@@ -344,7 +356,7 @@ func TestMarkFailed(t *testing.T) {
 		t.Errorf("alg lost: %s", r.Metadata)
 	}
 	// Without an omics type, an existing one is kept; processing_info is replaced.
-	if err := f.store.MarkFailed(ctx, raw.ID, map[string]any{"converted": false, "error": "second"}, ""); err != nil {
+	if err := f.store.MarkFailed(ctx, raw.ID, failedPatch(`{"converted": false, "error": "second"}`, "")); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = f.store.GetFile(ctx, raw.ID)
@@ -354,7 +366,7 @@ func TestMarkFailed(t *testing.T) {
 	if v, _ := r.MetadataValue("processing_info"); string(v) != `{"converted": false, "error": "second"}` {
 		t.Errorf("processing_info %s", v)
 	}
-	if err := f.store.MarkFailed(ctx, raw.ID+1000, info, ""); !errors.Is(err, ErrNotFound) {
+	if err := f.store.MarkFailed(ctx, raw.ID+1000, failedPatch(info, "")); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("missing row: %v", err)
 	}
 }
@@ -365,7 +377,7 @@ func TestIsTransient(t *testing.T) {
 		want bool
 	}{
 		{nil, false},
-		{ErrNotFound, false},
+		{storage.ErrNotFound, false},
 		{context.Canceled, false},
 		{&pgconn.PgError{Code: "40001"}, true},
 		{&pgconn.PgError{Code: "57P01"}, true},
@@ -390,12 +402,12 @@ func TestIsTransient(t *testing.T) {
 }
 
 // TestGetFileOutsideInt4: data_files.id is int4; an id beyond it cannot
-// exist and is ErrNotFound, not pgx's "unable to encode" (issue 9 #11).
+// exist and is storage.ErrNotFound, not pgx's "unable to encode" (issue 9 #11).
 func TestGetFileOutsideInt4(t *testing.T) {
 	f := newFixture(t)
 	for _, id := range []int64{1 << 31, -1<<31 - 1, math.MaxInt64, math.MinInt64, 0, -1, 1<<31 - 1} {
-		if _, err := f.store.GetFile(context.Background(), id); !errors.Is(err, ErrNotFound) {
-			t.Errorf("GetFile(%d) = %v, want ErrNotFound", id, err)
+		if _, err := f.store.GetFile(context.Background(), id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetFile(%d) = %v, want storage.ErrNotFound", id, err)
 		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/storage"
+	"github.com/omicsomics/omics-worker/storage/internal/jsonobj"
 )
 
 func TestParseDatabaseURL(t *testing.T) {
@@ -38,85 +41,45 @@ func TestParseDatabaseURL(t *testing.T) {
 	}
 }
 
-func TestObjectMerge(t *testing.T) {
+// TestMerge: a metadata patch is applied in its order; an existing key
+// keeps its position, new keys are appended; the values are written as
+// given (no re-encoding) and the object rendered as json.dumps does.
+func TestMerge(t *testing.T) {
+	str := storage.StringField
+	raw := func(k, v string) storage.MetadataField {
+		return storage.MetadataField{Key: k, Value: json.RawMessage(v)}
+	}
 	tests := []struct {
 		name  string
 		in    string
-		patch map[string]any
+		patch []storage.MetadataField
 		want  string
 	}{
-		{"sql null", ``, map[string]any{"omics_type": "genomics"}, `{"omics_type": "genomics"}`},
-		{"json null", `null`, map[string]any{"a": 1}, `{"a": 1}`},
+		{"sql null", ``, []storage.MetadataField{str("omics_type", "genomics")}, `{"omics_type": "genomics"}`},
+		{"json null", `null`, []storage.MetadataField{raw("a", "1")}, `{"a": 1}`},
 		{
-			"order kept, known keys first",
+			"order kept, new keys in patch order",
 			`{"alg":"AES-GCM","version":"1","size":5,"omics_type":"x"}`,
-			map[string]any{"zeta": true, "omics_type": "genomics", "processing_info": json.RawMessage(`{"converted":true,"b":1,"a":2}`), "processed_file_id": 7},
+			[]storage.MetadataField{raw("processed_file_id", "7"), raw("processing_info", `{"converted":true,"b":1,"a":2}`), str("omics_type", "genomics"), raw("zeta", "true")},
 			`{"alg": "AES-GCM", "version": "1", "size": 5, "omics_type": "genomics", "processed_file_id": 7, "processing_info": {"converted": true, "b": 1, "a": 2}, "zeta": true}`,
 		},
-		{"duplicates collapse", `{"a":1,"a":2}`, map[string]any{"a": 3}, `{"a": 3}`},
-		{"python escapes", `{"f":"é😀<&>\u0001"}`, map[string]any{"g": "a<b"}, `{"f": "\u00e9\ud83d\ude00<&>\u0001", "g": "a<b"}`},
-		{"nested spacing", `{"l":[1,2,{"x":[]}],"s":"a, b: c"}`, nil, `{"l": [1, 2, {"x": []}], "s": "a, b: c"}`},
+		{"patch order, not sorted", `{}`, []storage.MetadataField{raw("b", "2"), raw("a", "1")}, `{"b": 2, "a": 1}`},
+		{"duplicates collapse", `{"a":1,"a":2}`, []storage.MetadataField{raw("a", "3")}, `{"a": 3}`},
+		{"python escapes", `{"f":"é😀<&>\u0001"}`, []storage.MetadataField{str("g", "a<b")}, `{"f": "\u00e9\ud83d\ude00<&>\u0001", "g": "a<b"}`},
 	}
 	for _, tc := range tests {
-		o, err := parseObject([]byte(tc.in))
+		o, err := jsonobj.Parse([]byte(tc.in))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if o, err = o.merge(tc.patch); err != nil {
+		if o, err = merge(o, tc.patch); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got := string(o.encode()); got != tc.want {
+		if got := string(o.Encode()); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}
-}
-
-func TestProcessedFileID(t *testing.T) {
-	tests := []struct {
-		meta string
-		id   int64
-		ok   bool
-	}{
-		{`{}`, 0, false},
-		{`null`, 0, false},
-		{`{"processed_file_id": 12}`, 12, true},
-		{`{"processed_file_id": 12.0}`, 12, true},
-		{`{"processed_file_id": 0}`, 0, false},
-		{`{"processed_file_id": null}`, 0, false},
-		{`{"processed_file_id": "12"}`, 0, false},
+	if _, err := merge(jsonobj.Object{}, []storage.MetadataField{raw("x", `{"a":`)}); err == nil {
+		t.Error("invalid JSON value accepted")
 	}
-	for _, tc := range tests {
-		f := &File{Metadata: json.RawMessage(tc.meta)}
-		id, ok := f.ProcessedFileID()
-		if id != tc.id || ok != tc.ok {
-			t.Errorf("%s: %d %v", tc.meta, id, ok)
-		}
-	}
-}
-
-func FuzzParseObject(f *testing.F) {
-	f.Add([]byte(`{"a":1,"b":[1,2],"c":{"d":"é"}}`))
-	f.Add([]byte(`null`))
-	f.Add([]byte(`{"a":`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		o, err := parseObject(b)
-		if err != nil {
-			return
-		}
-		out := o.encode()
-		if !json.Valid(out) {
-			t.Fatalf("invalid output %q from %q", out, b)
-		}
-		var x, y any
-		if json.Unmarshal(b, &x) != nil {
-			return
-		}
-		if _, isObj := x.(map[string]any); isObj && json.Unmarshal(out, &y) == nil {
-			bx, _ := json.Marshal(x)
-			by, _ := json.Marshal(y)
-			if string(bx) != string(by) {
-				t.Fatalf("value changed: %s -> %s", bx, by)
-			}
-		}
-	})
 }

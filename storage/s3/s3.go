@@ -20,27 +20,16 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
-	"github.com/omicsomics/omics-worker/storage/internal/objerr"
+	"github.com/omicsomics/omics-worker/storage"
 )
 
-// ErrObjectNotFound is returned by Get for a missing object or bucket. It
-// is the same value as storage.ErrObjectNotFound and local.ErrObjectNotFound.
-var ErrObjectNotFound = objerr.ErrNotFound
-
-// ErrBucketNotFound is returned (with ErrObjectNotFound) when the bucket
-// is missing; it is storage.ErrBucketNotFound.
-var ErrBucketNotFound = objerr.ErrBucketNotFound
-
-// ErrInvalidKey is returned, before any request is sent, for keys that
-// objerr.ValidateKey refuses (the rules of every store: no "..", ".",
-// empty segments, absolute keys, backslashes, control characters).
-var ErrInvalidKey = objerr.ErrInvalidKey
-
-// ErrAccessDenied is returned when the server refuses the credentials
-// (unknown access key, wrong secret) or the bucket's policy refuses them.
-// It is not transient: retrying will not fix a configuration error. The
-// error text never contains the secret key.
-var ErrAccessDenied = errors.New("access denied by object storage (check OBJECT_STORAGE_ACCESS_KEY, OBJECT_STORAGE_SECRET_KEY and the bucket policy)")
+// The store's errors are the object-store contract's (storage/errors.go):
+// storage.ErrObjectNotFound, storage.ErrBucketNotFound (a
+// *storage.BucketNotFoundError naming the bucket), storage.ErrInvalidKey
+// (keys storage.ValidateKey refuses, before any request is sent) and
+// storage.ErrAccessDenied (refused credentials or bucket policy; not
+// transient, and its text never holds the secret key).
+var _ storage.ObjectStore = (*Store)(nil)
 
 // Config configures a Store. Zero values mean the defaults noted.
 type Config struct {
@@ -153,17 +142,17 @@ func (s *Store) explainNotFound(ctx context.Context, op, key string, err error) 
 	return s.wrap(op, key, err)
 }
 
-// wrap gives a store error its sentinel: ErrObjectNotFound (naming the
-// bucket when that is what is missing), ErrAccessDenied, or the S3 error.
+// wrap gives a store error its sentinel: storage.ErrObjectNotFound (naming the
+// bucket when that is what is missing), storage.ErrAccessDenied, or the S3 error.
 func (s *Store) wrap(op, key string, err error) error {
 	if isNotFound(err) {
 		if minio.ToErrorResponse(err).Code == minio.NoSuchBucket {
-			return &objerr.BucketNotFoundError{Bucket: s.bucket, Key: key}
+			return &storage.BucketNotFoundError{Bucket: s.bucket, Key: key}
 		}
-		return fmt.Errorf("%w: %s", ErrObjectNotFound, key)
+		return fmt.Errorf("%w: %s", storage.ErrObjectNotFound, key)
 	}
 	if isAccessDenied(err) {
-		return fmt.Errorf("s3: %s %s in bucket %q: %w: %w", op, key, s.bucket, ErrAccessDenied, mask.Error(err))
+		return fmt.Errorf("s3: %s %s in bucket %q: %w: %w", op, key, s.bucket, storage.ErrAccessDenied, mask.Error(err))
 	}
 	return fmt.Errorf("s3: %s %s: %w", op, key, mask.Error(err))
 }
@@ -179,7 +168,7 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
 		if isAccessDenied(err) {
-			return fmt.Errorf("s3: head bucket %s: %w: %w", s.bucket, ErrAccessDenied, err)
+			return fmt.Errorf("s3: head bucket %s: %w: %w", s.bucket, storage.ErrAccessDenied, err)
 		}
 		return fmt.Errorf("s3: head bucket %s: %w", s.bucket, err)
 	}
@@ -187,7 +176,7 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{})
 		if code := minio.ToErrorResponse(err).Code; err != nil && code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
 			if isAccessDenied(err) {
-				return fmt.Errorf("s3: head bucket %s gave not found, create bucket refused: %w: %w", s.bucket, ErrAccessDenied, err)
+				return fmt.Errorf("s3: head bucket %s gave not found, create bucket refused: %w: %w", s.bucket, storage.ErrAccessDenied, err)
 			}
 			return fmt.Errorf("s3: create bucket %s: %w", s.bucket, err)
 		}
@@ -199,7 +188,7 @@ func (s *Store) ensureBucket(ctx context.Context) error {
 
 // Get opens an object and returns its size.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	if err := objerr.ValidateKey(key); err != nil {
+	if err := storage.ValidateKey(key); err != nil {
 		return nil, 0, err
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
@@ -220,7 +209,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 // Put uploads r to key with the given content type. size is the length or
 // -1 when unknown (multipart upload in PartSize parts).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
-	if err := objerr.ValidateKey(key); err != nil {
+	if err := storage.ValidateKey(key); err != nil {
 		return err
 	}
 	if err := s.ensureBucket(ctx); err != nil {
@@ -246,7 +235,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 			s.bucketReady = false
 			s.mu.Unlock()
 		case isAccessDenied(err):
-			return fmt.Errorf("s3: put %s in bucket %q: %w: %w", key, s.bucket, ErrAccessDenied, err)
+			return fmt.Errorf("s3: put %s in bucket %q: %w: %w", key, s.bucket, storage.ErrAccessDenied, err)
 		}
 		return fmt.Errorf("s3: put %s: %w", key, err)
 	}
@@ -309,7 +298,7 @@ func (s *Store) abortUnfinished(ctx context.Context) {
 // Delete removes an object and any incomplete multipart upload of its
 // key; deleting a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := objerr.ValidateKey(key); err != nil {
+	if err := storage.ValidateKey(key); err != nil {
 		return err
 	}
 	err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
@@ -322,14 +311,14 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 
 // Exists reports whether an object exists.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	if err := objerr.ValidateKey(key); err != nil {
+	if err := storage.ValidateKey(key); err != nil {
 		return false, err
 	}
 	_, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if isNotFound(err) {
 		// A missing object or bucket is "no"; an unknown access key
 		// (which some gateways answer with 404) is an error.
-		if err := s.explainNotFound(ctx, "stat", key, err); errors.Is(err, ErrAccessDenied) {
+		if err := s.explainNotFound(ctx, "stat", key, err); errors.Is(err, storage.ErrAccessDenied) {
 			return false, err
 		}
 		return false, nil
@@ -343,7 +332,7 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 // IsTransient reports whether err looks like a storage outage worth a
 // retry (network errors, 5xx, throttling) rather than a definite answer.
 func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, ErrObjectNotFound) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, storage.ErrObjectNotFound) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	resp := minio.ToErrorResponse(err)

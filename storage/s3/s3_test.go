@@ -13,6 +13,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 )
 
@@ -76,16 +77,16 @@ func TestKeyRulesBeforeAnyRequest(t *testing.T) {
 	ctx := context.Background()
 	for _, key := range []string{"", "../otherbucket/secret.enc", "sandbox/../../../etc/passwd", "/etc/passwd",
 		"a//b", "a/./b", "a/", "a\\b", "x\x00y", "x\ny", "x\xffy", strings.Repeat("k", 1025)} {
-		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, ErrInvalidKey) {
+		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Put(%q): %v", key, err)
 		}
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrInvalidKey) {
+		if _, _, err := s.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Get(%q): %v", key, err)
 		}
-		if err := s.Delete(ctx, key); !errors.Is(err, ErrInvalidKey) {
+		if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Delete(%q): %v", key, err)
 		}
-		if _, err := s.Exists(ctx, key); !errors.Is(err, ErrInvalidKey) {
+		if _, err := s.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("Exists(%q): %v", key, err)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/local"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 )
@@ -173,7 +174,7 @@ func TestVersityRoundTrip(t *testing.T) {
 	if err := s.Delete(ctx, key); err != nil {
 		t.Errorf("second Delete: %v", err)
 	}
-	if _, _, err := s.Get(ctx, key); !errors.Is(err, ErrObjectNotFound) {
+	if _, _, err := s.Get(ctx, key); !errors.Is(err, storage.ErrObjectNotFound) {
 		t.Errorf("Get after Delete: %v", err)
 	}
 	if left := g.Objects(t, "omicsomics"); len(left) != 0 {
@@ -312,7 +313,7 @@ func TestVersityKilledMidUpload(t *testing.T) {
 }
 
 // TestVersityWrongCredentials: a wrong secret or access key is a clear,
-// permanent ErrAccessDenied whose text holds no secret.
+// permanent storage.ErrAccessDenied whose text holds no secret.
 func TestVersityWrongCredentials(t *testing.T) {
 	g := s3test.Versity(t, "omicsomics")
 	ctx := context.Background()
@@ -328,8 +329,8 @@ func TestVersityWrongCredentials(t *testing.T) {
 		_, _, errs["get"] = s.Get(ctx, "sandbox/1/2/x.enc")
 		_, errs["exists"] = s.Exists(ctx, "sandbox/1/2/x.enc")
 		for op, err := range errs {
-			if !errors.Is(err, ErrAccessDenied) || IsTransient(err) {
-				t.Errorf("%s/%s: %v (transient %v), want a permanent ErrAccessDenied", name, op, err, IsTransient(err))
+			if !errors.Is(err, storage.ErrAccessDenied) || IsTransient(err) {
+				t.Errorf("%s/%s: %v (transient %v), want a permanent storage.ErrAccessDenied", name, op, err, IsTransient(err))
 				continue
 			}
 			if msg := err.Error(); strings.Contains(msg, wrong) || strings.Contains(msg, g.SecretKey) {
@@ -348,7 +349,7 @@ func TestVersityMissingBucket(t *testing.T) {
 	s := versityStore(t, g, "absent", nil)
 	ctx := context.Background()
 	_, _, err := s.Get(ctx, "sandbox/1/2/x.enc")
-	if !errors.Is(err, ErrObjectNotFound) || !errors.Is(err, ErrBucketNotFound) || IsTransient(err) || !strings.Contains(err.Error(), `bucket "absent" does not exist`) {
+	if !errors.Is(err, storage.ErrObjectNotFound) || !errors.Is(err, storage.ErrBucketNotFound) || IsTransient(err) || !strings.Contains(err.Error(), `bucket "absent" does not exist`) {
 		t.Errorf("Get from a missing bucket: %v", err)
 	}
 	if ok, err := s.Exists(ctx, "sandbox/1/2/x.enc"); ok || err != nil {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/omicsomics/omics-worker/storage/local"
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/storage/s3"
+	"github.com/omicsomics/omics-worker/worker"
 )
 
 const testMasterKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -92,7 +94,7 @@ type objectLister func(t testing.TB) []string
 type env struct {
 	dbURL   string
 	files   *postgres.Store
-	objects ObjectStore
+	objects storage.ObjectStore
 	list    objectLister
 	keys    *MasterKeyring
 	user    int64
@@ -162,7 +164,41 @@ func newEnv(t testing.TB, kind string) *env {
 }
 
 func (e *env) config() Config {
-	return Config{Files: e.files, Objects: e.objects, Keys: e.keys, TempDir: e.tmp, RetryDelay: nil}
+	return Config{Files: e.files, Objects: e.objects, Keys: e.keys, TempDir: e.tmp, IsTransient: isTransient}
+}
+
+// isTransient is the classifier the binary wires for these backends.
+func isTransient(err error) bool { return postgres.IsTransient(err) || s3.IsTransient(err) }
+
+// transientPy returns the exception of an error the runtime retries (one
+// marked with worker.Transient), or nil.
+func transientPy(err error) *worker.PyError {
+	var te *worker.TransientError
+	var pe *worker.PyError
+	if !errors.As(err, &te) || !errors.As(te.Err, &pe) {
+		return nil
+	}
+	return pe
+}
+
+// runtimeOutcome is what the runtime does with the handler error err on
+// retry n (0-based) under the file tasks' options (worker/autoretry.go,
+// worker/exec.go): a retry after countdown, or the exception recorded as
+// FAILURE. worker.TestAutoRetryUntilFailure checks the runtime's side.
+func runtimeOutcome(p *Processor, err error, n int) (retry bool, countdown time.Duration, pe *worker.PyError) {
+	opts := p.TaskOptions()
+	maxRetries := opts.MaxRetries
+	if maxRetries == 0 {
+		maxRetries = 3
+	}
+	if pe = transientPy(err); pe == nil || opts.AutoRetry.Disabled {
+		errors.As(err, &pe)
+		return false, 0, pe
+	}
+	if n >= maxRetries {
+		return false, 0, pe
+	}
+	return true, opts.AutoRetry.Backoff(n), pe
 }
 
 func (e *env) processor(t testing.TB) *Processor {
@@ -177,7 +213,7 @@ func (e *env) processor(t testing.TB) *Processor {
 // upload stores content like the FastAPI upload (create_datafile):
 // encrypted for the owner at a fresh sandbox key, row with size/checksum
 // of the plaintext.
-func (e *env) upload(t testing.TB, name string, content []byte) *postgres.File {
+func (e *env) upload(t testing.TB, name string, content []byte) *storage.File {
 	t.Helper()
 	ctx := context.Background()
 	key, _ := e.keys.UserKey(e.user)
@@ -190,7 +226,7 @@ func (e *env) upload(t testing.TB, name string, content []byte) *postgres.File {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(content)
-	f, err := e.files.InsertRawFile(ctx, postgres.NewFile{
+	f, err := e.files.InsertRawFile(ctx, storage.NewFile{
 		Filename: name, ObjectKey: objKey, Size: int64(len(content)), Checksum: hex.EncodeToString(sum[:]),
 		ProjectID: e.project, UploadedByID: e.user,
 	})

@@ -32,7 +32,7 @@ func (p *Processor) localFault(err error, format string, a ...any) error {
 	py := &worker.PyError{Type: "OSError", Module: "builtins", Err: err,
 		Args: []any{fmt.Sprintf("worker %s while %s: %s", what, fmt.Sprintf(format, a...), detail)}}
 	if transient {
-		return &transientError{py: py, err: err}
+		return worker.Transient(py)
 	}
 	return py
 }

@@ -74,22 +74,19 @@ func TestWorkerDiskFaultsAreNotTheFilesFault(t *testing.T) {
 			rowsBefore, objsBefore, metaBefore := e.rowCount(t), e.list(t), e.metadata(t, raw.ID)
 
 			_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, tc.tun)
-			var te *transientError
-			if got := errors.As(err, &te); got != tc.transient {
+			if got := transientPy(err) != nil; got != tc.transient {
 				t.Fatalf("transient = %v, want %v (err %v)", got, tc.transient, err)
 			}
 			// What the runtime records: RETRY OSError, then FAILURE OSError
 			// once the retries are spent; or FAILURE OSError at once.
-			first := p.outcome(err, 0, raw.ID, "t1")
-			last := p.outcome(err, p.maxRetries(), raw.ID, "t1")
-			var re *worker.RetryError
-			if tc.transient != errors.As(first, &re) {
-				t.Errorf("first outcome %T %v, retry wanted: %v", first, first, tc.transient)
+			retry, _, first := runtimeOutcome(p, err, 0)
+			lastRetry, _, last := runtimeOutcome(p, err, 3)
+			if retry != tc.transient || lastRetry {
+				t.Errorf("retry of the first run %v, of the last %v; want %v, false", retry, lastRetry, tc.transient)
 			}
-			for _, o := range []error{first, last} {
-				var pe *worker.PyError
-				if !errors.As(o, &pe) || pe.Type != "OSError" {
-					t.Fatalf("outcome %v, want OSError", o)
+			for _, pe := range []*worker.PyError{first, last} {
+				if pe == nil || pe.Type != "OSError" {
+					t.Fatalf("recorded %v, want OSError (err %v)", pe, err)
 				}
 				msg, _ := pe.Args[0].(string)
 				if !strings.HasPrefix(msg, tc.message) || strings.Contains(msg, "Processing failed") {
@@ -142,8 +139,7 @@ func TestLocalFaultKind(t *testing.T) {
 				t.Fatal("not recognised as a local fault")
 			}
 			got := p.localFault(err, "converting file %d", 7)
-			var te *transientError
-			if errors.As(got, &te) != tc.transient {
+			if (transientPy(got) != nil) != tc.transient {
 				t.Errorf("transient = %v, want %v", !tc.transient, tc.transient)
 			}
 			var pe *worker.PyError

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/omicsomics/omics-worker/storage/postgres"
+	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -57,7 +57,7 @@ const processedSuffix = ".processed.json"
 // so a shorter display name loses nothing, where a failure would refuse a
 // valid file.
 func processedName(raw string) (name string, truncated bool) {
-	keep := postgres.MaxFilename - utf8.RuneCountInString(processedSuffix)
+	keep := storage.MaxFilename - utf8.RuneCountInString(processedSuffix)
 	n := 0
 	for i := range raw {
 		if n == keep {

@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -126,8 +125,7 @@ func TestDatabaseOutageAtLoadIsTransient(t *testing.T) {
 	cfg.Files = files
 	p, _ := New(cfg)
 	_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
-	var te *transientError
-	if !errors.As(err, &te) || !strings.HasPrefix(te.py.Args[0].(string), "database unavailable while loading file") {
+	if pe := transientPy(err); pe == nil || !strings.HasPrefix(pe.Args[0].(string), "database unavailable while loading file") {
 		t.Fatalf("err = %v, want a transient database error", err)
 	}
 }
@@ -147,9 +145,8 @@ func TestObjectStorageOutageIsTransient(t *testing.T) {
 	p, _ := New(cfg)
 	rows := e.rowCount(t)
 	_, err = p.Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
-	var te *transientError
-	if !errors.As(err, &te) || te.py.Type != "ConnectionError" ||
-		!strings.HasPrefix(te.py.Args[0].(string), "object storage unavailable while reading object") {
+	if pe := transientPy(err); pe == nil || pe.Type != "ConnectionError" ||
+		!strings.HasPrefix(pe.Args[0].(string), "object storage unavailable while reading object") {
 		t.Fatalf("err = %v, want a transient object storage error", err)
 	}
 	if e.rowCount(t) != rows || e.metadata(t, raw.ID)["processing_info"] != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker"
 )
@@ -16,7 +17,7 @@ import (
 // hookedObjects calls afterPut once, after the first Put stored its
 // object (the processed upload of a run).
 type hookedObjects struct {
-	ObjectStore
+	storage.ObjectStore
 	once     sync.Once
 	afterPut func(key string)
 }
@@ -31,7 +32,7 @@ func (h *hookedObjects) Put(ctx context.Context, key string, r io.Reader, size i
 
 // pendingRecords lists the durable pending-upload records (through the
 // direct connection, not the proxy).
-func (e *env) pendingRecords(t testing.TB) []postgres.PendingObject {
+func (e *env) pendingRecords(t testing.TB) []storage.PendingObject {
 	t.Helper()
 	recs, err := e.files.PendingObjects(context.Background(), 0, 100)
 	if err != nil {
@@ -95,14 +96,12 @@ func TestDatabaseOutageDuringSaveRetrySettles(t *testing.T) {
 			req := Request{RawFileID: raw.ID, TaskID: "task-1"}
 
 			_, err := p.Process(context.Background(), nil, req, Tuning{})
-			var te *transientError
-			if !errors.As(err, &te) || te.py.Type != "ConnectionError" ||
-				!strings.HasPrefix(te.py.Args[0].(string), "database unavailable while saving the processed file of file") {
+			if pe := transientPy(err); pe == nil || pe.Type != "ConnectionError" ||
+				!strings.HasPrefix(pe.Args[0].(string), "database unavailable while saving the processed file of file") {
 				t.Fatalf("err = %v, want a transient ConnectionError", err)
 			}
-			var re *worker.RetryError
-			if out := p.outcome(err, 0, raw.ID, "task-1"); !errors.As(out, &re) || re.Countdown != 2*time.Second {
-				t.Errorf("outcome(retries=0) = %v, want Retry in 2s", out)
+			if retry, countdown, _ := runtimeOutcome(p, err, 0); !retry || countdown != 2*time.Second {
+				t.Errorf("first run: retry %v in %v, want a retry in 2s", retry, countdown)
 			}
 			if recs := e.pendingRecords(t); len(recs) != 1 || recs[0].TaskID != "task-1" || recs[0].RawFileID != raw.ID {
 				t.Fatalf("pending records %+v, want the uploaded object", recs)
@@ -133,12 +132,8 @@ func TestDatabaseDownPastEveryRetrySweepSettles(t *testing.T) {
 	var err error
 	for retries := 0; retries <= 3; retries++ {
 		_, err = p.Process(context.Background(), nil, req, Tuning{})
-		if out := p.outcome(err, retries, raw.ID, req.TaskID); retries == 3 {
-			var pe *worker.PyError
-			var re *worker.RetryError
-			if errors.As(out, &re) || !errors.As(out, &pe) || pe.Type != "ConnectionError" {
-				t.Fatalf("final outcome %v, want the ConnectionError", out)
-			}
+		if retry, _, pe := runtimeOutcome(p, err, retries); retries == 3 && (retry || pe == nil || pe.Type != "ConnectionError") {
+			t.Fatalf("final outcome: retry %v, recorded %v; want FAILURE ConnectionError", retry, pe)
 		}
 	}
 	if recs := e.pendingRecords(t); len(recs) != 1 {

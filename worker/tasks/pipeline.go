@@ -15,7 +15,6 @@ import (
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/envelope"
-	"github.com/omicsomics/omics-worker/storage/postgres"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -59,8 +58,8 @@ type Processor struct {
 
 // New checks cfg and returns a Processor.
 func New(cfg Config) (*Processor, error) {
-	if cfg.Files == nil || cfg.Objects == nil || cfg.Keys == nil {
-		return nil, errors.New("tasks: Config needs Files, Objects and Keys")
+	if cfg.Files == nil || cfg.Objects == nil || cfg.Keys == nil || cfg.IsTransient == nil {
+		return nil, errors.New("tasks: Config needs Files, Objects, Keys and IsTransient")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -68,14 +67,11 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.ProgressInterval == 0 {
 		cfg.ProgressInterval = 500 * time.Millisecond
 	}
-	if cfg.RetryDelay == nil {
-		cfg.RetryDelay = func(n int) time.Duration { return 2 * time.Second << min(n, 10) }
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 2 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.IsTransient == nil {
-		cfg.IsTransient = storage.IsTransient
 	}
 	if cfg.StaleAge <= 0 {
 		cfg.StaleAge = TimeLimit
@@ -106,40 +102,19 @@ func (p *Processor) Handler(tun Tuning) worker.Handler {
 		}
 		res, err := p.Process(ctx, t, Request{RawFileID: rawID, SampleID: sampleID, TaskID: t.ID}, tun)
 		if err != nil {
-			return nil, p.outcome(err, t.Retries, rawID, t.ID)
+			if worker.IsTransient(err) {
+				p.log.Warn("transient error", "task_id", t.ID, "raw_file_id", rawID, "retries", t.Retries, "err", err)
+			}
+			return nil, err
 		}
 		return res, nil
 	}
 }
 
-// outcome turns a pipeline error into what the runtime records: a retry
-// with backoff for transient infrastructure errors (until MaxRetries),
-// else the error itself (a *worker.PyError or a context error).
-func (p *Processor) outcome(err error, retries int, rawID int64, taskID string) error {
-	var te *transientError
-	if !errors.As(err, &te) {
-		return err
-	}
-	if retries >= p.maxRetries() {
-		p.log.Error("giving up after retries", "task_id", taskID, "raw_file_id", rawID, "retries", retries, "err", te.err)
-		return te.py
-	}
-	delay := p.cfg.RetryDelay(retries)
-	p.log.Warn("transient error, retrying", "task_id", taskID, "raw_file_id", rawID, "retry", retries+1, "countdown", delay, "err", te.err)
-	return worker.Retry(te.py, delay)
-}
-
-// transientError is an infrastructure failure worth a retry.
-type transientError struct {
-	py  *worker.PyError
-	err error
-}
-
-func (e *transientError) Error() string { return e.py.Error() }
-func (e *transientError) Unwrap() error { return e.py }
-
 // infra classifies an infrastructure error of operation op on the
-// database (db) or object storage.
+// database (db) or object storage: a ConnectionError marked
+// worker.Transient (the runtime retries it, then records it as the
+// FAILURE) for an outage, else a RuntimeError.
 func (p *Processor) infra(err error, db bool, format string, a ...any) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -153,11 +128,8 @@ func (p *Processor) infra(err error, db bool, format string, a ...any) error {
 	// every address it tried).
 	detail := strings.Join(strings.Fields(err.Error()), " ")
 	if p.cfg.IsTransient(err) {
-		return &transientError{
-			py: &worker.PyError{Type: "ConnectionError", Module: "builtins", Err: err,
-				Args: []any{fmt.Sprintf("%s unavailable while %s: %s", what, op, detail)}},
-			err: err,
-		}
+		return worker.Transient(&worker.PyError{Type: "ConnectionError", Module: "builtins", Err: err,
+			Args: []any{fmt.Sprintf("%s unavailable while %s: %s", what, op, detail)}})
 	}
 	return &worker.PyError{Type: "RuntimeError", Module: "builtins", Err: err,
 		Args: []any{fmt.Sprintf("%s error while %s: %s", what, op, detail)}}
@@ -170,7 +142,7 @@ type run struct {
 	req Request
 	tun Tuning
 	log *slog.Logger
-	raw *postgres.File
+	raw *storage.File
 	t0  time.Time
 }
 
@@ -191,7 +163,8 @@ func (r *run) reportMeta(ctx context.Context, state string, meta Progress) {
 
 // Process runs the pipeline for one call and returns the SUCCESS value,
 // or an error: a *worker.PyError for a permanent failure (the FAILURE the
-// client sees), a transient error (see Handler), or a context error.
+// client sees), a *worker.TransientError wrapping the *worker.PyError of
+// an outage (retried by the runtime), or a context error.
 func (p *Processor) Process(ctx context.Context, rep Reporter, req Request, tun Tuning) (*Result, error) {
 	r := &run{p: p, rep: rep, req: req, tun: tun, t0: time.Now(),
 		log: p.log.With("task_id", req.TaskID, "raw_file_id", req.RawFileID)}
@@ -209,7 +182,7 @@ func (r *run) process(ctx context.Context) (*Result, error) {
 
 	r.report(ctx, StateProgress, 10, StatusLoading)
 	raw, err := p.cfg.Files.GetFile(ctx, req.RawFileID)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", req.RawFileID))
 	}
 	if err != nil {
@@ -243,13 +216,13 @@ func (r *run) process(ctx context.Context) (*Result, error) {
 // alreadyDone implements the exactly-once effect: when the raw row already
 // links an existing processed row (an earlier delivery of this task, or
 // the synchronous upload path, got there first), succeed with that row.
-func (r *run) alreadyDone(ctx context.Context, raw *postgres.File) (*Result, bool, error) {
+func (r *run) alreadyDone(ctx context.Context, raw *storage.File) (*Result, bool, error) {
 	pid, ok := raw.ProcessedFileID()
 	if !ok {
 		return nil, false, nil
 	}
 	if _, err := r.p.cfg.Files.GetFile(ctx, pid); err != nil {
-		if errors.Is(err, postgres.ErrNotFound) {
+		if errors.Is(err, storage.ErrNotFound) {
 			r.log.Warn("raw file links a missing processed row; processing again", "processed_file_id", pid)
 			return nil, false, nil
 		}
@@ -293,10 +266,10 @@ func (r *run) failPermanent(ctx context.Context, pe *worker.PyError, info json.R
 			return pe
 		}
 	}
-	err := r.p.cfg.Files.MarkFailed(ctx, r.raw.ID, info, omics)
+	err := r.p.cfg.Files.MarkFailed(ctx, r.raw.ID, failurePatch(info, omics))
 	switch {
 	case err == nil:
-	case errors.Is(err, postgres.ErrAlreadyProcessed):
+	case errors.Is(err, storage.ErrAlreadyProcessed):
 		// A concurrent delivery succeeded meanwhile: report its result.
 		raw, gerr := r.p.cfg.Files.GetFile(ctx, r.raw.ID)
 		if gerr == nil {
@@ -304,7 +277,7 @@ func (r *run) failPermanent(ctx context.Context, pe *worker.PyError, info json.R
 				return &doneError{res}
 			}
 		}
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, storage.ErrNotFound):
 		return worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", r.raw.ID))
 	default:
 		return r.p.infra(err, true, "recording the failure of file %d (%s)", r.raw.ID, pe.Error())
@@ -420,7 +393,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	if cut {
 		r.log.Warn("processed file name shortened to fit data_files.filename", "filename", pname)
 	}
-	nf := postgres.NewFile{
+	nf := storage.NewFile{
 		Filename:     pname,
 		ObjectKey:    up.ObjectKey,
 		Size:         up.Size,
@@ -430,7 +403,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		UploadedByID: raw.UploadedByID,
 		Pending:      true,
 	}
-	patch := map[string]any{"processing_info": info, "omics_type": omics}
+	patch := []storage.MetadataField{{Key: "processing_info", Value: info}, storage.StringField("omics_type", omics)}
 	id, err := r.commit(ctx, nf, patch)
 	if err != nil {
 		return nil, err
@@ -459,7 +432,7 @@ const commitTimeout = time.Minute
 // the runtime's commit gate and settles the object whenever the outcome
 // is not a commit. It returns the processed row's id (the winner's on a
 // concurrent delivery) or the task's error.
-func (r *run) commit(ctx context.Context, nf postgres.NewFile, patch map[string]any) (int64, error) {
+func (r *run) commit(ctx context.Context, nf storage.NewFile, patch []storage.MetadataField) (int64, error) {
 	p, raw, objKey := r.p, r.raw, nf.ObjectKey
 	var (
 		id      int64
@@ -471,8 +444,8 @@ func (r *run) commit(ctx context.Context, nf postgres.NewFile, patch map[string]
 		defer cancel()
 		var err error
 		id, err = p.cfg.Files.SaveProcessed(ctx, raw, nf, patch)
-		if err == nil || errors.Is(err, postgres.ErrAlreadyProcessed) || errors.Is(err, postgres.ErrObjectSettled) ||
-			errors.Is(err, postgres.ErrNotFound) {
+		if err == nil || errors.Is(err, storage.ErrAlreadyProcessed) || errors.Is(err, storage.ErrObjectSettled) ||
+			errors.Is(err, storage.ErrNotFound) {
 			return err // definite outcomes
 		}
 		// The error may have hit the COMMIT's reply. The pending record
@@ -498,11 +471,11 @@ func (r *run) commit(ctx context.Context, nf postgres.NewFile, patch map[string]
 		// committed, the runtime recorded the FAILURE.
 		r.discard(objKey)
 		return 0, err
-	case errors.Is(err, postgres.ErrAlreadyProcessed) && id != 0:
+	case errors.Is(err, storage.ErrAlreadyProcessed) && id != 0:
 		r.log.Info("a concurrent delivery saved the processed file first; discarding ours", "processed_file_id", id)
 		r.discard(objKey)
 		return id, nil
-	case errors.Is(err, postgres.ErrObjectSettled):
+	case errors.Is(err, storage.ErrObjectSettled):
 		// A clean-up presumed this run dead and removed (or is removing)
 		// the upload: report the file's result if another run processed
 		// it meanwhile, else run again.
@@ -512,9 +485,9 @@ func (r *run) commit(ctx context.Context, nf postgres.NewFile, patch map[string]
 				return 0, &doneError{res}
 			}
 		}
-		return 0, &transientError{err: err, py: worker.NewPyError("RuntimeError",
-			fmt.Sprintf("the processed file of file %d was removed by a clean-up before it was saved; retrying", raw.ID))}
-	case errors.Is(err, postgres.ErrNotFound):
+		return 0, worker.Transient(worker.NewPyError("RuntimeError",
+			fmt.Sprintf("the processed file of file %d was removed by a clean-up before it was saved; retrying", raw.ID)))
+	case errors.Is(err, storage.ErrNotFound):
 		r.discard(objKey)
 		return 0, worker.NewPyError("ValueError", fmt.Sprintf("File %d not found", raw.ID))
 	}
@@ -546,7 +519,7 @@ func (r *run) resolve(objKey string) (id int64, doomed bool, unknown error) {
 	}
 	raw, err := r.p.cfg.Files.GetFile(ctx, r.raw.ID)
 	if err != nil {
-		if errors.Is(err, postgres.ErrNotFound) {
+		if errors.Is(err, storage.ErrNotFound) {
 			return 0, false, nil
 		}
 		return 0, false, err
@@ -668,6 +641,16 @@ func (r *run) streamErr(err error) error {
 
 func isDecryptErr(err error) bool {
 	return errors.Is(err, envelope.ErrDecrypt) || errors.Is(err, envelope.ErrBlobTooShort)
+}
+
+// failurePatch is what a failed run writes on the raw row:
+// processing_info, then omics_type when known.
+func failurePatch(info json.RawMessage, omics string) []storage.MetadataField {
+	patch := []storage.MetadataField{{Key: "processing_info", Value: info}}
+	if omics != "" {
+		patch = append(patch, storage.StringField("omics_type", omics))
+	}
+	return patch
 }
 
 // fieldsJSON encodes an ordered object compactly, keeping its key order.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/omicsomics/omics-worker/processing"
 	_ "github.com/omicsomics/omics-worker/processing/all"
-	"github.com/omicsomics/omics-worker/storage/postgres"
+	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -459,9 +459,9 @@ func TestAlreadyProcessedBySyncPath(t *testing.T) {
 	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))
 	proc := e.upload(t, "counts.tsv.processed.json", []byte(`{}`))
 	info := json.RawMessage(`{"omics_type":"transcriptomics","converted":true,"record_count":5}`)
-	if _, err := e.files.SaveProcessed(context.Background(), raw, postgres.NewFile{
+	if _, err := e.files.SaveProcessed(context.Background(), raw, storage.NewFile{
 		Filename: "x", ObjectKey: proc.ObjectKey + ".2", Size: 2, Checksum: "c", ProjectID: e.project, UploadedByID: e.user,
-	}, map[string]any{"processing_info": info, "omics_type": "transcriptomics"}); err != nil {
+	}, []storage.MetadataField{{Key: "processing_info", Value: info}, storage.StringField("omics_type", "transcriptomics")}); err != nil {
 		t.Fatal(err)
 	}
 	rows := e.rowCount(t)

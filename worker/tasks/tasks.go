@@ -12,21 +12,23 @@
 // reported with the exact states and messages the FastAPI status endpoint
 // expects (see States).
 //
-// The package declares what it needs from storage as small interfaces
-// (FileStore, ObjectStore, Keyring); storage/postgres, storage/s3,
-// storage/local and MasterKeyring satisfy them.
+// The rows and objects are reached through the storage package's
+// contracts (storage.FileStore, storage.ObjectStore, with their types and
+// errors), which storage/postgres, storage/s3 and storage/local implement;
+// the task declares only Keyring, satisfied by MasterKeyring. Transient
+// infrastructure errors are retried by the runtime (worker.Transient and
+// TaskOptions.AutoRetry), with the countdowns of Config.RetryBase.
 package tasks
 
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/omicsomics/omics-worker/storage/postgres"
+	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -45,47 +47,16 @@ const (
 	SoftTimeLimit = 3300 * time.Second
 )
 
-// FileStore reads and writes data_files rows (storage/postgres.Store).
-type FileStore interface {
-	// GetFile returns a row; an error wrapping postgres.ErrNotFound when
-	// it does not exist.
-	GetFile(ctx context.Context, id int64) (*postgres.File, error)
-	// SaveProcessed inserts the processed row and links it from the raw
-	// row in one transaction; postgres.ErrAlreadyProcessed (with the
-	// existing id) when the raw row already links one.
-	SaveProcessed(ctx context.Context, raw *postgres.File, processed postgres.NewFile, rawMetadataPatch map[string]any) (int64, error)
-	// MarkFailed merges processing_info (and omics_type when not empty)
-	// into the raw row's metadata; postgres.ErrAlreadyProcessed when the
-	// raw row already links a processed row.
-	MarkFailed(ctx context.Context, rawID int64, processingInfo any, omicsType string) error
-	// The durable record of uploads not yet committed (see
-	// storage/postgres/pending.go): recorded before the upload, consumed
-	// by the commit (NewFile.Pending), settled by Doom + delete + Forget.
-	RecordPendingObject(ctx context.Context, rawID int64, taskID, key string) error
-	DoomPendingObject(ctx context.Context, key string) (bool, error)
-	ForgetPendingObject(ctx context.Context, key string) error
-	PendingObjects(ctx context.Context, rawID int64, limit int) ([]postgres.PendingObject, error)
-}
-
-// ObjectStore holds the encrypted blobs (storage/s3.Store,
-// storage/local.Store). Its method set is storage.ObjectStore's.
-type ObjectStore interface {
-	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
-	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
-	Delete(ctx context.Context, key string) error
-	Exists(ctx context.Context, key string) (bool, error)
-}
-
 // Keyring returns the AES-256 key of a user (see MasterKeyring).
 type Keyring interface {
 	UserKey(userID int64) ([]byte, error)
 }
 
-// Config configures the tasks. Files, Objects and Keys are required; the
-// zero value of every other field means the default noted.
+// Config configures the tasks. Files, Objects, Keys and IsTransient are
+// required; the zero value of every other field means the default noted.
 type Config struct {
-	Files   FileStore
-	Objects ObjectStore
+	Files   storage.FileStore
+	Objects storage.ObjectStore
 	Keys    Keyring
 	// Logger receives task logs (default: discard).
 	Logger *slog.Logger
@@ -96,16 +67,20 @@ type Config struct {
 	// PROGRESS updates during conversion (default 500 ms; negative = no
 	// fine-grained updates).
 	ProgressInterval time.Duration
-	// RetryDelay returns the countdown of the n-th retry (n = 0, 1, 2) of
-	// a transient database/storage error (default 2 s, 4 s, 8 s).
-	RetryDelay func(n int) time.Duration
+	// RetryBase is the countdown of the first retry of a transient
+	// database/storage error, doubled for each further one (default 2 s:
+	// 2 s, 4 s, 8 s), without jitter. The runtime retries
+	// (TaskOptions.AutoRetry).
+	RetryBase time.Duration
 	// MaxRetries bounds retries of transient errors (default 3, like
 	// Celery's default max_retries; negative = never retry).
 	MaxRetries int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// IsTransient classifies infrastructure errors as worth a retry
-	// (default: storage.IsTransient).
+	// IsTransient classifies the errors of Files and Objects as worth a
+	// retry (an outage) or not (a definite answer). Each backend knows its
+	// own errors (postgres.IsTransient, s3.IsTransient); the binary wires
+	// the classifier of the backends it chose.
 	IsTransient func(error) bool
 	// StaleAge is the age after which a pending upload of another task
 	// is presumed dead and settled (deleted) by a run of the same raw
@@ -122,26 +97,40 @@ func Register(reg *worker.Registry, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	opts := worker.TaskOptions{
-		Params: []string{"raw_file_id", "sample_id"},
-		// App configuration, not task attributes: the worker's flags
-		// override them.
-		AppTimeLimit:     TimeLimit,
-		AppSoftTimeLimit: SoftTimeLimit,
-		MaxRetries:       p.maxRetries(),
-		FairnessKey:      UserKey(cfg.Files),
-	}
+	opts := p.TaskOptions()
 	if err := reg.Register(ProcessFileTask, p.Handler(Tuning{}), opts); err != nil {
 		return err
 	}
 	return reg.Register(ProcessLargeFileTask, p.Handler(LargeFileTuning), opts)
 }
 
+// TaskOptions returns the runtime options of both tasks: the Python
+// signature, the app's time limits (app configuration, not task
+// attributes: the worker's flags override them), the fairness key, and the
+// automatic retry of transient errors: countdowns RetryBase×2^n without
+// jitter (2 s, 4 s, 8 s by default), at most MaxRetries, then FAILURE with
+// the last error.
+func (p *Processor) TaskOptions() worker.TaskOptions {
+	return worker.TaskOptions{
+		Params:           []string{"raw_file_id", "sample_id"},
+		AppTimeLimit:     TimeLimit,
+		AppSoftTimeLimit: SoftTimeLimit,
+		MaxRetries:       p.maxRetries(),
+		AutoRetry: worker.AutoRetry{
+			Disabled: p.cfg.MaxRetries < 0,
+			Base:     p.cfg.RetryBase,
+			Max:      p.cfg.RetryBase << 10,
+			NoJitter: true,
+		},
+		FairnessKey: UserKey(p.cfg.Files),
+	}
+}
+
 // UserKey returns the fairness key function of the file tasks (omics-worker
 // worker --max-per-user): "user:<uploaded_by_id>" of the raw row, looked up
 // once per raw file id and cached (the uploader of a row never changes).
 // A missing row or a bad raw_file_id has no key (the task fails anyway).
-func UserKey(files FileStore) worker.KeyFunc {
+func UserKey(files storage.FileStore) worker.KeyFunc {
 	var mu sync.Mutex
 	cache := map[int64]int64{}
 	return func(ctx context.Context, t *worker.Task) (string, error) {
@@ -154,7 +143,7 @@ func UserKey(files FileStore) worker.KeyFunc {
 		mu.Unlock()
 		if !ok {
 			f, err := files.GetFile(ctx, id)
-			if errors.Is(err, postgres.ErrNotFound) {
+			if errors.Is(err, storage.ErrNotFound) {
 				return "", nil
 			}
 			if err != nil {

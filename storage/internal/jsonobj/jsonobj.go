@@ -1,39 +1,41 @@
-package postgres
+// Package jsonobj is the JSON object of a data_files row's metadata with
+// its key order kept (the column is `json`, not jsonb: PostgreSQL keeps
+// the text and Python's json.loads keeps the order; we do too), rendered
+// the way Python's json.dumps writes it. It is shared by storage (File's
+// accessors) and storage/postgres (the updates).
+package jsonobj
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"unicode/utf8"
 )
 
-// member is one key/value pair of a JSON object, value kept as raw JSON.
-type member struct {
-	key   string
-	value json.RawMessage
+// Member is one key/value pair of a JSON object, value kept as raw JSON.
+type Member struct {
+	Key   string
+	Value json.RawMessage
 }
 
-// object is a JSON object that keeps its key order (the column is `json`,
-// not jsonb, so PostgreSQL keeps the text and Python's json.loads keeps
-// the order; we do too).
-type object []member
+// Object is a JSON object that keeps its key order.
+type Object []Member
 
-// parseObject parses raw JSON text into an ordered object. Anything that is
+// Parse parses raw JSON text into an ordered object. Anything that is
 // not an object (SQL NULL, JSON null, an array...) yields an empty object,
 // as the Python code's `df.metadata_ or {}` does.
-func parseObject(raw []byte) (object, error) {
+func Parse(raw []byte) (Object, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
-		return object{}, nil
+		return Object{}, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	var o object
+	var o Object
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -44,49 +46,50 @@ func parseObject(raw []byte) (object, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
-		o = o.set(key, v)
+		o = o.Set(key, v)
 	}
 	return o, nil
 }
 
-// get returns the value of key (the last one when duplicated, as Python).
-func (o object) get(key string) (json.RawMessage, bool) {
+// Get returns the value of key (the last one when duplicated, as Python).
+func (o Object) Get(key string) (json.RawMessage, bool) {
 	for i := len(o) - 1; i >= 0; i-- {
-		if o[i].key == key {
-			return o[i].value, true
+		if o[i].Key == key {
+			return o[i].Value, true
 		}
 	}
 	return nil, false
 }
 
-// set replaces the value of key in place (keeping its position, as a
+// Set replaces the value of key in place (keeping its position, as a
 // Python dict assignment does) or appends it; later duplicates are dropped.
-func (o object) set(key string, v json.RawMessage) object {
+func (o Object) Set(key string, v json.RawMessage) Object {
 	found := false
 	out := o[:0]
 	for _, m := range o {
-		if m.key == key {
+		if m.Key == key {
 			if found {
 				continue
 			}
 			found = true
-			m.value = v
+			m.Value = v
 		}
 		out = append(out, m)
 	}
 	if !found {
-		out = append(out, member{key, v})
+		out = append(out, Member{key, v})
 	}
 	return out
 }
 
-// setValue marshals v and sets it.
-func (o object) setValue(key string, v any) (object, error) {
+// SetValue marshals v (once; a json.RawMessage is checked, not
+// re-encoded) and sets it.
+func (o Object) SetValue(key string, v any) (Object, error) {
 	raw, err := marshalValue(v)
 	if err != nil {
 		return nil, fmt.Errorf("metadata %q: %w", key, err)
 	}
-	return o.set(key, raw), nil
+	return o.Set(key, raw), nil
 }
 
 func marshalValue(v any) (json.RawMessage, error) {
@@ -105,43 +108,9 @@ func marshalValue(v any) (json.RawMessage, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// merge applies a patch. Keys are applied in patchOrder first (the order
-// the Python upload path assigns them), then the rest sorted, so the
-// resulting text is deterministic.
-func (o object) merge(patch map[string]any) (object, error) {
-	keys := make([]string, 0, len(patch))
-	for k := range patch {
-		keys = append(keys, k)
-	}
-	rank := func(k string) int {
-		for i, p := range patchOrder {
-			if p == k {
-				return i
-			}
-		}
-		return len(patchOrder)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		ri, rj := rank(keys[i]), rank(keys[j])
-		if ri != rj {
-			return ri < rj
-		}
-		return keys[i] < keys[j]
-	})
-	var err error
-	for _, k := range keys {
-		if o, err = o.setValue(k, patch[k]); err != nil {
-			return nil, err
-		}
-	}
-	return o, nil
-}
-
-var patchOrder = []string{"processed_file_id", "processing_info", "omics_type"}
-
-// int64Value reads key as an integral JSON number.
-func (o object) int64Value(key string) (int64, bool) {
-	raw, ok := o.get(key)
+// Int64 reads key as an integral JSON number.
+func (o Object) Int64(key string) (int64, bool) {
+	raw, ok := o.Get(key)
 	if !ok {
 		return 0, false
 	}
@@ -155,20 +124,20 @@ func (o object) int64Value(key string) (int64, bool) {
 	return 0, false
 }
 
-// encode renders the object the way Python's json.dumps does by default
+// Encode renders the object the way Python's json.dumps does by default
 // (what SQLAlchemy's JSON type writes): ", " and ": " separators and
 // non-ASCII characters escaped as \uXXXX.
-func (o object) encode() []byte {
+func (o Object) Encode() []byte {
 	var buf bytes.Buffer
 	buf.WriteByte('{')
 	for i, m := range o {
 		if i > 0 {
 			buf.WriteString(", ")
 		}
-		k, _ := json.Marshal(m.key)
+		k, _ := json.Marshal(m.Key)
 		buf.Write(k)
 		buf.WriteString(": ")
-		buf.Write(m.value)
+		buf.Write(m.Value)
 	}
 	buf.WriteByte('}')
 	return pythonJSON(buf.Bytes())

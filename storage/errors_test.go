@@ -1,4 +1,4 @@
-package objerr
+package storage
 
 import (
 	"errors"
