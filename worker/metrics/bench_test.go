@@ -1,8 +1,8 @@
 package metrics
 
 import (
-	"context"
-	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -45,7 +45,9 @@ func BenchmarkScrape(b *testing.B) {
 	c := New(Config{}, fullSrc{}, fullBroker{})
 	populate(c)
 	b.ReportAllocs()
+	h := c.Handler()
 	for b.Loop() {
-		c.Write(context.Background(), io.Discard)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	}
 }

@@ -3,7 +3,10 @@ package metrics
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/omicsomics/omics-worker/worker"
@@ -54,4 +57,16 @@ func populate(c *Collector) {
 	c.RedisError("fetch")
 	c.RedisError("ack")
 	c.RedisError("ack")
+}
+
+// scrape GETs /metrics from c's handler as a plain client would (text
+// exposition, no compression).
+func scrape(t testing.TB, c *Collector) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	c.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
