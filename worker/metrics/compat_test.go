@@ -43,7 +43,9 @@ func sameFloat(a, b float64) bool {
 // Issue 10 #7: the move from the hand-written exposition to client_golang
 // keeps every family of the old scrape (testdata/scrape_handwritten.txt,
 // rendered by the hand-written code from the same state) with its help
-// text, type, label names and values, histogram bounds and values.
+// text, type, label names and values, histogram bounds and values. The
+// frozen file was written by the hand-written Collector.Write from
+// fullSrc, fullBroker and populate (commit a54ad53); it is not regenerated.
 func TestScrapeMatchesHandwritten(t *testing.T) {
 	frozen, err := os.ReadFile("testdata/scrape_handwritten.txt")
 	if err != nil {
