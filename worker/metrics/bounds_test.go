@@ -195,8 +195,12 @@ func TestLimitListener(t *testing.T) {
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 		_, werr := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, rerr := http.ReadResponse(bufio.NewReader(c), nil)
+		ok := werr == nil && rerr == nil && resp.StatusCode == 200
+		if rerr == nil {
+			resp.Body.Close()
+		}
 		c.Close()
-		if werr == nil && rerr == nil && resp.StatusCode == 200 {
+		if ok {
 			break
 		}
 		if time.Now().After(deadline) {
