@@ -455,7 +455,7 @@ func TestControlInterop(t *testing.T) {
 			`omics_worker_tasks_succeeded_total{task="diag.sleep"} 2`,
 			`omics_worker_task_runtime_seconds_count{task="diag.sleep"} 2`,
 			`omics_worker_tasks_active 0`,
-			fmt.Sprintf(`omics_worker_queue_length{queue="%s",priority="0"} 0`, qgo),
+			fmt.Sprintf(`omics_worker_queue_length{priority="0",queue="%s"} 0`, qgo), // client_golang sorts label names
 		}
 		// A task's counters and the active gauge are updated after its
 		// result is stored (what waitState saw), and the queue length is
@@ -478,6 +478,12 @@ func TestControlInterop(t *testing.T) {
 		}
 		if !regexp.MustCompile(`(?m)^omics_worker_unacked_messages \d+$`).MatchString(m) {
 			t.Error("no unacked gauge")
+		}
+		// The standard collectors of client_golang (issue 10 #7).
+		for _, re := range []string{`(?m)^go_goroutines \d+$`, `(?m)^process_cpu_seconds_total [0-9.e+]+$`} {
+			if !regexp.MustCompile(re).MatchString(m) {
+				t.Errorf("metrics lack %s", re)
+			}
 		}
 		for _, p := range []string{"/healthz", "/readyz"} {
 			resp, err := http.Get("http://" + maddr + p)

@@ -1,7 +1,9 @@
-// Package metrics serves the worker's Prometheus text exposition
-// (/metrics), a liveness probe (/healthz) and a readiness probe (/readyz).
-// The exposition format (version 0.0.4) is written by hand: no client
-// library, no dependencies.
+// Package metrics serves the worker's Prometheus metrics (/metrics), a
+// liveness probe (/healthz) and a readiness probe (/readyz).
+//
+// The exposition is prometheus/client_golang's: a private registry holds
+// the worker's collectors (omics_worker_*) and the standard Go runtime
+// (go_*) and process (process_*) collectors, served by promhttp.
 package metrics
 
 import (
@@ -9,15 +11,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/omicsomics/omics-worker/worker"
 )
@@ -44,7 +46,8 @@ type Broker interface {
 type Config struct {
 	// Version is reported in omics_worker_info.
 	Version string
-	// Buckets are the runtime histogram's upper bounds in seconds.
+	// Buckets are the runtime histogram's upper bounds in seconds (sorted
+	// and de-duplicated by New).
 	Buckets []float64
 	// Ready reports whether the worker consumes (readyz); nil = always.
 	Ready func() bool
@@ -57,25 +60,20 @@ type Config struct {
 // DefaultBuckets suit tasks from milliseconds to an hour.
 var DefaultBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
 
-type histogram struct {
-	counts []uint64 // per bucket (not cumulative)
-	sum    float64
-	count  uint64
-}
-
-// Collector counts task events (it is a worker.Observer) and Redis errors,
-// and renders the exposition.
+// Collector counts task events (it is a worker.Observer and a
+// worker.RejectObserver) and Redis errors, and serves them with the
+// worker's state, the Redis gauges and the Go and process collectors.
 type Collector struct {
 	cfg Config
 	src Source
 	br  Broker
 	log *slog.Logger
+	reg *prometheus.Registry
 
-	mu       sync.Mutex
-	counters map[string]map[string]float64 // metric -> task -> value
-	hist     map[string]*histogram
-	redisErr map[string]float64
-	rejected map[string]float64 // reason -> messages
+	events   map[string]*prometheus.CounterVec // event type -> counter by task
+	rejected *prometheus.CounterVec            // by reason
+	runtime  *prometheus.HistogramVec          // by task
+	redisErr *prometheus.CounterVec            // by op
 }
 
 // UnregisteredLabel is the task label of every task name the worker does
@@ -95,28 +93,60 @@ var rejectReasons = []string{worker.RejectContentDisallowed, worker.RejectInvali
 // otherReason labels a reason outside rejectReasons (none today).
 const otherReason = "other"
 
-// New builds a collector; br may be nil (no Redis gauges).
+// unregisteredHelp ends the help of every per-task counter.
+const unregisteredHelp = ` Task names the worker does not implement share task="unregistered".`
+
+// eventCounters are the per-task counters, by event type.
+var eventCounters = []struct{ event, name, help string }{
+	{worker.EventTaskReceived, "omics_worker_tasks_received_total", "Task messages received."},
+	{worker.EventTaskSucceeded, "omics_worker_tasks_succeeded_total", "Tasks that succeeded."},
+	{worker.EventTaskFailed, "omics_worker_tasks_failed_total", "Tasks that failed."},
+	{worker.EventTaskRetried, "omics_worker_tasks_retried_total", "Tasks that asked for a retry."},
+	{worker.EventTaskRevoked, "omics_worker_tasks_revoked_total", "Tasks revoked (revoke, terminate, expired)."},
+}
+
+// New builds a collector and its registry; br may be nil (no Redis
+// gauges).
 func New(cfg Config, src Source, br Broker) *Collector {
-	if len(cfg.Buckets) == 0 {
-		cfg.Buckets = DefaultBuckets
-	}
+	cfg.Buckets = buckets(cfg.Buckets)
 	if cfg.ProbeTimeout <= 0 {
 		cfg.ProbeTimeout = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Collector{cfg: cfg, src: src, br: br, log: cfg.Logger,
-		counters: map[string]map[string]float64{}, hist: map[string]*histogram{}, redisErr: map[string]float64{},
-		rejected: map[string]float64{}}
+	c := &Collector{cfg: cfg, src: src, br: br, log: cfg.Logger, reg: prometheus.NewRegistry(),
+		events: make(map[string]*prometheus.CounterVec, len(eventCounters))}
+	for _, e := range eventCounters {
+		c.events[e.event] = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: e.name, Help: e.help + unregisteredHelp}, []string{"task"})
+		c.reg.MustRegister(c.events[e.event])
+	}
+	c.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "omics_worker_tasks_rejected_total",
+		Help: "Task messages rejected without running, by reason."}, []string{"reason"})
+	for _, r := range rejectReasons {
+		c.rejected.WithLabelValues(r)
+	}
+	c.runtime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "omics_worker_task_runtime_seconds",
+		Help: "Execution time of finished tasks.", Buckets: cfg.Buckets}, []string{"task"})
+	// redisErr is collected by the state collector, after the scrape's
+	// own Redis calls, so that their failures show in the same scrape.
+	c.redisErr = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "omics_worker_redis_errors_total",
+		Help: "Failed Redis operations, by operation."}, []string{"op"})
+	c.reg.MustRegister(c.rejected, c.runtime, stateCollector{c},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return c
 }
 
-var eventCounter = map[string]string{
-	worker.EventTaskReceived:  "omics_worker_tasks_received_total",
-	worker.EventTaskSucceeded: "omics_worker_tasks_succeeded_total",
-	worker.EventTaskFailed:    "omics_worker_tasks_failed_total",
-	worker.EventTaskRetried:   "omics_worker_tasks_retried_total",
-	worker.EventTaskRevoked:   "omics_worker_tasks_revoked_total",
+// buckets returns b (or DefaultBuckets) sorted and without duplicates, as
+// client_golang requires.
+func buckets(b []float64) []float64 {
+	if len(b) == 0 {
+		return DefaultBuckets
+	}
+	b = slices.Clone(b)
+	slices.Sort(b)
+	return slices.Compact(b)
 }
 
 // taskLabel is the bounded task label of ev: its registered name, or
@@ -125,7 +155,13 @@ func taskLabel(ev worker.TaskEvent) string {
 	if ev.Task == "" {
 		return UnregisteredLabel
 	}
-	return capLabel(ev.Task)
+	return labelValue(ev.Task)
+}
+
+// labelValue makes s a valid label value: invalid UTF-8 replaced (client
+// libraries refuse it), cut to MaxLabelLength.
+func labelValue(s string) string {
+	return capLabel(strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // capLabel cuts s to MaxLabelLength bytes at a rune boundary.
@@ -146,61 +182,37 @@ func (c *Collector) ObserveReject(reason string) {
 	if !slices.Contains(rejectReasons, reason) {
 		reason = otherReason
 	}
-	c.mu.Lock()
-	c.rejected[reason]++
-	c.mu.Unlock()
+	c.rejected.WithLabelValues(reason).Inc()
 }
 
 // ObserveTask implements worker.Observer.
 func (c *Collector) ObserveTask(ev worker.TaskEvent) {
-	name, ok := eventCounter[ev.Type]
+	vec, ok := c.events[ev.Type]
 	if !ok {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.counters[name]
-	if m == nil {
-		m = map[string]float64{}
-		c.counters[name] = m
-	}
 	task := taskLabel(ev)
-	m[task]++
-	if ev.Type == worker.EventTaskSucceeded || ev.Type == worker.EventTaskFailed {
-		if ev.Runtime > 0 || ev.Type == worker.EventTaskSucceeded {
-			h := c.hist[task]
-			if h == nil {
-				h = &histogram{counts: make([]uint64, len(c.cfg.Buckets))}
-				c.hist[task] = h
-			}
-			s := ev.Runtime.Seconds()
-			for i, b := range c.cfg.Buckets {
-				if s <= b {
-					h.counts[i]++
-					break
-				}
-			}
-			h.sum += s
-			h.count++
-		}
+	vec.WithLabelValues(task).Inc()
+	if ev.Type == worker.EventTaskSucceeded || (ev.Type == worker.EventTaskFailed && ev.Runtime > 0) {
+		c.runtime.WithLabelValues(task).Observe(ev.Runtime.Seconds())
 	}
 }
 
 // RedisError counts one failed Redis operation (op: "fetch", "ack",
 // "store", "publish", ...).
 func (c *Collector) RedisError(op string) {
-	c.mu.Lock()
-	c.redisErr[op]++
-	c.mu.Unlock()
+	c.redisErr.WithLabelValues(labelValue(op)).Inc()
 }
 
 // Handler serves /metrics, /healthz and /readyz.
 func (c *Collector) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		c.Write(r.Context(), w)
-	})
+	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{
+		// A failing collector (say /proc unreadable) costs its own
+		// metrics, not the scrape.
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      errorLog{c.log},
+	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
@@ -212,6 +224,13 @@ func (c *Collector) Handler() http.Handler {
 		io.WriteString(w, "ready\n")
 	})
 	return mux
+}
+
+// errorLog adapts slog to promhttp.Logger.
+type errorLog struct{ log *slog.Logger }
+
+func (l errorLog) Println(v ...any) {
+	l.log.Warn("metrics: " + strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
 }
 
 // Ready reports nil when Redis answers PING and the worker consumes.
@@ -228,135 +247,4 @@ func (c *Collector) Ready(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// Write renders the exposition.
-func (c *Collector) Write(ctx context.Context, w io.Writer) {
-	var b strings.Builder
-	st := c.src.Stats()
-	host := c.src.Hostname()
-
-	help(&b, "omics_worker_info", "gauge", "Worker identity (always 1).")
-	fmt.Fprintf(&b, "omics_worker_info{hostname=%s,version=%s} 1\n", label(host), label(c.cfg.Version))
-	gauge(&b, "omics_worker_up_seconds", "Seconds since the worker started.", st.Uptime.Seconds())
-	gauge(&b, "omics_worker_concurrency", "Pool size (tasks run at once).", float64(st.Concurrency))
-	gauge(&b, "omics_worker_prefetch_count", "Prefetch window (0 = unlimited).", float64(st.PrefetchCount))
-	gauge(&b, "omics_worker_tasks_active", "Tasks executing now.", float64(st.Active))
-	help(&b, "omics_worker_tasks_processed_total", "counter", "Tasks accepted (started) since start.")
-	fmt.Fprintf(&b, "omics_worker_tasks_processed_total %d\n", st.Processed)
-
-	c.mu.Lock()
-	names := []string{"omics_worker_tasks_received_total", "omics_worker_tasks_succeeded_total",
-		"omics_worker_tasks_failed_total", "omics_worker_tasks_retried_total",
-		"omics_worker_tasks_revoked_total"}
-	helps := []string{"Task messages received.", "Tasks that succeeded.", "Tasks that failed.",
-		"Tasks that asked for a retry.", "Tasks revoked (revoke, terminate, expired)."}
-	for i, n := range names {
-		help(&b, n, "counter", helps[i]+` Task names the worker does not implement share task="unregistered".`)
-		for _, task := range sortedKeys(c.counters[n]) {
-			fmt.Fprintf(&b, "%s{task=%s} %s\n", n, label(task), num(c.counters[n][task]))
-		}
-	}
-	help(&b, "omics_worker_tasks_rejected_total", "counter", "Task messages rejected without running, by reason.")
-	reasons := append([]string(nil), rejectReasons...)
-	if _, ok := c.rejected[otherReason]; ok {
-		reasons = append(reasons, otherReason)
-	}
-	for _, r := range reasons {
-		fmt.Fprintf(&b, "omics_worker_tasks_rejected_total{reason=%s} %s\n", label(r), num(c.rejected[r]))
-	}
-	help(&b, "omics_worker_task_runtime_seconds", "histogram", "Execution time of finished tasks.")
-	hnames := make([]string, 0, len(c.hist))
-	for k := range c.hist {
-		hnames = append(hnames, k)
-	}
-	sort.Strings(hnames)
-	for _, task := range hnames {
-		h := c.hist[task]
-		var cum uint64
-		for i, ub := range c.cfg.Buckets {
-			cum += h.counts[i]
-			fmt.Fprintf(&b, "omics_worker_task_runtime_seconds_bucket{task=%s,le=%s} %d\n", label(task), label(num(ub)), cum)
-		}
-		fmt.Fprintf(&b, "omics_worker_task_runtime_seconds_bucket{task=%s,le=\"+Inf\"} %d\n", label(task), h.count)
-		fmt.Fprintf(&b, "omics_worker_task_runtime_seconds_sum{task=%s} %s\n", label(task), num(h.sum))
-		fmt.Fprintf(&b, "omics_worker_task_runtime_seconds_count{task=%s} %d\n", label(task), h.count)
-	}
-	redisErr := make(map[string]float64, len(c.redisErr))
-	for k, v := range c.redisErr {
-		redisErr[k] = v
-	}
-	c.mu.Unlock()
-
-	if c.br != nil {
-		pctx, cancel := context.WithTimeout(ctx, c.cfg.ProbeTimeout)
-		help(&b, "omics_worker_queue_length", "gauge", "Messages waiting in each consumed queue, per priority sub-queue (step 0 = highest).")
-		for _, q := range c.src.Queues() {
-			lens, err := c.br.QueueLengths(pctx, q)
-			if err != nil {
-				c.RedisError("llen")
-				redisErr["llen"]++
-				continue
-			}
-			steps := make([]int, 0, len(lens))
-			for p := range lens {
-				steps = append(steps, p)
-			}
-			sort.Ints(steps)
-			for _, p := range steps {
-				fmt.Fprintf(&b, "omics_worker_queue_length{queue=%s,priority=\"%d\"} %d\n", label(q), p, lens[p])
-			}
-		}
-		help(&b, "omics_worker_unacked_messages", "gauge", "Messages delivered to any consumer of this Redis database and not acknowledged (HLEN unacked).")
-		if n, err := c.br.UnackedCount(pctx); err == nil {
-			fmt.Fprintf(&b, "omics_worker_unacked_messages %d\n", n)
-		} else {
-			c.RedisError("hlen")
-			redisErr["hlen"]++
-		}
-		cancel()
-	}
-	help(&b, "omics_worker_redis_errors_total", "counter", "Failed Redis operations, by operation.")
-	for _, op := range sortedKeys(redisErr) {
-		fmt.Fprintf(&b, "omics_worker_redis_errors_total{op=%s} %s\n", label(op), num(redisErr[op]))
-	}
-	io.WriteString(w, b.String())
-}
-
-func help(b *strings.Builder, name, typ, text string) {
-	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, typ)
-}
-
-func gauge(b *strings.Builder, name, text string, v float64) {
-	help(b, name, "gauge", text)
-	fmt.Fprintf(b, "%s %s\n", name, num(v))
-}
-
-func sortedKeys(m map[string]float64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// labelEscaper escapes \, " and newline in label values.
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// label quotes a label value, cut to MaxLabelLength bytes.
-func label(s string) string {
-	return `"` + labelEscaper.Replace(capLabel(s)) + `"`
-}
-
-func num(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "+Inf"
-	case math.IsInf(f, -1):
-		return "-Inf"
-	case math.IsNaN(f):
-		return "NaN"
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
 }

@@ -37,9 +37,7 @@ func TestExposition(t *testing.T) {
 	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskSucceeded, Name: "a", Task: "a", Runtime: 30 * time.Millisecond})
 	c.ObserveTask(worker.TaskEvent{Type: worker.EventTaskFailed, Name: "b", Task: "b", Runtime: 2 * time.Second})
 	c.RedisError("fetch")
-	var b strings.Builder
-	c.Write(context.Background(), &b)
-	out := b.String()
+	out := scrape(t, c)
 	for _, want := range []string{
 		`omics_worker_info{hostname="go@\"x\"",version="v1"} 1`,
 		`omics_worker_tasks_active 2`,
@@ -51,8 +49,8 @@ func TestExposition(t *testing.T) {
 		`omics_worker_task_runtime_seconds_bucket{task="a",le="0.05"} 1`,
 		`omics_worker_task_runtime_seconds_bucket{task="b",le="+Inf"} 1`,
 		`omics_worker_task_runtime_seconds_count{task="b"} 1`,
-		`omics_worker_queue_length{queue="q",priority="0"} 3`,
-		`omics_worker_queue_length{queue="q",priority="6"} 1`,
+		`omics_worker_queue_length{priority="0",queue="q"} 3`,
+		`omics_worker_queue_length{priority="6",queue="q"} 1`,
 		`omics_worker_unacked_messages 7`,
 		`omics_worker_redis_errors_total{op="fetch"} 1`,
 		"# TYPE omics_worker_task_runtime_seconds histogram",
