@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/progressbar"
 	"github.com/omicsomics/omics-worker/internal/safeout"
 	"github.com/omicsomics/omics-worker/processing"
 	_ "github.com/omicsomics/omics-worker/processing/all"
@@ -57,10 +57,10 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		// FIFO gets the whole document or nothing, like stdout.
 		Stream: !o.fallback && output != nil && output.Streamable(),
 	}
-	bar := !o.quiet && isTerminal(stderr) && st.Size() >= 8<<20
+	bar := !o.quiet && progressbar.IsTerminal(stderr) && st.Size() >= 8<<20
 	start := time.Now()
 	if bar {
-		opts.Progress = progressBar(stderr, start)
+		opts.Progress = progressbar.New(stderr, start)
 	}
 	res, err := processing.Convert(ctx, f, w, opts)
 	elapsed := time.Since(start)
@@ -98,40 +98,4 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func progressBar(w io.Writer, start time.Time) func(done, total int64) {
-	var last time.Time
-	return func(done, total int64) {
-		now := time.Now()
-		if now.Sub(last) < 100*time.Millisecond {
-			return
-		}
-		last = now
-		mb := float64(done) / 1e6
-		rate := mb / now.Sub(start).Seconds()
-		if total <= 0 {
-			fmt.Fprintf(w, "\r\033[K%.1f MB, %.1f MB/s", mb, rate)
-			return
-		}
-		frac := float64(done) / float64(total)
-		const width = 30
-		n := int(frac * width)
-		eta := ""
-		if rate > 0 {
-			eta = fmt.Sprintf(", ETA %s", time.Duration(float64(total-done)/1e6/rate*float64(time.Second)).Round(time.Second))
-		}
-		fmt.Fprintf(w, "\r\033[K[%s%s] %3.0f%% %.1f/%.1f MB, %.1f MB/s%s",
-			strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, mb, float64(total)/1e6, rate, eta)
-	}
 }
