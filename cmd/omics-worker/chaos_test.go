@@ -277,7 +277,7 @@ func TestChaos(t *testing.T) {
 	began := time.Now()
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = newTaskID()
+		ids[i] = protocol.NewUUID4()
 		raw, err := protocol.EncodeTask(&protocol.TaskMessage{ID: ids[i], Task: "diag.progress",
 			Kwargs: map[string]any{"steps": 2, "delay": 0.015}}, protocol.PublishOptions{Queue: queue})
 		if err != nil {
@@ -390,7 +390,7 @@ func TestChaosFileTasks(t *testing.T) {
 	const files = 12
 	var rawIDs []int64
 	for i := range files {
-		pf, err := e.seed.store(ctx, fmt.Sprintf("chaos%d.vcf", i), bigVCF(1<<20+i*4096))
+		pf, err := e.seed.Store(ctx, fmt.Sprintf("chaos%d.vcf", i), bigVCF(1<<20+i*4096))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +404,7 @@ func TestChaosFileTasks(t *testing.T) {
 	var ids []string
 	for range 2 {
 		for _, raw := range rawIDs {
-			id := newTaskID()
+			id := protocol.NewUUID4()
 			ids = append(ids, id)
 			env, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: tasks.ProcessFileTask,
 				Kwargs: map[string]any{"raw_file_id": raw, "sample_id": nil}}, protocol.PublishOptions{Queue: e.queue})
@@ -486,15 +486,14 @@ func TestFairnessFileTasksMaxPerUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seedB := *e.seed
-	seedB.user = userB
+	seedB := e.seed.ForUser(userB)
 	broker, err := redistransport.NewBroker(rs.url(0), redistransport.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
 	send := func(raw int64) string {
-		id := newTaskID()
+		id := protocol.NewUUID4()
 		env, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: tasks.ProcessFileTask,
 			Kwargs: map[string]any{"raw_file_id": raw, "sample_id": nil}}, protocol.PublishOptions{Queue: e.queue})
 		if err != nil {
@@ -507,13 +506,13 @@ func TestFairnessFileTasksMaxPerUser(t *testing.T) {
 	}
 	var aIDs []string
 	for i := range 8 {
-		pf, err := e.seed.store(ctx, fmt.Sprintf("a%d.vcf", i), bigVCF(3<<20))
+		pf, err := e.seed.Store(ctx, fmt.Sprintf("a%d.vcf", i), bigVCF(3<<20))
 		if err != nil {
 			t.Fatal(err)
 		}
 		aIDs = append(aIDs, send(pf.RawFileID))
 	}
-	pb, err := seedB.store(ctx, "b.vcf", bigVCF(64<<10))
+	pb, err := seedB.Store(ctx, "b.vcf", bigVCF(64<<10))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,25 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
+// createMode is the mode os.Create gives a new file here.
+func createMode(t *testing.T) os.FileMode {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "ref"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
 // TestConvertOutputNeverDestroys runs `convert -o` against every kind of
 // output path with a failing and a valid input (issue 9 #1: `-o /dev/null`
-// deleted /dev/null on failure).
+// deleted /dev/null on failure), end to end; internal/safeout has the
+// unit tests of the output file itself.
 func TestConvertOutputNeverDestroys(t *testing.T) {
 	// The reference document, written to stdout.
 	refDir := t.TempDir()
@@ -171,7 +187,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 					}
 					return
 				}
-				regular(t, path, ok, "", newFileMode())
+				regular(t, path, ok, "", createMode(t))
 			},
 		},
 	}
@@ -248,5 +264,32 @@ func TestConvertOutputRefusesDirectory(t *testing.T) {
 	}
 	if got := dirNames(t, dir); strings.Join(got, "|") != "good.vcf|sub" {
 		t.Errorf("directory holds %q", got)
+	}
+}
+
+// TestConvertOptions: `convert`'s flags, parsed in options.go, may come
+// before or after FILE; -h exits 0, no FILE or two FILEs exit 2.
+func TestConvertOptions(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want *convertOptions
+		code int
+	}{
+		{[]string{"in.vcf"}, &convertOptions{file: "in.vcf"}, 0},
+		{[]string{"-o", "out.json", "in.vcf", "-q", "--project-id", "7", "--fallback"},
+			&convertOptions{file: "in.vcf", out: "out.json", quiet: true, projectID: 7, fallback: true}, 0},
+		{[]string{"in.vcf", "--sample-id", "s", "--organism", "o", "--reference-genome", "g",
+			"--omics-type", "genomics", "--format", "vcf", "--name", "x.vcf"},
+			&convertOptions{file: "in.vcf", sampleID: "s", organism: "o", refGenome: "g",
+				omics: "genomics", format: "vcf", name: "x.vcf"}, 0},
+		{[]string{"-h"}, nil, 0},
+		{nil, nil, 2},
+		{[]string{"a.vcf", "b.vcf"}, nil, 2},
+		{[]string{"--no-such-flag", "a.vcf"}, nil, 2},
+	} {
+		got, code := parseConvertOptions(c.args, io.Discard)
+		if code != c.code || (got == nil) != (c.want == nil) || got != nil && *got != *c.want {
+			t.Errorf("%q: %+v, %d; want %+v, %d", c.args, got, code, c.want, c.code)
+		}
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
+	"github.com/omicsomics/omics-worker/internal/omicsapp"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 
 	redigo "github.com/gomodule/redigo/redis"
@@ -91,7 +92,7 @@ func e2eScratchDB(t *testing.T) string {
 type e2eEnv struct {
 	dbURL, root, queue string
 	files              *postgres.Store
-	seed               *seeder
+	seed               *omicsapp.Seeder
 }
 
 func newE2EEnv(t *testing.T) *e2eEnv {
@@ -114,7 +115,7 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.seed, err = newSeeder(ctx, files, objects, keys); err != nil {
+	if e.seed, err = omicsapp.NewSeeder(ctx, files, objects, keys); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -190,7 +191,7 @@ func bigVCF(size int) []byte {
 func TestEndToEndPythonClient(t *testing.T) {
 	e := newE2EEnv(t)
 	ctx := context.Background()
-	files, err := e.seed.seedDir(ctx, filepath.Join("..", "..", "testdata", "demo"))
+	files, err := e.seed.SeedDir(ctx, filepath.Join("..", "..", "testdata", "demo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestEndToEndPythonClient(t *testing.T) {
 			files[i].Batch = true
 		}
 	}
-	big, err := e.seed.store(ctx, "big_variants.vcf", bigVCF(6<<20))
+	big, err := e.seed.Store(ctx, "big_variants.vcf", bigVCF(6<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,10 +219,10 @@ func TestEndToEndPythonClient(t *testing.T) {
 		}
 	}
 	// A raw file id that does not exist.
-	missing := planFile{Name: "(missing row)", RawFileID: 987654, Expect: expect{Success: false, Error: "File 987654 not found"}}
+	missing := omicsapp.PlanFile{Name: "(missing row)", RawFileID: 987654, Expect: omicsapp.Expect{Success: false, Error: "File 987654 not found"}}
 	e.startWorker(t, e.dbURL)
 
-	out := runE2EPy(t, e.env(e.dbURL), plan{Files: append(files, missing), Timeout: 120}, "run")
+	out := runE2EPy(t, e.env(e.dbURL), omicsapp.Plan{Files: append(files, missing), Timeout: 120}, "run")
 	var rep e2eReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("e2e.py output: %v\n%s", err, out)
@@ -327,15 +328,15 @@ func TestEndToEndPythonClient(t *testing.T) {
 // then fails with a clear ConnectionError message.
 func TestEndToEndDatabaseOutage(t *testing.T) {
 	e := newE2EEnv(t)
-	pf, err := e.seed.store(context.Background(), "counts.tsv", []byte("gene\ta\nG1\t1\n"))
+	pf, err := e.seed.Store(context.Background(), "counts.tsv", []byte("gene\ta\nG1\t1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Nothing listens on port 1: connection refused, a transient error.
 	down := "postgresql+asyncpg://postgres:" + masktest.EncodedPassword + "@127.0.0.1:1/omics"
 	e.startWorker(t, down, "--file-tasks-retry-delay", "0.05")
-	pf.Expect = expect{Success: false, ErrorPrefix: fmt.Sprintf("database unavailable while loading file %d: ", pf.RawFileID)}
-	out := runE2EPy(t, e.env(down), plan{Files: []planFile{pf}, Timeout: 60}, "run")
+	pf.Expect = omicsapp.Expect{Success: false, ErrorPrefix: fmt.Sprintf("database unavailable while loading file %d: ", pf.RawFileID)}
+	out := runE2EPy(t, e.env(down), omicsapp.Plan{Files: []omicsapp.PlanFile{pf}, Timeout: 60}, "run")
 	var rep e2eReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("e2e.py output: %v\n%s", err, out)
@@ -549,13 +550,13 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 		b.Fatal(err)
 	}
 	keys, _ := tasks.NewMasterKeyring(e2eMasterKey)
-	s, err := newSeeder(ctx, files, objects, keys)
+	s, err := omicsapp.NewSeeder(ctx, files, objects, keys)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ids := make([]int64, b.N)
 	for i := range ids {
-		pf, err := s.store(ctx, name, content)
+		pf, err := s.Store(ctx, name, content)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -595,7 +596,7 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	envs := make([][]byte, b.N)
 	taskIDs := make([]string, b.N)
 	for i, id := range ids {
-		taskIDs[i] = newTaskID()
+		taskIDs[i] = protocol.NewUUID4()
 		envs[i], err = protocol.EncodeTask(&protocol.TaskMessage{ID: taskIDs[i], Task: tasks.ProcessFileTask,
 			Kwargs: map[string]any{"raw_file_id": id, "sample_id": nil}}, protocol.PublishOptions{Queue: queue})
 		if err != nil {
@@ -687,7 +688,7 @@ func benchScratchDB(b *testing.B) string {
 func TestEndToEndCrashRedelivery(t *testing.T) {
 	e := newE2EEnv(t)
 	ctx := context.Background()
-	pf, err := e.seed.store(ctx, "crash.vcf", bigVCF(24<<20))
+	pf, err := e.seed.Store(ctx, "crash.vcf", bigVCF(24<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -704,7 +705,7 @@ func TestEndToEndCrashRedelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	id := newTaskID()
+	id := protocol.NewUUID4()
 	env, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: tasks.ProcessFileTask,
 		Kwargs: map[string]any{"raw_file_id": pf.RawFileID, "sample_id": nil}}, protocol.PublishOptions{Queue: e.queue})
 	if err != nil {
@@ -789,7 +790,7 @@ func TestEndToEndCrashRedelivery(t *testing.T) {
 // worker runs, and the endpoint-style statuses match the expectations.
 func TestDemoFallbackProducer(t *testing.T) {
 	e := newE2EEnv(t)
-	files, err := e.seed.seedDir(context.Background(), filepath.Join("..", "..", "testdata", "demo"))
+	files, err := e.seed.SeedDir(context.Background(), filepath.Join("..", "..", "testdata", "demo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -800,8 +801,8 @@ func TestDemoFallbackProducer(t *testing.T) {
 		env[k] = v
 	}
 	var out, log bytes.Buffer
-	if err := goEnqueueAndWatch(context.Background(), env["CELERY_BROKER_URL"], env["CELERY_RESULT_BACKEND"],
-		plan{Files: files}, e.queue, time.Minute, &out, &log); err != nil {
+	if err := enqueueAndWatch(context.Background(), env["CELERY_BROKER_URL"], env["CELERY_RESULT_BACKEND"],
+		omicsapp.Plan{Files: files}, e.queue, time.Minute, &out, &log); err != nil {
 		t.Fatal(err)
 	}
 	var res struct {

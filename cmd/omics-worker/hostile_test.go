@@ -49,7 +49,7 @@ func hostileEnvelope(task, id string, args []any, kwargs map[string]any) map[str
 		"properties": map[string]any{
 			"correlation_id": id, "reply_to": "", "delivery_mode": 2,
 			"delivery_info": map[string]any{"exchange": "", "routing_key": "q"},
-			"priority":      0, "body_encoding": "base64", "delivery_tag": newTaskID(),
+			"priority":      0, "body_encoding": "base64", "delivery_tag": protocol.NewUUID4(),
 		},
 	}
 }
@@ -209,11 +209,11 @@ func TestHostileMessages(t *testing.T) {
 	ids := make([]string, len(cases))
 	var valid []string
 	for i, hc := range cases {
-		ids[i] = newTaskID()
+		ids[i] = protocol.NewUUID4()
 		if _, err := c.Do("LPUSH", queue, hc.build(ids[i])); err != nil {
 			t.Fatal(err)
 		}
-		ok := newTaskID()
+		ok := protocol.NewUUID4()
 		valid = append(valid, ok)
 		if _, err := c.Do("LPUSH", queue, envWith("diag.noop", nil, nil, nil)(ok)); err != nil {
 			t.Fatal(err)

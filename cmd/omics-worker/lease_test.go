@@ -44,7 +44,7 @@ func TestLeaseLongTaskRunsOnce(t *testing.T) {
 	defer backend.Close()
 	tags := map[string]string{}
 	publish := func(seconds float64) string {
-		id := newTaskID()
+		id := protocol.NewUUID4()
 		raw, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: "diag.sleep",
 			Kwargs: map[string]any{"seconds": seconds}}, protocol.PublishOptions{Queue: q})
 		if err != nil {

@@ -338,3 +338,56 @@ func parseDemoOptions(args []string, stderr io.Writer, getenv func(string) strin
 	o.objects = objectStoreConfigFromEnv(getenv)
 	return o, 0
 }
+
+// convertOptions are `convert`'s flags.
+type convertOptions struct {
+	file, out                     string
+	sampleID, organism, refGenome string
+	omics, format, name           string
+	projectID                     int64
+	fallback, quiet               bool
+}
+
+// parseConvertOptions parses `convert`'s command line (flags may follow
+// FILE too); nil with the exit code when it fails (0 for -h).
+func parseConvertOptions(args []string, stderr io.Writer) (*convertOptions, int) {
+	o := &convertOptions{}
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.out, "o", "", "write the JSON to this file instead of stdout")
+	fs.StringVar(&o.sampleID, "sample-id", "", "sample id (default sample_<project-id>_<file stem>)")
+	fs.StringVar(&o.organism, "organism", "", "organism for metadata.organism")
+	fs.StringVar(&o.refGenome, "reference-genome", "", "reference genome for metadata.reference_genome")
+	fs.Int64Var(&o.projectID, "project-id", 0, "project id used in the default sample id")
+	fs.StringVar(&o.omics, "omics-type", "", "force the omics type (genomics, transcriptomics, proteomics, metabolomics, ...)")
+	fs.StringVar(&o.format, "format", "", "force the source format (vcf, bed, gtf, gff, csv, tsv, fasta, fastq, mzml, mzxml, mgf)")
+	fs.StringVar(&o.name, "name", "", "original file name for detection (default: FILE's name)")
+	fs.BoolVar(&o.fallback, "fallback", false, "write the Python raw fallback document when the file cannot be converted")
+	fs.BoolVar(&o.quiet, "q", false, "no summary and no progress bar on stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: omics-worker convert FILE [-o OUT.json] [--sample-id ID] [--organism O] [--reference-genome G] [--project-id N]")
+		fs.PrintDefaults()
+	}
+	// Accept flags after FILE too.
+	var files []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, 0
+			}
+			return nil, 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		fs.Usage()
+		return nil, 2
+	}
+	o.file = files[0]
+	return o, 0
+}

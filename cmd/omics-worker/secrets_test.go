@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omicsomics/omics-worker/internal/logging"
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker"
@@ -76,7 +77,7 @@ func TestSecretsNeverLoggedWorker(t *testing.T) {
 // start-up line and the connect warning show neither password.
 func TestSecretsNeverLoggedFileTasks(t *testing.T) {
 	var out bytes.Buffer
-	logger, err := newLogger(&out, "debug", "json")
+	logger, err := logging.New(&out, "debug", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,60 +21,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/logging"
 	"github.com/omicsomics/omics-worker/internal/mask"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker"
 	"github.com/omicsomics/omics-worker/worker/diag"
 )
-
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info", "":
-		return slog.LevelInfo, nil
-	case "warning", "warn":
-		return slog.LevelWarn, nil
-	case "error", "critical", "fatal":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("unknown log level %q (debug, info, warning, error, critical)", s)
-}
-
-// maskAttr is the last line of defence against a secret in a log line:
-// every string and error value (the message included) goes through
-// mask.Text, so a URL that reached a log call unmasked (inside a library's
-// error text, say) is masked all the same.
-func maskAttr(_ []string, a slog.Attr) slog.Attr {
-	switch v := a.Value; v.Kind() {
-	case slog.KindString:
-		if s := v.String(); strings.Contains(s, "://") || strings.Contains(s, "assword") {
-			a.Value = slog.StringValue(mask.Text(s))
-		}
-	case slog.KindAny:
-		if err, ok := v.Any().(error); ok {
-			if s := err.Error(); s != mask.Text(s) {
-				a.Value = slog.StringValue(mask.Text(s))
-			}
-		}
-	}
-	return a
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	lv, err := parseLevel(level)
-	if err != nil {
-		return nil, err
-	}
-	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: maskAttr}
-	switch strings.ToLower(format) {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("unknown log format %q (text, json)", format)
-}
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
@@ -151,7 +103,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		defer f.Close()
 		logOut = f
 	}
-	logger, err := newLogger(logOut, o.loglevel, o.logformat)
+	logger, err := logging.New(logOut, o.loglevel, o.logformat)
 	if err != nil {
 		fmt.Fprintf(stderr, "omics-worker worker: %v\n", err)
 		return 2

@@ -1,4 +1,12 @@
-package main
+// Package safeout opens an output path so that a failed write never
+// destroys what was there. A regular file (new, pre-existing, or the
+// target of a symlink) is written to a temporary file in the same
+// directory and renamed over the path only on success, so a failure
+// leaves the path exactly as it was. Anything else (a character device
+// such as /dev/null, a FIFO, a socket) is written straight through and is
+// never created, removed, truncated or replaced. It serves `omics-worker
+// convert -o` (issue 9 #1: `-o /dev/null` used to delete /dev/null).
+package safeout
 
 import (
 	"bufio"
@@ -11,28 +19,23 @@ import (
 	"strings"
 )
 
-// convertOutput is where `convert -o PATH` writes. A regular file (new, or
-// pre-existing, or the target of a symlink) is written to a temporary file
-// in the same directory and renamed over PATH only when the conversion
-// succeeds, so a failure leaves PATH exactly as it was. Anything else (a
-// character device such as /dev/null, a FIFO, a socket) is written
-// straight through and is never removed, truncated or replaced.
-type convertOutput struct {
+// ErrIsDir is returned by Open for a path naming a directory.
+var ErrIsDir = errors.New("is a directory")
+
+// File is an output opened by Open; write to it, then call Finish once.
+type File struct {
 	f *os.File
 	// final is the regular file the temporary file replaces on commit
-	// (the symlink's target when PATH is a symlink); "" when writing
+	// (the symlink's target when the path is a symlink); "" when writing
 	// straight through.
 	final string
-	// tmp is the temporary file this command created; "" when writing
+	// tmp is the temporary file this package created; "" when writing
 	// straight through.
 	tmp string
 }
 
-// errOutputIsDir is returned for -o naming a directory.
-var errOutputIsDir = errors.New("is a directory")
-
-// openConvertOutput prepares path for writing; see convertOutput.
-func openConvertOutput(path string) (*convertOutput, error) {
+// Open prepares path for writing; see the package comment.
+func Open(path string) (*File, error) {
 	target := path
 	st, err := os.Lstat(path)
 	switch {
@@ -51,7 +54,7 @@ func openConvertOutput(path string) (*convertOutput, error) {
 	}
 	switch {
 	case st.IsDir():
-		return nil, fmt.Errorf("output %s: %w", path, errOutputIsDir)
+		return nil, fmt.Errorf("output %s: %w", path, ErrIsDir)
 	case st.Mode().IsRegular():
 		return createTemp(target, st.Mode().Perm())
 	}
@@ -60,11 +63,11 @@ func openConvertOutput(path string) (*convertOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &convertOutput{f: f}, nil
+	return &File{f: f}, nil
 }
 
 // createTemp creates the temporary file beside final with mode perm.
-func createTemp(final string, perm fs.FileMode) (*convertOutput, error) {
+func createTemp(final string, perm fs.FileMode) (*File, error) {
 	dir, base := filepath.Split(final)
 	if dir == "" {
 		dir = "."
@@ -78,17 +81,21 @@ func createTemp(final string, perm fs.FileMode) (*convertOutput, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &convertOutput{f: f, final: final, tmp: f.Name()}, nil
+	return &File{f: f, final: final, tmp: f.Name()}, nil
 }
 
-// streamable reports whether a partial document may be written as the
-// conversion goes: only into the temporary file, which a failure removes.
-func (o *convertOutput) streamable() bool { return o.tmp != "" }
+// Write writes to the temporary file, or straight through.
+func (o *File) Write(p []byte) (int, error) { return o.f.Write(p) }
 
-// finish closes the output. With ok it makes the document visible (syncs
-// and renames the temporary file over the final path); without it removes
-// the temporary file this command created and nothing else.
-func (o *convertOutput) finish(ok bool) error {
+// Streamable reports whether a partial document may be written as it is
+// produced: only into the temporary file, which a failure removes. A
+// device or FIFO should get the whole document or nothing.
+func (o *File) Streamable() bool { return o.tmp != "" }
+
+// Finish closes the output. With ok it makes the document visible (syncs
+// and renames the temporary file over the final path); without it
+// removes the temporary file this package created and nothing else.
+func (o *File) Finish(ok bool) error {
 	if o.tmp == "" {
 		return o.f.Close()
 	}
