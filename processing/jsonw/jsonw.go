@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 const hexDigits = "0123456789abcdef"
