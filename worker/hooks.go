@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -153,7 +154,7 @@ func isoOrNil(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
-	return protocol.FormatISO(t.UTC())
+	return pyfmt.FormatISO(t.UTC())
 }
 
 func nilIfEmptyStr(s string) any {
@@ -563,7 +564,7 @@ func (w *Worker) SetRateLimit(task string, value any) (enabled bool, err error) 
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	// Celery stores the raw value (so "0" is "set" but means no bucket).
-	enabled = protocol.PyTruthy(value)
+	enabled = pyfmt.Truthy(value)
 	if enabled {
 		x.rateText[task] = rateText(value)
 	} else {
