@@ -507,30 +507,13 @@ func ParseRate(v any) (float64, error) {
 		default:
 			return 0, &RateError{"KeyError", mod}
 		}
-		f, err := parsePyFloat(ops)
-		if err != nil {
+		f, ok := pyfmt.ParseFloat(ops)
+		if !ok {
 			return 0, &RateError{"ValueError", "could not convert string to float: " + protocol.PyRepr(ops)}
 		}
 		return f / div, nil
 	}
 	return 0, &RateError{"ValueError", fmt.Sprintf("invalid rate limit %v", v)}
-}
-
-// parsePyFloat accepts what Python's float() does for plain numbers
-// (surrounding whitespace, underscores between digits, inf/nan).
-func parsePyFloat(s string) (float64, error) {
-	t := strings.TrimSpace(s)
-	if t == "" || strings.Contains(t, "__") || strings.HasPrefix(t, "_") || strings.HasSuffix(t, "_") {
-		return 0, errors.New("invalid")
-	}
-	f, err := strconv.ParseFloat(strings.ReplaceAll(t, "_", ""), 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, err
-	}
-	if strings.HasPrefix(strings.ToLower(strings.TrimLeft(t, "+-")), "0x") {
-		return 0, errors.New("invalid")
-	}
-	return f, nil
 }
 
 type rateLimit struct {
