@@ -15,7 +15,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/storage/envelope"
 	"github.com/omicsomics/omics-worker/storage/internal/objerr"
 	"github.com/omicsomics/omics-worker/storage/local"
@@ -75,11 +75,7 @@ var (
 // ObjectKey returns a fresh key as the upload path makes them:
 // sandbox/<project>/<user>/<uuid4 as 32 lower-case hex>.enc.
 func ObjectKey(projectID, userID int64) string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])  // crypto/rand.Read never fails on supported platforms
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	return fmt.Sprintf("sandbox/%d/%d/%s.enc", projectID, userID, hex.EncodeToString(u[:]))
+	return fmt.Sprintf("sandbox/%d/%d/%s.enc", projectID, userID, pyfmt.NewUUID4().Hex())
 }
 
 // Defaults of the Python settings (backend/app/settings.py).

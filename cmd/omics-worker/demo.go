@@ -10,8 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/omicsomics/omics-worker/internal/mask"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
@@ -277,7 +276,7 @@ func goEnqueueAndWatch(ctx context.Context, brokerURL, backendURL string, p plan
 	defer rb.Close()
 	ids := make([]string, len(p.Files))
 	for i, f := range p.Files {
-		ids[i] = newTaskID()
+		ids[i] = pyfmt.NewUUID4().String()
 		msg := &protocol.TaskMessage{ID: ids[i], Task: tasks.ProcessFileTask,
 			Kwargs: map[string]any{"raw_file_id": f.RawFileID, "sample_id": nil}}
 		env, err := protocol.EncodeTask(msg, protocol.PublishOptions{Queue: queue})
@@ -388,13 +387,4 @@ func excStr(raw json.RawMessage) string {
 		}
 	}
 	return string(raw)
-}
-
-func newTaskID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
