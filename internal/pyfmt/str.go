@@ -21,75 +21,52 @@ func IsSpace(r rune) bool {
 
 // Strip is Python str.strip() with no argument.
 func Strip(s string) string {
-	// Fast path for ASCII edges.
-	i, j := 0, len(s)
-	for i < j {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if !IsSpace(r) {
-				break
-			}
-			i += n
-			continue
-		}
-		if !IsSpace(rune(c)) {
-			break
-		}
-		i++
-	}
-	for j > i {
-		c := s[j-1]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeLastRuneInString(s[i:j])
-			if !IsSpace(r) {
-				break
-			}
-			j -= n
-			continue
-		}
-		if !IsSpace(rune(c)) {
-			break
-		}
-		j--
-	}
+	i, j := stripBounds(s)
 	return s[i:j]
 }
 
 // StripBytes is Strip for a byte slice (no allocation).
 func StripBytes(b []byte) []byte {
-	i, j := 0, len(b)
+	i, j := stripBounds(b)
+	return b[i:j]
+}
+
+// stripBounds returns the bounds of s without its leading and trailing
+// Python whitespace. Only a non-ASCII edge is decoded, through a window of
+// at most utf8.UTFMax bytes (converting it does not allocate).
+func stripBounds[T ~string | ~[]byte](s T) (i, j int) {
+	i, j = 0, len(s)
 	for i < j {
-		c := b[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRune(b[i:])
+		n := 1
+		if c := s[i]; c < utf8.RuneSelf {
+			if !IsSpace(rune(c)) {
+				break
+			}
+		} else {
+			var r rune
+			r, n = utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, j)]))
 			if !IsSpace(r) {
 				break
 			}
-			i += n
-			continue
 		}
-		if !IsSpace(rune(c)) {
-			break
-		}
-		i++
+		i += n
 	}
 	for j > i {
-		c := b[j-1]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeLastRune(b[i:j])
+		n := 1
+		if c := s[j-1]; c < utf8.RuneSelf {
+			if !IsSpace(rune(c)) {
+				break
+			}
+		} else {
+			var r rune
+			r, n = utf8.DecodeLastRuneInString(string(s[max(i, j-utf8.UTFMax):j]))
 			if !IsSpace(r) {
 				break
 			}
-			j -= n
-			continue
 		}
-		if !IsSpace(rune(c)) {
-			break
-		}
-		j--
+		j -= n
 	}
-	return b[i:j]
+	return i, j
 }
 
 // PyLower is Python's str.lower(): the full Unicode lower-case mapping,
