@@ -5,7 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // SampleSize is how many bytes of the (decompressed) input detection reads,

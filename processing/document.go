@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
-	"github.com/omicsomics/omics-worker/processing/jsonw"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // FormatVersion is UnifiedData metadata.format_version.
@@ -100,13 +102,13 @@ func (d *DocWriter) WriteRecord(r *Record) error {
 	if d.n > 0 {
 		e.b = append(e.b, ',')
 	}
-	e.b = jsonw.AppendIndent(e.b, 2)
+	e.b = pyfmt.AppendIndent(e.b, 2)
 	e.b = append(e.b, '{')
-	e.b = jsonw.AppendIndent(e.b, 3)
+	e.b = pyfmt.AppendIndent(e.b, 3)
 	e.b = append(e.b, `"id": `...)
 	e.str(r.ID)
 	e.b = append(e.b, ',')
-	e.b = jsonw.AppendIndent(e.b, 3)
+	e.b = pyfmt.AppendIndent(e.b, 3)
 	e.b = append(e.b, `"values": `...)
 	if err := e.object(r.Values, 3); err != nil {
 		err = fmt.Errorf("record %q: %w", r.ID, err)
@@ -116,7 +118,7 @@ func (d *DocWriter) WriteRecord(r *Record) error {
 		d.keepBuf(e.b)
 		return err
 	}
-	e.b = jsonw.AppendIndent(e.b, 2)
+	e.b = pyfmt.AppendIndent(e.b, 2)
 	e.b = append(e.b, '}')
 	d.n++
 	err := e.flush()
@@ -164,13 +166,13 @@ func (e *recEncoder) maybeFlush() error {
 // str appends a JSON string, in pieces if it is long.
 func (e *recEncoder) str(s string) {
 	if len(s) < recordChunk {
-		e.b = jsonw.AppendString(e.b, s)
+		e.b = pyfmt.AppendJSONString(e.b, s)
 		return
 	}
 	e.b = append(e.b, '"')
 	for len(s) > 0 {
-		p := jsonw.CutRune(s, recordChunk)
-		e.b = jsonw.AppendStringContent(e.b, p)
+		p := cutRune(s, recordChunk)
+		e.b = pyfmt.AppendJSONStringContent(e.b, p)
 		s = s[len(p):]
 		if e.maybeFlush() != nil {
 			return
@@ -191,7 +193,7 @@ func (e *recEncoder) object(fields []Field, level int) error {
 		if i > 0 {
 			e.b = append(e.b, ',')
 		}
-		e.b = jsonw.AppendIndent(e.b, level+1)
+		e.b = pyfmt.AppendIndent(e.b, level+1)
 		e.str(fields[i].Key)
 		e.b = append(e.b, ':', ' ')
 		if s, ok := fields[i].Value.(string); ok {
@@ -203,7 +205,7 @@ func (e *recEncoder) object(fields []Field, level int) error {
 			return err
 		}
 	}
-	e.b = jsonw.AppendIndent(e.b, level)
+	e.b = pyfmt.AppendIndent(e.b, level)
 	e.b = append(e.b, '}')
 	return nil
 }
@@ -315,7 +317,7 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 				return outputErr(opWriteDoc, err)
 			}
 		} else {
-			b := jsonw.AppendIndent(nil, 1)
+			b := pyfmt.AppendIndent(nil, 1)
 			if _, err := d.direct.Write(append(b, ']')); err != nil {
 				return outputErr(opWriteDoc, err)
 			}
@@ -347,14 +349,14 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 		if err := d.copySpool(w); err != nil {
 			return err
 		}
-		b = jsonw.AppendIndent(b[:0], 1)
+		b = pyfmt.AppendIndent(b[:0], 1)
 		b = append(b, ']')
 		if _, err := w.Write(b); err != nil {
 			return outputErr(opWriteDoc, err)
 		}
 	}
 	b = append(b[:0], ',')
-	b = jsonw.AppendIndent(b, 1)
+	b = pyfmt.AppendIndent(b, 1)
 	b = append(b, `"statistics": `...)
 	if b, err = appendObject(b, stats, 1); err != nil {
 		return fmt.Errorf("statistics: %w", err)
@@ -402,25 +404,25 @@ func (d *DocWriter) Close() error {
 // millions of names is never encoded whole in memory.
 func appendHead(b []byte, meta *Metadata, headers []string, emit func([]byte) error) ([]byte, error) {
 	b = append(b, '{')
-	b = jsonw.AppendIndent(b, 1)
+	b = pyfmt.AppendIndent(b, 1)
 	b = append(b, `"metadata": {`...)
-	b = jsonw.AppendIndent(b, 2)
+	b = pyfmt.AppendIndent(b, 2)
 	b = append(b, `"omics_type": `...)
-	b = jsonw.AppendString(b, string(meta.OmicsType))
+	b = pyfmt.AppendJSONString(b, string(meta.OmicsType))
 	b = appendMember(b, 2, "format_version")
-	b = jsonw.AppendString(b, FormatVersion)
+	b = pyfmt.AppendJSONString(b, FormatVersion)
 	b = appendMember(b, 2, "source_format")
-	b = jsonw.AppendString(b, meta.SourceFormat)
+	b = pyfmt.AppendJSONString(b, meta.SourceFormat)
 	b = appendMember(b, 2, "sample_id")
-	b = jsonw.AppendString(b, meta.SampleID)
+	b = pyfmt.AppendJSONString(b, meta.SampleID)
 	b = appendMember(b, 2, "organism")
 	b = appendOptString(b, meta.Organism)
 	b = appendMember(b, 2, "reference_genome")
 	b = appendOptString(b, meta.ReferenceGenome)
 	b = appendMember(b, 2, "created_at")
-	b = jsonw.AppendTime(b, meta.CreatedAt)
+	b = appendTime(b, meta.CreatedAt)
 	b = appendMember(b, 2, "updated_at")
-	b = jsonw.AppendTime(b, meta.UpdatedAt)
+	b = appendTime(b, meta.UpdatedAt)
 	b = appendMember(b, 2, "processing_steps")
 	b = append(b, "[]"...)
 	b = appendMember(b, 2, "custom_fields")
@@ -428,7 +430,7 @@ func appendHead(b []byte, meta *Metadata, headers []string, emit func([]byte) er
 	if b, err = appendObject(b, meta.CustomFields, 2); err != nil {
 		return b, fmt.Errorf("custom_fields: %w", err)
 	}
-	b = jsonw.AppendIndent(b, 1)
+	b = pyfmt.AppendIndent(b, 1)
 	b = append(b, '}')
 	b = appendMember(b, 1, "headers")
 	if len(headers) == 0 {
@@ -439,8 +441,8 @@ func appendHead(b []byte, meta *Metadata, headers []string, emit func([]byte) er
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = jsonw.AppendIndent(b, 2)
-			b = jsonw.AppendString(b, h)
+			b = pyfmt.AppendIndent(b, 2)
+			b = pyfmt.AppendJSONString(b, h)
 			if emit != nil && len(b) >= recordChunk {
 				if err := emit(b); err != nil {
 					return b[:0], err
@@ -448,7 +450,7 @@ func appendHead(b []byte, meta *Metadata, headers []string, emit func([]byte) er
 				b = b[:0]
 			}
 		}
-		b = jsonw.AppendIndent(b, 1)
+		b = pyfmt.AppendIndent(b, 1)
 		b = append(b, ']')
 	}
 	b = appendMember(b, 1, "records")
@@ -458,7 +460,7 @@ func appendHead(b []byte, meta *Metadata, headers []string, emit func([]byte) er
 // appendStats appends `,\n  "statistics": {...}\n}`.
 func appendStats(b []byte, stats []Field) ([]byte, error) {
 	b = append(b, ',')
-	b = jsonw.AppendIndent(b, 1)
+	b = pyfmt.AppendIndent(b, 1)
 	b = append(b, `"statistics": `...)
 	b, err := appendObject(b, stats, 1)
 	if err != nil {
@@ -469,8 +471,8 @@ func appendStats(b []byte, stats []Field) ([]byte, error) {
 
 func appendMember(b []byte, level int, key string) []byte {
 	b = append(b, ',')
-	b = jsonw.AppendIndent(b, level)
-	b = jsonw.AppendString(b, key)
+	b = pyfmt.AppendIndent(b, level)
+	b = pyfmt.AppendJSONString(b, key)
 	return append(b, ':', ' ')
 }
 
@@ -478,7 +480,7 @@ func appendOptString(b []byte, s string) []byte {
 	if s == "" {
 		return append(b, "null"...)
 	}
-	return jsonw.AppendString(b, s)
+	return pyfmt.AppendJSONString(b, s)
 }
 
 // errBadValue reports a Field value of a type the writer does not know.
@@ -496,14 +498,14 @@ func appendObject(b []byte, fields []Field, level int) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = jsonw.AppendIndent(b, level+1)
-		b = jsonw.AppendString(b, fields[i].Key)
+		b = pyfmt.AppendIndent(b, level+1)
+		b = pyfmt.AppendJSONString(b, fields[i].Key)
 		b = append(b, ':', ' ')
 		if b, err = appendValue(b, fields[i].Value, level+1); err != nil {
 			return b, err
 		}
 	}
-	b = jsonw.AppendIndent(b, level)
+	b = pyfmt.AppendIndent(b, level)
 	return append(b, '}'), nil
 }
 
@@ -515,13 +517,13 @@ func appendValue(b []byte, v any, level int) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return jsonw.AppendString(b, x), nil
+		return pyfmt.AppendJSONString(b, x), nil
 	case float64:
-		return jsonw.AppendFloat(b, x), nil
+		return pyfmt.AppendJSONFloat(b, x), nil
 	case int64:
-		return jsonw.AppendInt(b, x), nil
+		return strconv.AppendInt(b, x, 10), nil
 	case int:
-		return jsonw.AppendInt(b, int64(x)), nil
+		return strconv.AppendInt(b, int64(x), 10), nil
 	case bool:
 		if x {
 			return append(b, "true"...), nil
@@ -533,9 +535,9 @@ func appendValue(b []byte, v any, level int) ([]byte, error) {
 		if x == nil {
 			return append(b, "null"...), nil
 		}
-		return jsonw.AppendString(b, *x), nil
+		return pyfmt.AppendJSONString(b, *x), nil
 	case float32:
-		return jsonw.AppendFloat(b, float64(x)), nil
+		return pyfmt.AppendJSONFloat(b, float64(x)), nil
 	case []Field:
 		return appendObject(b, x, level)
 	case []string:
@@ -547,10 +549,10 @@ func appendValue(b []byte, v any, level int) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = jsonw.AppendIndent(b, level+1)
-			b = jsonw.AppendString(b, s)
+			b = pyfmt.AppendIndent(b, level+1)
+			b = pyfmt.AppendJSONString(b, s)
 		}
-		b = jsonw.AppendIndent(b, level)
+		b = pyfmt.AppendIndent(b, level)
 		return append(b, ']'), nil
 	case []any:
 		if len(x) == 0 {
@@ -562,16 +564,16 @@ func appendValue(b []byte, v any, level int) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = jsonw.AppendIndent(b, level+1)
+			b = pyfmt.AppendIndent(b, level+1)
 			if b, err = appendValue(b, e, level+1); err != nil {
 				return b, err
 			}
 		}
-		b = jsonw.AppendIndent(b, level)
+		b = pyfmt.AppendIndent(b, level)
 		return append(b, ']'), nil
 	}
 	if f, ok := v.(interface{ Float64() float64 }); ok {
-		return jsonw.AppendFloat(b, f.Float64()), nil
+		return pyfmt.AppendJSONFloat(b, f.Float64()), nil
 	}
 	return b, fmt.Errorf("%w %T", errBadValue, v)
 }
@@ -581,4 +583,30 @@ func appendValue(b []byte, v any, level int) ([]byte, error) {
 // processing_info and other small documents.
 func AppendJSON(b []byte, v any, level int) ([]byte, error) {
 	return appendValue(b, v, level)
+}
+
+// appendTime appends t, converted to UTC, as a JSON string holding
+// Python's naive datetime.isoformat() ("2025-01-02T03:04:05" with
+// ".ffffff" only when the microseconds are not zero), which is what
+// pydantic writes for the naive UTC datetimes of the Python model.
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	dst = pyfmt.AppendISONaive(dst, t.UTC())
+	return append(dst, '"')
+}
+
+// cutRune returns the longest prefix of s of at most n bytes (n >= 4) that
+// does not end inside a UTF-8 sequence.
+func cutRune(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for k := 0; k < utf8.UTFMax && i > 0 && !utf8.RuneStart(s[i]); k++ {
+		i--
+	}
+	if i == 0 {
+		i = n
+	}
+	return s[:i]
 }

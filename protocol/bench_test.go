@@ -1,6 +1,10 @@
 package protocol
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
+)
 
 func BenchmarkDecodeTask(b *testing.B) {
 	raw := readFile(b, "testdata/tasks/v2_args_kwargs.json")
@@ -41,7 +45,7 @@ func BenchmarkMarkRedelivered(b *testing.B) {
 }
 
 func BenchmarkResultMetaMarshal(b *testing.B) {
-	m := ResultMeta{Status: StateFailure, Result: NewExceptionInfo("ValueError", ModuleBuiltins, "boom"), TaskID: NewUUID4()}
+	m := ResultMeta{Status: StateFailure, Result: NewExceptionInfo("ValueError", ModuleBuiltins, "boom"), TaskID: pyfmt.NewUUID4().String()}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := m.MarshalJSON(); err != nil {

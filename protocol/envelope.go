@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/zlib"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -436,23 +435,6 @@ func MarkRedelivered(raw []byte) ([]byte, error) {
 	pb, _ := props.bytes()
 	top.set("properties", pb)
 	return top.bytes()
-}
-
-// NewUUID4 returns a random (version 4) UUID string.
-func NewUUID4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hexd = "0123456789abcdef"
-	out := make([]byte, 0, 36)
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out = append(out, '-')
-		}
-		out = append(out, hexd[c>>4], hexd[c&0xf])
-	}
-	return string(out)
 }
 
 // --- small JSON helpers -------------------------------------------------

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 func addFixtureSeeds(f *testing.F, dirs ...string) {
@@ -162,9 +164,9 @@ func FuzzParseISO(f *testing.F) {
 		if err != nil {
 			return
 		}
-		back, err := ParseISO(FormatISO(tm))
+		back, err := ParseISO(pyfmt.FormatISO(tm))
 		if err != nil || !back.Equal(tm.Truncate(1000)) {
-			t.Fatalf("ParseISO(FormatISO(%v)) = %v, %v", tm, back, err)
+			t.Fatalf("ParseISO(pyfmt.FormatISO(%v)) = %v, %v", tm, back, err)
 		}
 	})
 }

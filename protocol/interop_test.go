@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // decodeWithPython runs testdata/interop/capture/decode_envelopes.py (the
@@ -128,7 +130,7 @@ func TestPythonReadsOurResults(t *testing.T) {
 	}
 	var items []map[string]string
 	for i := range metas {
-		metas[i].TaskID = "omw-proto-" + NewUUID4()
+		metas[i].TaskID = "omw-proto-" + pyfmt.NewUUID4().String()
 		raw, err := metas[i].MarshalJSON()
 		if err != nil {
 			t.Fatal(err)

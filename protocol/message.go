@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // Signature is a Celery canvas signature (spec §1.4).
@@ -623,7 +625,7 @@ func PeekTaskID(env *Envelope) (id, task string) {
 
 // NewTaskMessage returns a v2 message for task with a new id (root_id = id).
 func NewTaskMessage(task string, args []any, kwargs map[string]any) *TaskMessage {
-	id := NewUUID4()
+	id := pyfmt.NewUUID4().String()
 	if args == nil {
 		args = []any{}
 	}
@@ -682,7 +684,7 @@ func EncodeTask(msg *TaskMessage, opts PublishOptions) ([]byte, error) {
 	h.add("id", msg.ID)
 	h.add("shadow", nullStr(msg.Shadow))
 	if msg.ETA != nil {
-		h.add("eta", FormatISO(*msg.ETA))
+		h.add("eta", pyfmt.FormatISO(*msg.ETA))
 	} else {
 		h.add("eta", nil)
 	}
@@ -694,7 +696,7 @@ func EncodeTask(msg *TaskMessage, opts PublishOptions) ([]byte, error) {
 			h.add("expires", msg.ExpiresRaw)
 		}
 	case msg.Expires != nil:
-		h.add("expires", FormatISO(*msg.Expires))
+		h.add("expires", pyfmt.FormatISO(*msg.Expires))
 	default:
 		h.add("expires", nil)
 	}
@@ -704,7 +706,7 @@ func EncodeTask(msg *TaskMessage, opts PublishOptions) ([]byte, error) {
 	tl := [2]any{}
 	for i, f := range msg.TimeLimit {
 		if f != nil && !math.IsInf(*f, 0) && !math.IsNaN(*f) {
-			tl[i] = json.Number(PyFloat(*f))
+			tl[i] = json.Number(pyfmt.FormatFloat(*f))
 		}
 	}
 	h.add("timelimit", tl)
@@ -796,7 +798,7 @@ func EncodeTask(msg *TaskMessage, opts PublishOptions) ([]byte, error) {
 			DeliveryInfo:  DeliveryInfo{Exchange: opts.Exchange, RoutingKey: rk},
 			Priority:      min(max(opts.Priority, 0), 255),
 			BodyEncoding:  "base64",
-			DeliveryTag:   NewUUID4(),
+			DeliveryTag:   pyfmt.NewUUID4().String(),
 		},
 		BadHeaders: headers, // already ordered; MarshalJSON writes it verbatim
 	}

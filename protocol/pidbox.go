@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // ReplyTo is the reply address of a remote-control request (spec §4.2).
@@ -262,7 +264,7 @@ func EncodeControlRequest(req *ControlRequest) ([]byte, error) {
 // ordered headers object.
 func encodeSimple(body, headers []byte, p Properties) ([]byte, error) {
 	p.BodyEncoding = "base64"
-	p.DeliveryTag = NewUUID4()
+	p.DeliveryTag = pyfmt.NewUUID4().String()
 	env := Envelope{
 		Body:            base64Std(body),
 		ContentEncoding: "utf-8",

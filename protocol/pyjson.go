@@ -2,7 +2,8 @@ package protocol
 
 import (
 	"encoding/json"
-	"math"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // Float is a float64 that encodes like Python's json.dumps: integral values
@@ -13,13 +14,7 @@ type Float float64
 
 // MarshalJSON implements json.Marshaler.
 func (f Float) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsInf(v, 0) || math.IsNaN(v) {
-		return []byte("null"), nil
-	}
-	// Python's json uses float.__repr__, which is what PyFloat renders
-	// ("1e+16" and "1e-05" are valid JSON numbers).
-	return []byte(PyFloat(v)), nil
+	return pyfmt.AppendJSONFloat(nil, float64(f)), nil
 }
 
 // pyJSONValue returns v with every float64/float32 inside maps and slices

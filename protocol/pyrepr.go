@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // DefaultReprMax is celery's saferepr limit for argsrepr, kwargsrepr and
@@ -161,9 +161,9 @@ func writeRepr(b *strings.Builder, v any, depth int) {
 			writeStr(b, string(x))
 		}
 	case float64:
-		b.WriteString(PyFloat(x))
+		b.WriteString(pyfmt.FormatFloat(x))
 	case float32:
-		b.WriteString(PyFloat(float64(x)))
+		b.WriteString(pyfmt.FormatFloat(float64(x)))
 	case int:
 		b.WriteString(strconv.Itoa(x))
 	case int64:
@@ -259,7 +259,7 @@ func writeReflect(b *strings.Builder, v any, depth int) {
 	case reflect.Bool:
 		writeRepr(b, rv.Bool(), depth)
 	case reflect.Float32, reflect.Float64:
-		b.WriteString(PyFloat(rv.Float()))
+		b.WriteString(pyfmt.FormatFloat(rv.Float()))
 	default:
 		writeStr(b, fmt.Sprint(v))
 	}
@@ -267,46 +267,7 @@ func writeReflect(b *strings.Builder, v any, depth int) {
 
 // writeStr writes the Python 3 repr of a str.
 func writeStr(b *strings.Builder, s string) {
-	quote := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		quote = '"'
-	}
-	b.WriteByte(quote)
-	for _, r := range s {
-		switch {
-		case r == rune(quote) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(b, `\x%02x`, r)
-		case r < 0x7f:
-			b.WriteRune(r)
-		case pyPrintable(r):
-			b.WriteRune(r)
-		case r <= 0xff:
-			fmt.Fprintf(b, `\x%02x`, r)
-		case r <= 0xffff:
-			fmt.Fprintf(b, `\u%04x`, r)
-		default:
-			fmt.Fprintf(b, `\U%08x`, r)
-		}
-	}
-	b.WriteByte(quote)
-}
-
-// pyPrintable approximates Python's str.isprintable for one character:
-// not in categories Cc, Cf, Cs, Co, Cn, Zl, Zp, Zs (except space).
-func pyPrintable(r rune) bool {
-	if r == utf8.RuneError {
-		return true // U+FFFD is a printable symbol
-	}
-	return unicode.IsPrint(r)
+	b.WriteString(pyfmt.ReprString(s))
 }
 
 // pyNumber renders a JSON number as Python renders the int or float that
@@ -322,76 +283,5 @@ func pyNumber(s string) string {
 	if err != nil && !math.IsInf(f, 0) {
 		return s
 	}
-	return PyFloat(f)
-}
-
-// PyFloat renders a float64 like Python's repr(float): shortest
-// round-tripping digits, fixed notation for exponents in [-4, 16), else
-// scientific with a two-digit signed exponent ("1e+16", "1e-05"); integral
-// values keep ".0"; "inf", "-inf", "nan".
-func PyFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	s := strconv.FormatFloat(f, 'e', -1, 64) // -d.ddde±XX
-	neg := ""
-	if s[0] == '-' {
-		neg, s = "-", s[1:]
-	}
-	mant, expS, _ := strings.Cut(s, "e")
-	exp, _ := strconv.Atoi(expS)
-	digits := strings.Replace(mant, ".", "", 1)
-	if exp >= -4 && exp < 16 {
-		var out string
-		switch {
-		case exp < 0:
-			out = "0." + strings.Repeat("0", -exp-1) + digits
-		case len(digits) <= exp+1:
-			out = digits + strings.Repeat("0", exp+1-len(digits)) + ".0"
-		default:
-			out = digits[:exp+1] + "." + digits[exp+1:]
-		}
-		return neg + out
-	}
-	m := digits[:1]
-	if len(digits) > 1 {
-		m += "." + digits[1:]
-	}
-	sign := "+"
-	if exp < 0 {
-		sign, exp = "-", -exp
-	}
-	return fmt.Sprintf("%s%se%s%02d", neg, m, sign, exp)
-}
-
-// PyTruthy is Python's bool() of a decoded JSON value (None, False, 0, "",
-// [] and {} are false; a number that does not parse counts as true).
-func PyTruthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case json.Number:
-		f, err := x.Float64()
-		return err != nil || f != 0
-	case float64:
-		return x != 0
-	case int:
-		return x != 0
-	case int64:
-		return x != 0
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
+	return pyfmt.FormatFloat(f)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // Celery task states (spec §3.2).
@@ -160,9 +162,9 @@ func (m ResultMeta) MarshalJSON() ([]byte, error) {
 	case m.DateDone == nil:
 		o.add("date_done", nil)
 	case m.NaiveDateDone:
-		o.add("date_done", FormatISONaive(m.DateDone.UTC()))
+		o.add("date_done", pyfmt.FormatISONaive(m.DateDone.UTC()))
 	default:
-		o.add("date_done", FormatISO(m.DateDone.UTC()))
+		o.add("date_done", pyfmt.FormatISO(m.DateDone.UTC()))
 	}
 	if m.GroupID != "" {
 		o.add("group_id", m.GroupID)

@@ -2,9 +2,10 @@ package protocol
 
 import (
 	"encoding/json"
-	"math"
 	"slices"
 	"strconv"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // EncodeResultMeta returns exactly json.Marshal(m) — the compact,
@@ -40,9 +41,9 @@ func appendResultMeta(b []byte, m *ResultMeta) ([]byte, bool) {
 	case m.DateDone == nil:
 		b = append(b, "null"...)
 	case m.NaiveDateDone:
-		b, ok = appendSafeString(b, FormatISONaive(m.DateDone.UTC()))
+		b, ok = appendSafeString(b, pyfmt.FormatISONaive(m.DateDone.UTC()))
 	default:
-		b, ok = appendSafeString(b, FormatISO(m.DateDone.UTC()))
+		b, ok = appendSafeString(b, pyfmt.FormatISO(m.DateDone.UTC()))
 	}
 	if !ok {
 		return b, false
@@ -110,10 +111,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	case int64:
 		return strconv.AppendInt(b, x, 10), true
 	case float64:
-		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return append(b, "null"...), true
-		}
-		return append(b, PyFloat(x)...), true
+		return pyfmt.AppendJSONFloat(b, x), true
 	case json.RawMessage:
 		if !safeRaw(x) {
 			return b, false

@@ -6,37 +6,6 @@ import (
 	"time"
 )
 
-// FormatISO formats t like Python's aware datetime.isoformat():
-// "2024-05-01T12:00:00.123456+00:00", the fraction omitted when the
-// microseconds are 0, the offset of t's location ("+00:00" for UTC, never
-// "Z"). Sub-microsecond precision is truncated.
-func FormatISO(t time.Time) string {
-	t = t.Truncate(time.Microsecond)
-	s := FormatISONaive(t)
-	_, off := t.Zone()
-	sign := byte('+')
-	if off < 0 {
-		sign, off = '-', -off
-	}
-	s += fmt.Sprintf("%c%02d:%02d", sign, off/3600, off/60%60)
-	if off%60 != 0 {
-		s += fmt.Sprintf(":%02d", off%60)
-	}
-	return s
-}
-
-// FormatISONaive formats t's wall clock like Python's naive
-// datetime.isoformat(): "2024-05-01T12:00:00.123456" (no offset; fraction
-// omitted when 0). Callers wanting naive UTC pass t.UTC().
-func FormatISONaive(t time.Time) string {
-	t = t.Truncate(time.Microsecond)
-	s := t.Format("2006-01-02T15:04:05")
-	if us := t.Nanosecond() / 1000; us != 0 {
-		s += fmt.Sprintf(".%06d", us)
-	}
-	return s
-}
-
 // TimeParseError reports an unparsable ISO-8601 timestamp.
 type TimeParseError struct {
 	Value  string

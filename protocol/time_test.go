@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 func TestFormatISO(t *testing.T) {
@@ -24,11 +26,11 @@ func TestFormatISO(t *testing.T) {
 		{time.Date(999, 1, 2, 3, 4, 5, 0, time.UTC), "0999-01-02T03:04:05+00:00", "0999-01-02T03:04:05"},
 	}
 	for _, tc := range tests {
-		if got := FormatISO(tc.t); got != tc.aware {
-			t.Errorf("FormatISO(%v) = %q, want %q", tc.t, got, tc.aware)
+		if got := pyfmt.FormatISO(tc.t); got != tc.aware {
+			t.Errorf("pyfmt.FormatISO(%v) = %q, want %q", tc.t, got, tc.aware)
 		}
-		if got := FormatISONaive(tc.t); got != tc.nai {
-			t.Errorf("FormatISONaive(%v) = %q, want %q", tc.t, got, tc.nai)
+		if got := pyfmt.FormatISONaive(tc.t); got != tc.nai {
+			t.Errorf("pyfmt.FormatISONaive(%v) = %q, want %q", tc.t, got, tc.nai)
 		}
 		back, err := ParseISO(tc.aware)
 		if err != nil || !back.Equal(tc.t.Truncate(time.Microsecond)) {

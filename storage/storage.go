@@ -24,7 +24,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -32,6 +31,7 @@ import (
 	"hash"
 	"io"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/storage/envelope"
 )
 
@@ -55,11 +55,7 @@ type ObjectStore interface {
 // ObjectKey returns a fresh key as the upload path makes them:
 // sandbox/<project>/<user>/<uuid4 as 32 lower-case hex>.enc.
 func ObjectKey(projectID, userID int64) string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])  // crypto/rand.Read never fails on supported platforms
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	return fmt.Sprintf("sandbox/%d/%d/%s.enc", projectID, userID, hex.EncodeToString(u[:]))
+	return fmt.Sprintf("sandbox/%d/%d/%s.enc", projectID, userID, pyfmt.NewUUID4().Hex())
 }
 
 // Uploaded describes a stored plaintext.

@@ -6,7 +6,6 @@ package worker
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -72,30 +72,13 @@ func ParseRate(v any) (float64, error) {
 		default:
 			return 0, &RateError{"KeyError", mod}
 		}
-		f, err := parsePyFloat(ops)
-		if err != nil {
+		f, ok := pyfmt.ParseFloat(ops)
+		if !ok {
 			return 0, &RateError{"ValueError", "could not convert string to float: " + protocol.PyRepr(ops)}
 		}
 		return f / div, nil
 	}
 	return 0, &RateError{"ValueError", fmt.Sprintf("invalid rate limit %v", v)}
-}
-
-// parsePyFloat accepts what Python's float() does for plain numbers
-// (surrounding whitespace, underscores between digits, inf/nan).
-func parsePyFloat(s string) (float64, error) {
-	t := strings.TrimSpace(s)
-	if t == "" || strings.Contains(t, "__") || strings.HasPrefix(t, "_") || strings.HasSuffix(t, "_") {
-		return 0, errors.New("invalid")
-	}
-	f, err := strconv.ParseFloat(strings.ReplaceAll(t, "_", ""), 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, err
-	}
-	if strings.HasPrefix(strings.ToLower(strings.TrimLeft(t, "+-")), "0x") {
-		return 0, errors.New("invalid")
-	}
-	return f, nil
 }
 
 type rateLimit struct {
@@ -129,7 +112,7 @@ func (w *Worker) SetRateLimit(task string, value any) (enabled bool, err error) 
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	// Celery stores the raw value (so "0" is "set" but means no bucket).
-	enabled = protocol.PyTruthy(value)
+	enabled = pyfmt.Truthy(value)
 	if enabled {
 		x.rateText[task] = rateText(value)
 	} else {

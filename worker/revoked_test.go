@@ -161,6 +161,10 @@ func TestParseRate(t *testing.T) {
 		{"10/x", 0, `KeyError('x')`},
 		{"abc/s", 0, `ValueError("could not convert string to float: 'abc'")`},
 		{"/s", 0, `ValueError("could not convert string to float: ''")`},
+		// Python's float(): '_' only between digits, Unicode digits accepted.
+		{"1_.5/s", 0, `ValueError("could not convert string to float: '1_.5'")`},
+		{"i_nf/s", 0, `ValueError("could not convert string to float: 'i_nf'")`},
+		{"٣/m", 3.0 / 60, ""}, {"１２", 12, ""},
 	} {
 		got, err := ParseRate(tc.in)
 		var re *RateError

@@ -36,6 +36,7 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker/tasks"
@@ -277,7 +278,7 @@ func TestChaos(t *testing.T) {
 	began := time.Now()
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = protocol.NewUUID4()
+		ids[i] = pyfmt.NewUUID4().String()
 		raw, err := protocol.EncodeTask(&protocol.TaskMessage{ID: ids[i], Task: "diag.progress",
 			Kwargs: map[string]any{"steps": 2, "delay": 0.015}}, protocol.PublishOptions{Queue: queue})
 		if err != nil {
@@ -404,7 +405,7 @@ func TestChaosFileTasks(t *testing.T) {
 	var ids []string
 	for range 2 {
 		for _, raw := range rawIDs {
-			id := protocol.NewUUID4()
+			id := pyfmt.NewUUID4().String()
 			ids = append(ids, id)
 			env, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: tasks.ProcessFileTask,
 				Kwargs: map[string]any{"raw_file_id": raw, "sample_id": nil}}, protocol.PublishOptions{Queue: e.queue})
@@ -493,7 +494,7 @@ func TestFairnessFileTasksMaxPerUser(t *testing.T) {
 	}
 	defer broker.Close()
 	send := func(raw int64) string {
-		id := protocol.NewUUID4()
+		id := pyfmt.NewUUID4().String()
 		env, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: tasks.ProcessFileTask,
 			Kwargs: map[string]any{"raw_file_id": raw, "sample_id": nil}}, protocol.PublishOptions{Queue: e.queue})
 		if err != nil {

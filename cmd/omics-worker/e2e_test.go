@@ -33,6 +33,7 @@ import (
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 	"github.com/omicsomics/omics-worker/internal/omicsapp"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 
 	redigo "github.com/gomodule/redigo/redis"
@@ -596,7 +597,7 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	envs := make([][]byte, b.N)
 	taskIDs := make([]string, b.N)
 	for i, id := range ids {
-		taskIDs[i] = protocol.NewUUID4()
+		taskIDs[i] = pyfmt.NewUUID4().String()
 		envs[i], err = protocol.EncodeTask(&protocol.TaskMessage{ID: taskIDs[i], Task: tasks.ProcessFileTask,
 			Kwargs: map[string]any{"raw_file_id": id, "sample_id": nil}}, protocol.PublishOptions{Queue: queue})
 		if err != nil {
@@ -705,7 +706,7 @@ func TestEndToEndCrashRedelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	id := protocol.NewUUID4()
+	id := pyfmt.NewUUID4().String()
 	env, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: tasks.ProcessFileTask,
 		Kwargs: map[string]any{"raw_file_id": pf.RawFileID, "sample_id": nil}}, protocol.PublishOptions{Queue: e.queue})
 	if err != nil {

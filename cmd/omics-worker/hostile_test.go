@@ -26,6 +26,7 @@ import (
 
 	redigo "github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/protocol"
 )
@@ -49,7 +50,7 @@ func hostileEnvelope(task, id string, args []any, kwargs map[string]any) map[str
 		"properties": map[string]any{
 			"correlation_id": id, "reply_to": "", "delivery_mode": 2,
 			"delivery_info": map[string]any{"exchange": "", "routing_key": "q"},
-			"priority":      0, "body_encoding": "base64", "delivery_tag": protocol.NewUUID4(),
+			"priority":      0, "body_encoding": "base64", "delivery_tag": pyfmt.NewUUID4().String(),
 		},
 	}
 }
@@ -209,11 +210,11 @@ func TestHostileMessages(t *testing.T) {
 	ids := make([]string, len(cases))
 	var valid []string
 	for i, hc := range cases {
-		ids[i] = protocol.NewUUID4()
+		ids[i] = pyfmt.NewUUID4().String()
 		if _, err := c.Do("LPUSH", queue, hc.build(ids[i])); err != nil {
 			t.Fatal(err)
 		}
-		ok := protocol.NewUUID4()
+		ok := pyfmt.NewUUID4().String()
 		valid = append(valid, ok)
 		if _, err := c.Do("LPUSH", queue, envWith("diag.noop", nil, nil, nil)(ok)); err != nil {
 			t.Fatal(err)

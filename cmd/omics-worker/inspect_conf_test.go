@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 )
@@ -66,7 +67,7 @@ func TestInspectConfShowsResultBackendFlag(t *testing.T) {
 func inspect(t *testing.T, b *redistransport.Broker, node, method string) any {
 	t.Helper()
 	ctx := context.Background()
-	oid := protocol.NewUUID4()
+	oid := pyfmt.NewUUID4().String()
 	queue := protocol.ReplyQueue(oid)
 	member := b.Names().BindingMember(oid, "", queue)
 	if err := b.AddBinding(ctx, protocol.ReplyExchange, member); err != nil {
@@ -78,7 +79,7 @@ func inspect(t *testing.T, b *redistransport.Broker, node, method string) any {
 	}()
 	for attempt := 0; attempt < 60; attempt++ {
 		env, err := protocol.EncodeControlRequest(&protocol.ControlRequest{Method: method, Destination: []string{node},
-			Ticket: protocol.NewUUID4(), ReplyTo: &protocol.ReplyTo{Exchange: protocol.ReplyExchange, RoutingKey: oid}})
+			Ticket: pyfmt.NewUUID4().String(), ReplyTo: &protocol.ReplyTo{Exchange: protocol.ReplyExchange, RoutingKey: oid}})
 		if err != nil {
 			t.Fatal(err)
 		}

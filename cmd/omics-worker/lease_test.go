@@ -22,6 +22,7 @@ import (
 
 	redigo "github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 )
@@ -44,7 +45,7 @@ func TestLeaseLongTaskRunsOnce(t *testing.T) {
 	defer backend.Close()
 	tags := map[string]string{}
 	publish := func(seconds float64) string {
-		id := protocol.NewUUID4()
+		id := pyfmt.NewUUID4().String()
 		raw, err := protocol.EncodeTask(&protocol.TaskMessage{ID: id, Task: "diag.sleep",
 			Kwargs: map[string]any{"seconds": seconds}}, protocol.PublishOptions{Queue: q})
 		if err != nil {

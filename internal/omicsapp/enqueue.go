@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/worker/tasks"
 )
@@ -36,7 +37,7 @@ func EnqueueAndWatch(ctx context.Context, pub Publisher, src ResultSource, p Pla
 func Enqueue(ctx context.Context, pub Publisher, p Plan, queue string) ([]string, error) {
 	ids := make([]string, len(p.Files))
 	for i, f := range p.Files {
-		ids[i] = protocol.NewUUID4()
+		ids[i] = pyfmt.NewUUID4().String()
 		msg := &protocol.TaskMessage{ID: ids[i], Task: tasks.ProcessFileTask,
 			Kwargs: map[string]any{"raw_file_id": f.RawFileID, "sample_id": nil}}
 		env, err := protocol.EncodeTask(msg, protocol.PublishOptions{Queue: queue})

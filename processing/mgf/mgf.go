@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/processing"
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
 	"github.com/omicsomics/omics-worker/processing/textio"
 )
 

@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/processing"
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
 )
 
 // PSINamespace is the mzML namespace assumed when the root element has none.

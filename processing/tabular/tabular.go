@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/processing"
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
 	"github.com/omicsomics/omics-worker/processing/textio"
 )
 
@@ -166,7 +166,7 @@ func (Matrix) Convert(ctx context.Context, in processing.Input, out processing.R
 		id, isStr := t.vals[0].Value.(string)
 		if !isStr {
 			return sum, &processing.ParseError{Line: t.rd.Line(), Field: t.headers[0], Column: 1,
-				Msg: fmt.Sprintf("the id column %s has no value in this row", pyRepr(t.headers[0]))}
+				Msg: fmt.Sprintf("the id column %s has no value in this row", pyfmt.ReprString(t.headers[0]))}
 		}
 		if numeric {
 			for i := range t.vals {
@@ -250,7 +250,7 @@ func (c IDTable) Convert(ctx context.Context, in processing.Input, out processin
 			id, isStr := t.vals[idSlot].Value.(string)
 			if !isStr {
 				return sum, &processing.ParseError{Line: t.rd.Line(), Field: t.keys[idSlot],
-					Msg: fmt.Sprintf("the id column %s has no value in this row", pyRepr(t.keys[idSlot]))}
+					Msg: fmt.Sprintf("the id column %s has no value in this row", pyfmt.ReprString(t.keys[idSlot]))}
 			}
 			rec.ID = id
 		} else {
@@ -276,33 +276,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// pyRepr quotes s like Python repr() of a str, for messages.
-func pyRepr(s string) string {
-	q := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		q = '"'
-	}
-	var b strings.Builder
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == rune(q) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(q)
-	return b.String()
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/omicsomics/omics-worker/processing/internal/linefields"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/processing"
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
 	"github.com/omicsomics/omics-worker/processing/textio"
 )
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/worker"
 )
@@ -247,7 +248,7 @@ func infos(l []worker.RequestInfo, safe bool) []any {
 
 func hActive(_ context.Context, s *Server, args map[string]any) (any, error) {
 	active, _, _ := s.w.Requests()
-	return infos(active, protocol.PyTruthy(args["safe"])), nil
+	return infos(active, pyfmt.Truthy(args["safe"])), nil
 }
 
 func hReserved(_ context.Context, s *Server, _ map[string]any) (any, error) {
@@ -261,7 +262,7 @@ func hScheduled(_ context.Context, s *Server, _ map[string]any) (any, error) {
 	for _, r := range scheduled {
 		var eta any
 		if r.ETA != nil {
-			eta = protocol.FormatISO(r.ETA.UTC())
+			eta = pyfmt.FormatISO(r.ETA.UTC())
 		}
 		out = append(out, map[string]any{"eta": eta, "priority": 6, "request": r.Map(false)})
 	}
@@ -299,11 +300,11 @@ func hRegistered(_ context.Context, s *Server, args map[string]any) (any, error)
 				val = t.RateLimit
 			case "time_limit":
 				if t.TimeLimit > 0 {
-					val = protocol.PyFloat(t.TimeLimit.Seconds())
+					val = pyfmt.FormatFloat(t.TimeLimit.Seconds())
 				}
 			case "soft_time_limit":
 				if t.SoftTimeLimit > 0 {
-					val = protocol.PyFloat(t.SoftTimeLimit.Seconds())
+					val = pyfmt.FormatFloat(t.SoftTimeLimit.Seconds())
 				}
 			case "name":
 				val = t.Name
@@ -476,7 +477,7 @@ func (s *Server) revoke(ids []string, terminate bool, sig any) (any, error) {
 }
 
 func hRevoke(_ context.Context, s *Server, args map[string]any) (any, error) {
-	return s.revoke(stringList(args["task_id"]), protocol.PyTruthy(args["terminate"]), args["signal"])
+	return s.revoke(stringList(args["task_id"]), pyfmt.Truthy(args["terminate"]), args["signal"])
 }
 
 func hTerminate(_ context.Context, s *Server, args map[string]any) (any, error) {

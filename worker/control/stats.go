@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -66,7 +67,7 @@ func Rusage() any {
 // merged. It returns the nodes that replied. Errors are I/O failures; a
 // lonely worker ("all alone") is not an error.
 func (s *Server) Mingle(ctx context.Context) ([]string, error) {
-	oid := protocol.NewUUID4()
+	oid := pyfmt.NewUUID4().String()
 	queue := protocol.ReplyQueue(oid)
 	member := s.cfg.Names.BindingMember(oid, "", queue)
 	if err := s.mb.AddBinding(ctx, protocol.ReplyExchange, member); err != nil {
@@ -79,7 +80,7 @@ func (s *Server) Mingle(ctx context.Context) ([]string, error) {
 		_ = s.mb.DeleteQueue(c, queue)
 	}()
 	s.log.Info("mingle: searching for neighbors")
-	ticket := protocol.NewUUID4()
+	ticket := pyfmt.NewUUID4().String()
 	req := &protocol.ControlRequest{
 		Method:    "hello",
 		Arguments: map[string]any{"from_node": s.node, "revoked": revokedDict(s.w.Revoked())},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/worker"
 )
@@ -111,7 +112,7 @@ func isoOrNil(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
-	return protocol.FormatISO(t.UTC())
+	return pyfmt.FormatISO(t.UTC())
 }
 
 func nilIfEmpty(s string) any {

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/processing"
-	"github.com/omicsomics/omics-worker/processing/pyfmt"
 )
 
 // ParseInt is Python int(): an int64, or a processing.BigInt when the

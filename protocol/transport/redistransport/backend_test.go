@@ -7,6 +7,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -53,7 +54,7 @@ func subscribe(t testing.TB, db int, channel string) func() string {
 
 func TestStoreNeverOverwritesSuccess(t *testing.T) {
 	r, c, pfx := newTestBackend(t, 2, Config{})
-	id := protocol.NewUUID4()
+	id := pyfmt.NewUUID4().String()
 	key := pfx + "celery-task-meta-" + id
 	if r.Key(id) != key {
 		t.Fatalf("Key = %q, want %q", r.Key(id), key)
@@ -104,7 +105,7 @@ func TestStoreNeverOverwritesSuccess(t *testing.T) {
 
 func TestStoreMetaAndGet(t *testing.T) {
 	r, c, _ := newTestBackend(t, 2, Config{ResultExpires: 90 * time.Second})
-	id := protocol.NewUUID4()
+	id := pyfmt.NewUUID4().String()
 	ctx := ctxT(t)
 	m, err := r.Get(ctx, id)
 	if err != nil || m.Status != protocol.StatePending || m.TaskID != id {
@@ -131,7 +132,7 @@ func TestStoreMetaAndGet(t *testing.T) {
 
 func TestStoreNoExpiry(t *testing.T) {
 	r, c, _ := newTestBackend(t, 2, Config{ResultExpires: -1})
-	id := protocol.NewUUID4()
+	id := pyfmt.NewUUID4().String()
 	if _, err := r.StoreRaw(ctxT(t), id, []byte(`{"status": "PROGRESS", "result": {}, "task_id": "`+id+`"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestResultKeyPrefix(t *testing.T) {
 			needRedis(t)
 			p := "omt" + uniq(t) + tt.prefix
 			r, c, _ := newTestBackend(t, 2, Config{ResultKeyPrefix: p})
-			id := protocol.NewUUID4()
+			id := pyfmt.NewUUID4().String()
 			want := p + tt.sep + "celery-task-meta-" + id
 			if r.Key(id) != want {
 				t.Fatalf("Key = %q, want %q", r.Key(id), want)
@@ -183,7 +184,7 @@ func TestStoreAndAck(t *testing.T) {
 			if err != nil || d == nil {
 				t.Fatal(d, err)
 			}
-			id := protocol.NewUUID4()
+			id := pyfmt.NewUUID4().String()
 			next := subscribe(t, tt.resultDB, r.Key(id))
 			meta := &protocol.ResultMeta{Status: protocol.StateSuccess, Result: "ok", TaskID: id}
 			if err := r.StoreAndAck(ctxT(t), meta, d); err != nil {

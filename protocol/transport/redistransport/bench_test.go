@@ -3,6 +3,7 @@ package redistransport
 import (
 	"testing"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -73,7 +74,7 @@ func BenchmarkStore(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		meta.TaskID = "bench-" + protocol.NewUUID4()
+		meta.TaskID = "bench-" + pyfmt.NewUUID4().String()
 		if err := r.Store(ctx, meta); err != nil {
 			b.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func BenchmarkStoreAndAck(b *testing.B) {
 	d := &protocol.Delivery{Tag: "none"}
 	b.ResetTimer()
 	for b.Loop() {
-		meta.TaskID = "bench-" + protocol.NewUUID4()
+		meta.TaskID = "bench-" + pyfmt.NewUUID4().String()
 		if err := r.StoreAndAck(ctx, meta, d); err != nil {
 			b.Fatal(err)
 		}

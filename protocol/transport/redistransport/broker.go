@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -200,7 +201,7 @@ func (b *Broker) fetchArgs(order []string, max int) []any {
 		args = append(args, q)
 	}
 	for range max {
-		args = append(args, protocol.NewUUID4())
+		args = append(args, pyfmt.NewUUID4().String())
 	}
 	return args
 }
@@ -272,7 +273,7 @@ func (b *Broker) popBlocking(ctx context.Context, order []string, timeout time.D
 // seconds on connection errors (it is only in this process's memory).
 func (b *Broker) recordPopped(q string, raw []byte) (string, error) {
 	ctx := context.Background()
-	fallback := protocol.NewUUID4()
+	fallback := pyfmt.NewUUID4().String()
 	var err error
 	for attempt := 1; attempt <= 6; attempt++ {
 		var rc redis.Conn
@@ -503,7 +504,7 @@ func (b *Broker) RestoreVisible(ctx context.Context, visibilityTimeout time.Dura
 	if visibilityTimeout <= 0 {
 		visibilityTimeout = b.cfg.visibilityTimeout()
 	}
-	token := protocol.NewUUID4()
+	token := pyfmt.NewUUID4().String()
 	lease := b.cfg.mutexLease()
 	ok, err := redis.String(b.c.do(ctx, "SET", b.names.UnackedMutexKey(), token, "NX", "PX",
 		lease.Milliseconds()))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -40,7 +41,7 @@ func needRedis(t testing.TB) {
 
 // uniq returns a per-test unique name fragment.
 func uniq(t testing.TB) string {
-	return strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())) + "-" + protocol.NewUUID4()[:8]
+	return strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())) + "-" + pyfmt.NewUUID4().String()[:8]
 }
 
 // rawConn is a plain connection on db for assertions; keys with prefix are

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -35,7 +36,7 @@ func TestWriterOrder(t *testing.T) {
 			nexts := make([]func() string, tasks)
 			var ds []*protocol.Delivery
 			for i := range tasks {
-				ids[i] = protocol.NewUUID4()
+				ids[i] = pyfmt.NewUUID4().String()
 				nexts[i] = subscribe(t, tt.resultDB, r.Key(ids[i]))
 				if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: fmt.Sprintf("w%d", i), rk: q})); err != nil {
 					t.Fatal(err)
@@ -114,7 +115,7 @@ func TestStoreAckFetch(t *testing.T) {
 		t.Fatal(d, err)
 	}
 	for i, want := range []string{"f2", ""} {
-		id := protocol.NewUUID4()
+		id := pyfmt.NewUUID4().String()
 		ds, err := r.StoreAckFetch(ctxT(t), &protocol.ResultMeta{Status: protocol.StateSuccess, Result: i, TaskID: id}, d, []string{q})
 		if err != nil {
 			t.Fatal(err)
@@ -144,12 +145,12 @@ func TestStoreAckFetch(t *testing.T) {
 // TestWriterReconnects: when the writer's connection is killed between
 // batches, the next write is sent again on a new connection and succeeds.
 func TestWriterReconnects(t *testing.T) {
-	name := "omt-writer-" + protocol.NewUUID4()[:8]
+	name := "omt-writer-" + pyfmt.NewUUID4().String()[:8]
 	b, _, _ := newTestBroker(t, 1, Config{ClientName: name})
 	r, rc, _ := newTestBackend(t, 1, Config{})
 	r.UseBroker(b)
 	store := func(state string) string {
-		id := protocol.NewUUID4()
+		id := pyfmt.NewUUID4().String()
 		if err := r.Store(ctxT(t), &protocol.ResultMeta{Status: state, TaskID: id}); err != nil {
 			t.Fatalf("store %s: %v", state, err)
 		}

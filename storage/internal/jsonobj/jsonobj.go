@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // Member is one key/value pair of a JSON object, value kept as raw JSON.
@@ -195,12 +197,7 @@ func pythonJSON(src []byte) []byte {
 		default:
 			r, size := utf8.DecodeRune(in[i:])
 			i += size - 1
-			if r >= 0x10000 {
-				r -= 0x10000
-				out = fmt.Appendf(out, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-			} else {
-				out = fmt.Appendf(out, `\u%04x`, r)
-			}
+			out = pyfmt.AppendJSONRune(out, r)
 		}
 	}
 	return out

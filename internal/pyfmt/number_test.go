@@ -192,3 +192,13 @@ func TestPyLower(t *testing.T) {
 		}
 	}
 }
+
+func TestStripBytesNoAlloc(t *testing.T) {
+	b := []byte("\u3000\u00a0 gene \u2028\u0085")
+	if n := testing.AllocsPerRun(100, func() { _ = StripBytes(b) }); n != 0 {
+		t.Errorf("StripBytes allocates %v times", n)
+	}
+	if got := string(StripBytes(b)); got != "gene" {
+		t.Errorf("StripBytes = %q", got)
+	}
+}

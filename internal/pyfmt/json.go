@@ -1,0 +1,105 @@
+package pyfmt
+
+import (
+	"math"
+	"unicode/utf8"
+)
+
+// jsonSafe[c] is true for ASCII bytes json.dumps writes as themselves:
+// printable ASCII (0x20..0x7e) except '"' and '\\'.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// AppendJSONString appends s as a JSON string literal with json.dumps'
+// default ensure_ascii escaping: every character outside 0x20..0x7e is
+// escaped (\n \r \t \b \f, or \u00XX for the other controls; \uXXXX in
+// lower-case hex for DEL and non-ASCII; a surrogate pair above U+FFFF);
+// "/", "<", ">", "&" are not escaped. Invalid UTF-8 bytes become \ufffd.
+func AppendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = AppendJSONStringContent(dst, s)
+	return append(dst, '"')
+}
+
+// AppendJSONStringContent appends the escaped content of s, without the
+// quotes. Pieces of a long string cut at rune boundaries can be encoded
+// one after the other.
+func AppendJSONStringContent(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			dst = appendJSONASCII(append(dst, s[start:i]...), c)
+			i++
+			start = i
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		r, size := utf8.DecodeRuneInString(s[i:])
+		dst = AppendJSONRune(dst, r)
+		i += size
+		start = i
+	}
+	return append(dst, s[start:]...)
+}
+
+// appendJSONASCII appends the json.dumps escape of the ASCII byte c.
+func appendJSONASCII(dst []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	}
+	return appendHex(append(dst, '\\', 'u'), rune(c), 4)
+}
+
+// AppendJSONRune appends the ensure_ascii escape of one character at or
+// above DEL: \uXXXX, or a surrogate pair \uXXXX\uXXXX above U+FFFF.
+func AppendJSONRune(dst []byte, r rune) []byte {
+	if r > 0xffff {
+		r -= 0x10000
+		dst = appendHex(append(dst, '\\', 'u'), 0xd800+(r>>10), 4)
+		return appendHex(append(dst, '\\', 'u'), 0xdc00+(r&0x3ff), 4)
+	}
+	return appendHex(append(dst, '\\', 'u'), r, 4)
+}
+
+// AppendJSONFloat appends f as json.dumps writes a float (its repr: 2.0
+// stays "2.0", so Python decodes a float, not an int), except that NaN and
+// ±Inf, which json.dumps would write as the invalid NaN/Infinity, are
+// written as null, like pydantic's model_dump(mode="json").
+func AppendJSONFloat(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return AppendFloat(dst, f)
+}
+
+// AppendIndent appends a newline and 2*level spaces, as json.dumps with
+// indent=2 does before each member and closing bracket.
+func AppendIndent(dst []byte, level int) []byte {
+	dst = append(dst, '\n')
+	for i := 0; i < level; i++ {
+		dst = append(dst, ' ', ' ')
+	}
+	return dst
+}
