@@ -591,7 +591,21 @@ func ChordPartEntry(taskID, state string, result any) ([]byte, error) {
 	} else {
 		r = pyJSONValue(result)
 	}
-	return marshalPy([]any{1, taskID, state, r})
+	rb, err := marshalPy(r)
+	if err != nil {
+		return nil, err
+	}
+	ib, _ := marshalPy(taskID)
+	sb, _ := marshalPy(state)
+	// Python's json.dumps separators at the top level: [1, "id", "STATE", result]
+	out := make([]byte, 0, len(rb)+len(ib)+len(sb)+12)
+	out = append(out, "[1, "...)
+	out = append(out, ib...)
+	out = append(out, ", "...)
+	out = append(out, sb...)
+	out = append(out, ", "...)
+	out = append(out, rb...)
+	return append(out, ']'), nil
 }
 
 // ChordPart is a decoded .j entry.
