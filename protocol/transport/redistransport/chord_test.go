@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 
@@ -16,7 +17,7 @@ func newChordBackend(t *testing.T) (*ResultBackend, redis.Conn, string) {
 	t.Helper()
 	needRedis(t)
 	prefix := "omt-" + uniq(t) + ":"
-	r, err := NewResultBackend(testURL(2), Config{ResultKeyPrefix: prefix, ResultExpires: 600})
+	r, err := NewResultBackend(testURL(2), Config{ResultKeyPrefix: prefix, ResultExpires: 600 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
