@@ -14,6 +14,11 @@ import (
 type Config struct {
 	// Queues to consume, in kombu order. Default ["file_processing"].
 	Queues []string
+	// TaskDefaultQueue is celery's task_default_queue: where canvas
+	// messages this worker sends (callbacks, chain steps, chord bodies,
+	// errbacks) go when their signature names no queue. Default: the
+	// first of Queues.
+	TaskDefaultQueue string
 	// Concurrency is the number of tasks run at once (celery -c). Default:
 	// the number of CPUs.
 	Concurrency int

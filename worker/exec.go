@@ -150,10 +150,12 @@ func (w *Worker) execute(j *job) {
 		cancel(ErrHardTimeLimit)
 		j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))
 		var m *protocol.ResultMeta
-		if !w.ignoreResult(j) { // spec §3.7: main-process records
-			m = w.meta(t, protocol.StateFailure, timeLimitError(msg, hard).Info()) // timelimit.go
+		exc := timeLimitError(msg, hard).Info() // timelimit.go
+		if !w.ignoreResult(j) {                 // spec §3.7: main-process records
+			m = w.meta(t, protocol.StateFailure, exc)
 		}
 		w.settleFinal(ctx, j, m)
+		w.canvasFailed(ctx, j, exc, nil) // canvas.go
 	case <-w.abandon:
 		t.finished.Store(true)
 		w.abandonJob(ctx, j, t)
@@ -217,11 +219,12 @@ func (w *Worker) finish(ctx context.Context, j *job, t *Task, tctx context.Conte
 			m.Traceback = &tb
 		}
 		w.settleFinal(ctx, j, m)
+		w.canvasFailed(ctx, j, pe.Info(), &tb) // canvas.go
 	}
 }
 
 func (w *Worker) succeed(ctx context.Context, j *job, t *Task, result any, elapsed time.Duration) {
-	if w.ignoreResult(j) {
+	if w.ignoreResult(j) && !hasCanvas(j.msg) {
 		j.log.Info(fmt.Sprintf("Task %s[%s] succeeded in %.6fs", t.Name, t.ID, elapsed.Seconds()))
 		w.settleFinal(ctx, j, nil)
 		return
@@ -234,6 +237,16 @@ func (w *Worker) succeed(ctx context.Context, j *job, t *Task, result any, elaps
 		m := w.meta(t, protocol.StateFailure, pe.Info())
 		m.Traceback = &tb
 		w.settleFinal(ctx, j, m)
+		w.canvasFailed(ctx, j, pe.Info(), &tb) // canvas.go
+		return
+	}
+	// Callbacks and the next chain step go out before the result is
+	// stored, the chord part is recorded after (celery's trace order).
+	w.canvasSuccess(ctx, j, raw)
+	if w.ignoreResult(j) {
+		j.log.Info(fmt.Sprintf("Task %s[%s] succeeded in %.6fs", t.Name, t.ID, elapsed.Seconds()))
+		w.settleFinal(ctx, j, nil)
+		w.canvasSucceeded(ctx, j, raw)
 		return
 	}
 	if j.log.Enabled(ctx, slog.LevelInfo) {
@@ -241,6 +254,7 @@ func (w *Worker) succeed(ctx context.Context, j *job, t *Task, result any, elaps
 			truncate(string(raw), 256)))
 	}
 	w.settleFinal(ctx, j, w.meta(t, protocol.StateSuccess, json.RawMessage(raw)))
+	w.canvasSucceeded(ctx, j, raw)
 }
 
 // settleFinal stores the final meta (nil = nothing) and acknowledges the
@@ -297,6 +311,7 @@ func (w *Worker) retry(ctx context.Context, j *job, t *Task, r *RetryError, tctx
 			m.Traceback = &tb
 		}
 		w.settleFinal(ctx, j, m)
+		w.canvasFailed(ctx, j, pe.Info(), nil) // canvas.go
 		return
 	}
 	var eta time.Time
@@ -321,6 +336,7 @@ func (w *Worker) retry(ctx context.Context, j *job, t *Task, r *RetryError, tctx
 		j.log.Error("retry publish failed", "err", err)
 		m := w.meta(t, protocol.StateFailure, pe.Info())
 		w.settleFinal(ctx, j, m)
+		w.canvasFailed(ctx, j, pe.Info(), nil) // canvas.go
 		return
 	}
 	var result any

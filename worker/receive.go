@@ -127,6 +127,7 @@ func (w *Worker) expired(ctx context.Context, j *job) bool {
 		m = w.baseMeta(j.msg, protocol.StateRevoked, revokedError("expired").Info())
 	}
 	w.settle(ctx, j, m)
+	w.canvasRevoked(ctx, j, revokedError("expired").Info()) // canvas.go
 	return true
 }
 

@@ -474,6 +474,7 @@ func (w *Worker) settleRevoked(ctx context.Context, j *job, m *protocol.ResultMe
 		emit(obs, ev)
 	}
 	w.settle(ctx, j, m)
+	w.canvasRevoked(ctx, j, revokedError("revoked").Info()) // canvas.go
 }
 
 // hookCancelSet runs once j.cancel is set: a terminate that arrived while

@@ -50,3 +50,18 @@ def flaky(self, fail_times=1, key="", countdown=0.2, max_retries=None):
 def py_only(x=None):
     """A task only Python workers have (for --forward-unknown tests)."""
     return {"python": True, "x": x}
+
+
+@app.task(name="diag.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="diag.mul")
+def mul(x, y):
+    return x * y
+
+
+@app.task(name="diag.xsum")
+def xsum(numbers):
+    return sum(numbers)

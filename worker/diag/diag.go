@@ -1,7 +1,7 @@
 // Package diag provides diagnostic Celery tasks for tests, benchmarks and
-// operators: diag.noop, diag.progress, diag.echo, diag.fail, diag.sleep and
-// diag.flaky. They are registered only on request (omics-worker worker
-// --diagnostic-tasks). testdata/interop/diag_tasks.py holds the equivalent
+// operators: diag.noop, diag.progress, diag.echo, diag.fail, diag.sleep,
+// diag.flaky, and diag.add, diag.mul, diag.xsum for canvas tests. They
+// are registered only on request (omics-worker worker --diagnostic-tasks). testdata/interop/diag_tasks.py holds the equivalent
 // Python tasks.
 package diag
 
@@ -47,7 +47,7 @@ func Register(reg *worker.Registry) error {
 			return fmt.Errorf("diag: %w", err)
 		}
 	}
-	return nil
+	return registerCanvas(reg) // canvas.go
 }
 
 // noop() -> {"ok": true}

@@ -24,6 +24,8 @@ type ResultBackend struct {
 	// w is the group-commit writer, set by UseBroker when the broker is
 	// on the same server: then every write goes through it, in order.
 	w *writer
+	// chordUnordered is result_chord_ordered=False (chord.go).
+	chordUnordered bool
 }
 
 // NewResultBackend returns a result backend for a redis://, rediss:// or
