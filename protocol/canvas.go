@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // Canvas: what a worker sends when a task of a canvas finishes (celery's
@@ -204,7 +206,7 @@ func applyChain(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 			return nil, fmt.Errorf("%w: a %s inside a chain (only its first element may be complex)", ErrCanvasUnsupported, t.Type)
 		}
 		if _, ok := t.Options["task_id"].(string); !ok && t.Type == "" {
-			t.Options["task_id"] = NewUUID4()
+			t.Options["task_id"] = pyfmt.NewUUID4().String()
 		}
 		if le := sigList(sig.Options["link_error"]); len(le) > 0 {
 			t.Options["link_error"] = append(sigList(t.Options["link_error"]), le...)
@@ -262,7 +264,7 @@ func applyGroup(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 	}
 	gid, _ := sig.Options["task_id"].(string)
 	if gid == "" {
-		gid = NewUUID4()
+		gid = pyfmt.NewUUID4().String()
 	}
 	var out []Outgoing
 	for i, t := range tasks {
@@ -304,7 +306,7 @@ func applyChord(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 		body.Options["task_id"] = id
 	}
 	if _, ok := body.Options["task_id"].(string); !ok && body.Type == "" {
-		body.Options["task_id"] = NewUUID4()
+		body.Options["task_id"] = pyfmt.NewUUID4().String()
 	}
 	if l := sigList(sig.Options["link"]); len(l) > 0 {
 		body.Options["link"] = append(sigList(body.Options["link"]), l...)
@@ -322,7 +324,7 @@ func applyChord(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 	}
 	gid, _ := header.Options["task_id"].(string)
 	if gid == "" {
-		gid = NewUUID4()
+		gid = pyfmt.NewUUID4().String()
 	}
 	bodySig := body.Signature()
 	var out []Outgoing
@@ -418,7 +420,7 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	}
 	id, _ := o["task_id"].(string)
 	if id == "" {
-		id = NewUUID4()
+		id = pyfmt.NewUUID4().String()
 	}
 	msg := &TaskMessage{Version: 2, ID: id, Task: sig.Task, Args: args, Kwargs: kwargs}
 	msg.Shadow, _ = o["shadow"].(string)

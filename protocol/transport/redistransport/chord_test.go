@@ -10,6 +10,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -34,7 +35,7 @@ func TestChordJoinConcurrent(t *testing.T) {
 			r, c, prefix := newChordBackend(t)
 			r.SetChordOrdered(ordered)
 			ctx := ctxT(t)
-			gid := protocol.NewUUID4()
+			gid := pyfmt.NewUUID4().String()
 			base := prefix + "celery-taskset-meta-" + gid
 			const n = 50
 			if err := r.SetChordSize(ctx, gid, n); err != nil {
@@ -99,7 +100,7 @@ func TestChordJoinConcurrent(t *testing.T) {
 func TestChordJoinFollowsKeyType(t *testing.T) {
 	r, c, prefix := newChordBackend(t)
 	ctx := ctxT(t)
-	gid := protocol.NewUUID4()
+	gid := pyfmt.NewUUID4().String()
 	base := prefix + "celery-taskset-meta-" + gid
 	if _, err := c.Do("RPUSH", base+".j", `[1, "py-part", "SUCCESS", 1]`); err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestChordJoinFollowsKeyType(t *testing.T) {
 // never complete the chord (celery: no .s, no callback).
 func TestChordJoinWithoutSize(t *testing.T) {
 	r, _, _ := newChordBackend(t)
-	j, err := r.ChordPartReturn(ctxT(t), protocol.NewUUID4(), "p", nil, protocol.StateSuccess, json.Number("1"))
+	j, err := r.ChordPartReturn(ctxT(t), pyfmt.NewUUID4().String(), "p", nil, protocol.StateSuccess, json.Number("1"))
 	if err != nil || j.Complete || j.Total != -1 {
 		t.Fatalf("%+v %v", j, err)
 	}
