@@ -109,4 +109,3 @@ func TestRetryKeepsStamps(t *testing.T) {
 		t.Errorf("retry stamps %v (headers %s %s)", got, env.Headers["stamped_headers"], env.Headers["stamps"])
 	}
 }
-
