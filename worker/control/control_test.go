@@ -144,7 +144,7 @@ func TestHandlers(t *testing.T) {
 		{"revoke", map[string]any{"task_id": []any{"a", "b", "a"}}, `{"ok":"tasks a, b flagged as revoked"}`},
 		{"revoke", map[string]any{"task_id": "c", "terminate": true, "signal": "KILL"}, `{"ok":"terminate: tasks unknown"}`},
 		{"terminate", map[string]any{"task_id": []any{"d"}, "signal": "SIGTERM"}, `{"ok":"terminate: tasks unknown"}`},
-		{"terminate", map[string]any{"task_id": []any{"d"}, "signal": "BOGUS"}, `{"error":"TypeError(\"signal name 'BOGUS' not known\")"}`},
+		{"terminate", map[string]any{"task_id": []any{"d"}, "signal": "BOGUS"}, `{"error":"AttributeError(\"module 'signal' has no attribute 'SIGBOGUS'\")"}`},
 		{"revoke", nil, `{"error":"TypeError(\"revoke() missing 1 required positional argument: 'task_id'\")"}`},
 		{"terminate", nil, `{"error":"TypeError(\"terminate() missing 2 required positional arguments: 'signal' and 'task_id'\")"}`},
 		{"revoked", nil, `["a","b","c","d"]`},
