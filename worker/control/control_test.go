@@ -138,7 +138,7 @@ func TestHandlers(t *testing.T) {
 		{"ping", nil, `{"ok":"pong"}`},
 		{"foo", nil, `{"error":"KeyError('foo')"}`},
 		{"conf", nil, `{"broker_url":"redis://x"}`},
-		{"dump_conf", map[string]any{"with_defaults": true}, `{"broker_url":"redis://x"}`},
+		{"dump_conf", map[string]any{"with_defaults": false}, `{"broker_url":"redis://x"}`},
 		{"report", nil, `{"ok":"software -\u003e omics-worker"}`},
 		{"revoked", nil, `[]`},
 		{"revoke", map[string]any{"task_id": []any{"a", "b", "a"}}, `{"ok":"tasks a, b flagged as revoked"}`},

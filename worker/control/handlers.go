@@ -230,11 +230,8 @@ func hReport(_ context.Context, s *Server, _ map[string]any) (any, error) {
 	return ok(s.cfg.Report), nil
 }
 
-func hConf(_ context.Context, s *Server, _ map[string]any) (any, error) {
-	if s.cfg.Conf == nil {
-		return map[string]any{}, nil
-	}
-	return s.cfg.Conf, nil
+func hConf(_ context.Context, s *Server, args map[string]any) (any, error) {
+	return confReply(s.cfg.Conf, args), nil
 }
 
 func hStats(_ context.Context, s *Server, _ map[string]any) (any, error) {

@@ -1,11 +1,14 @@
 package control
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/worker"
 )
 
@@ -70,5 +73,29 @@ func TestSignum(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("signum(%v) = %s, want %s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestConfWithDefaults: with_defaults=True answers every celery 5.5
+// setting (the worker's values win), as the Python worker; before issue
+// 11 the argument was ignored.
+func TestConfWithDefaults(t *testing.T) {
+	s, _, _, _, _ := newTestServer(t)
+	v, _ := s.Handle(context.Background(), &protocol.ControlRequest{Method: "conf", Arguments: map[string]any{"with_defaults": true}})
+	m := v.(map[string]any)
+	if len(m) < 150 || m["broker_url"] != "redis://x" || m["task_serializer"] != "json" || m["worker_prefetch_multiplier"] != json.Number("4") {
+		t.Errorf("with_defaults: %d keys, broker_url %v task_serializer %v prefetch %v", len(m), m["broker_url"], m["task_serializer"], m["worker_prefetch_multiplier"])
+	}
+	env, err := protocol.EncodeControlReply("go@test", "t", protocol.ReplyTo{Exchange: "reply.celery.pidbox", RoutingKey: "k"}, m, 1)
+	if err != nil || !strings.Contains(string(env), "1e999") && !strings.Contains(string(env), "body") {
+		t.Errorf("encoding the reply: %v", err)
+	}
+	if got := call(t, s, "conf", map[string]any{"with_defaults": false}); got != `{"broker_url":"redis://x"}` {
+		t.Errorf("without: %s", got)
+	}
+	// the embedded table is not changed by a reply
+	m["task_serializer"] = "x"
+	if defaultConf()["task_serializer"] != "json" {
+		t.Error("defaults mutated")
 	}
 }
