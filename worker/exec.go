@@ -202,6 +202,10 @@ func (w *Worker) finish(ctx context.Context, j *job, t *Task, tctx context.Conte
 	if w.hookFinish(ctx, j, tctx, o) { // terminated by a remote revoke
 		return
 	}
+	if rej, ok := asReject(o); ok {
+		w.rejectTask(ctx, j, t, rej) // reject_task.go
+		return
+	}
 	var rerr *RetryError
 	switch {
 	case o.err == nil:

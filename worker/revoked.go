@@ -446,10 +446,11 @@ func (w *Worker) Revoke(ids []string, terminate bool, signum int) []string {
 	return out
 }
 
-// discardRevoked settles j with REVOKED when its id is in the revoked set.
+// discardRevoked settles j with REVOKED when its id is in the revoked set
+// or one of its stamps is revoked (revoked_stamps.go).
 func (w *Worker) discardRevoked(ctx context.Context, j *job) bool {
 	if !w.mon.revoked.Contains(j.msg.ID) {
-		return false
+		return w.discardRevokedStamp(ctx, j)
 	}
 	j.log.Info(fmt.Sprintf("Discarding revoked task: %s[%s]", j.msg.Task, j.msg.ID), "reason", "revoked")
 	var m *protocol.ResultMeta

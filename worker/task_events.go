@@ -65,6 +65,8 @@ type TaskEvent struct {
 	// number Signum.
 	Terminated bool
 	Signum     int
+	// Requeue: a task-rejected whose message was requeued.
+	Requeue bool
 }
 
 // Exception is the exception of a task-failed or task-retried: the one

@@ -85,11 +85,13 @@ type Worker struct {
 // pool resizing. mu guards the maps and the fields below it; it is never
 // held while taking Worker.mu, but may be taken under it.
 type monitorState struct {
-	clock     Clock
-	revoked   RevokedSet
-	start     time.Time
-	processed atomic.Int64
-	observers atomic.Pointer[[]Observer] // copy on write under mu
+	clock   Clock
+	revoked RevokedSet
+	// revokedStamps: revoke_by_stamped_headers (revoked_stamps.go)
+	revokedStamps RevokedStamps
+	start         time.Time
+	processed     atomic.Int64
+	observers     atomic.Pointer[[]Observer] // copy on write under mu
 
 	mu        sync.Mutex
 	queues    []string // nil: Config.Queues

@@ -92,7 +92,7 @@ func init() {
 	// control
 	reg(handler{fn: hRevoke, required: []string{"task_id"}}, "revoke")
 	reg(handler{fn: hTerminate, required: []string{"signal", "task_id"}}, "terminate")
-	reg(handler{fn: hUnsupported("revoke_by_stamped_headers"), required: []string{"headers"}}, "revoke_by_stamped_headers")
+	reg(handler{fn: hRevokeByStampedHeaders, required: []string{"headers"}}, "revoke_by_stamped_headers")
 	reg(handler{fn: hShutdown}, "shutdown")
 	reg(handler{fn: hAddConsumer, required: []string{"queue"}}, "add_consumer")
 	reg(handler{fn: hCancelConsumer, required: []string{"queue"}}, "cancel_consumer")
@@ -183,34 +183,38 @@ func intArg(args map[string]any, name string, def int) (int, error) {
 	return int(f), nil
 }
 
-// signals maps the names Celery's signum() accepts.
+// signals are the SIG* names of Python's signal module on Linux.
 var signals = map[string]int{
-	"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
+	"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
 	"KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+	"STKFLT": 16, "CHLD": 17, "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21,
+	"TTOU": 22, "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28,
+	"IO": 29, "POLL": 29, "PWR": 30, "SYS": 31, "RTMIN": 34, "RTMAX": 64,
 }
 
-// signum converts a signal name ("TERM", "SIGKILL") or number; null means
-// SIGTERM.
+// signum is celery.platforms.signals.signum (5.2 and 5.5 alike): an
+// integer is taken as is; otherwise an upper-case name ("TERM",
+// "SIGKILL"); null means SIGTERM (the callers' `signal or TERM`).
 func signum(v any) (int, error) {
 	if v == nil {
 		return 15, nil
 	}
-	if f, ok := number(v); ok {
-		if _, isStr := v.(string); !isStr {
-			return int(f), nil
+	if n, ok := v.(json.Number); ok {
+		if i, err := n.Int64(); err == nil {
+			return int(i), nil
 		}
 	}
+	if i, ok := v.(int); ok {
+		return i, nil
+	}
 	s, ok := v.(string)
-	if !ok {
-		return 0, &pyExc{"TypeError", fmt.Sprintf("signal name %s not known", protocol.PyRepr(v))}
+	if !ok || s == "" || strings.ToUpper(s) != s || strings.ToLower(s) == s {
+		return 0, &pyExc{"TypeError", "signal name must be uppercase string."}
 	}
-	if n, err := strconv.Atoi(s); err == nil {
-		return n, nil
-	}
-	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	name := strings.TrimPrefix(s, "SIG")
 	n, ok := signals[name]
 	if !ok {
-		return 0, &pyExc{"TypeError", fmt.Sprintf("signal name %s not known", protocol.PyRepr(s))}
+		return 0, &pyExc{"AttributeError", fmt.Sprintf("module 'signal' has no attribute 'SIG%s'", name)}
 	}
 	return n, nil
 }
@@ -227,11 +231,8 @@ func hReport(_ context.Context, s *Server, _ map[string]any) (any, error) {
 	return ok(s.cfg.Report), nil
 }
 
-func hConf(_ context.Context, s *Server, _ map[string]any) (any, error) {
-	if s.cfg.Conf == nil {
-		return map[string]any{}, nil
-	}
-	return s.cfg.Conf, nil
+func hConf(_ context.Context, s *Server, args map[string]any) (any, error) {
+	return confReply(s.cfg.Conf, args), nil
 }
 
 func hStats(_ context.Context, s *Server, _ map[string]any) (any, error) {
@@ -454,6 +455,11 @@ func (s *Server) revoke(ids []string, terminate bool, sig any) (any, error) {
 	if terminate {
 		var err error
 		if n, err = signum(sig); err != nil {
+			// celery adds the ids before it reads the signal
+			s.w.Revoke(uniq, false, 0)
+			if s.cfg.OnRevoke != nil {
+				s.cfg.OnRevoke()
+			}
 			return nil, err
 		}
 	}

@@ -43,6 +43,7 @@ type Worker interface {
 	Clock() *worker.Clock
 	Revoked() *worker.RevokedSet
 	Revoke(ids []string, terminate bool, signum int) []string
+	RevokeStamps(stamps []worker.Stamp, terminate bool, signum int) []worker.Stamp
 	Requests() (active, reserved, scheduled []worker.RequestInfo)
 	Stats() worker.Stats
 	Tasks() []worker.TaskInfo

@@ -34,6 +34,8 @@ func TaskFields(ev worker.TaskEvent) map[string]any {
 			signum = ev.Signum
 		}
 		f = map[string]any{"terminated": ev.Terminated, "signum": signum, "expired": ev.Expired}
+	case worker.EventTaskRejected:
+		f = map[string]any{"requeue": ev.Requeue}
 	default:
 		return nil
 	}

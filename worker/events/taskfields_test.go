@@ -77,3 +77,14 @@ func TestObserveTaskDisabledDoesNoWork(t *testing.T) {
 		t.Fatal("event queued while task events are off")
 	}
 }
+
+// TestTaskRejectedFields: celery's Request.reject sends task-rejected
+// with uuid and requeue only.
+func TestTaskRejectedFields(t *testing.T) {
+	for _, rq := range []bool{true, false} {
+		f := TaskFields(worker.TaskEvent{Type: worker.EventTaskRejected, ID: "id1", Requeue: rq})
+		if len(f) != 2 || f["uuid"] != "id1" || f["requeue"] != rq {
+			t.Errorf("requeue %v: %v", rq, f)
+		}
+	}
+}
