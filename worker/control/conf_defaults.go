@@ -7,7 +7,7 @@ import (
 	"maps"
 	"sync"
 
-	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 )
 
 // celery55Defaults is what a bare celery 5.5.2 app answers to `inspect
@@ -33,7 +33,7 @@ var defaultConf = sync.OnceValue(func() map[string]any {
 // with_defaults every Celery setting with the worker's values over the
 // defaults.
 func confReply(conf map[string]any, args map[string]any) map[string]any {
-	if !protocol.PyTruthy(args["with_defaults"]) {
+	if !pyfmt.Truthy(args["with_defaults"]) {
 		if conf == nil {
 			return map[string]any{}
 		}

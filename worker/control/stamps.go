@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/worker"
 )
@@ -106,7 +107,7 @@ func reprStampSets(stamps []worker.Stamp) string {
 
 func hRevokeByStampedHeaders(_ context.Context, s *Server, args map[string]any) (any, error) {
 	n := 15 // signal or TERM_SIGNAME
-	if protocol.PyTruthy(args["signal"]) {
+	if pyfmt.Truthy(args["signal"]) {
 		var err error
 		if n, err = signum(args["signal"]); err != nil {
 			return nil, err
@@ -116,7 +117,7 @@ func hRevokeByStampedHeaders(_ context.Context, s *Server, args map[string]any) 
 	if err != nil {
 		return nil, err
 	}
-	terminate := protocol.PyTruthy(args["terminate"])
+	terminate := pyfmt.Truthy(args["terminate"])
 	terminated := s.w.RevokeStamps(stamps, terminate, n)
 	s.log.Info("Tasks flagged as revoked by stamped headers: "+reprStamps(stamps), "terminate", terminate)
 	if !terminate {
