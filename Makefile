@@ -14,8 +14,8 @@ help: ## list targets
 build: ## build the static binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/omics-worker
 
-test: ## all tests (unit, golden, integration, interop) with the race detector
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+test: ## all tests (unit, golden, integration, interop, celery 5.2 and 5.5) with the race detector; scans the log for the test secret
+	GO=$(GO) ./scripts/test.sh $(PKGS)
 
 test-short: ## unit, golden and fuzz-seed tests only (no services needed)
 	$(GO) test -short -count=1 $(PKGS)
