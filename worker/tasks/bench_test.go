@@ -1,8 +1,10 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"testing"
 )
 
@@ -31,5 +33,35 @@ func BenchmarkProcess(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 		})
+	}
+}
+
+// BenchmarkProcessVCF runs the whole file task (decrypt, convert, encrypt,
+// upload to the local store with fsync, commit) on a generated VCF of
+// BENCH_VCF_MB MiB (default 32), local store. MB/s is of the input.
+// Compare with BenchmarkConvertVCF in processing (the converter alone).
+func BenchmarkProcessVCF(b *testing.B) {
+	mb := 32
+	if s := os.Getenv("BENCH_VCF_MB"); s != "" {
+		fmt.Sscan(s, &mb)
+	}
+	var buf bytes.Buffer
+	buf.WriteString("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n")
+	for i := 0; buf.Len() < mb<<20; i++ {
+		fmt.Fprintf(&buf, "chr%d\t%d\trs%d\tA\tG\t%d.5\tPASS\tDP=%d;AF=0.%d\tGT:DP\t0/1:%d\n",
+			i%22+1, 10000+i*7, i, i%60, i%100, i%10, i%50)
+	}
+	e := newEnv(b, "local")
+	p := e.processor(b)
+	ids := make([]int64, b.N)
+	for i := range ids {
+		ids[i] = e.upload(b, "big.vcf", buf.Bytes()).ID
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := p.Process(context.Background(), nil, Request{RawFileID: ids[i]}, LargeFileTuning); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
