@@ -310,7 +310,7 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 	}
 	if d.headDone {
 		if tailSum(meta.CustomFields, headers) != d.headSum {
-			return errors.New("processing: headers or custom_fields changed after WriteHead")
+			return ErrHeadChanged
 		}
 		if d.n == 0 {
 			if _, err := d.direct.Write([]byte("]")); err != nil {
