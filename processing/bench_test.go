@@ -1,12 +1,17 @@
 package processing_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/omicsomics/omics-worker/processing"
+	_ "github.com/omicsomics/omics-worker/processing/all"
+	"github.com/omicsomics/omics-worker/processing/internal/gen"
 	"github.com/omicsomics/omics-worker/processing/internal/matrixgen"
 )
 
@@ -19,6 +24,8 @@ func benchConvert(b *testing.B, delim byte, name string, size int64) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	dir := b.TempDir()
+	c0 := cpuTime()
+	defer func() { reportCPU(b, c0, int64(len(data))) }()
 	for b.Loop() {
 		res, err := processing.Convert(context.Background(), bytes.NewReader(data), io.Discard,
 			processing.Options{Name: name, Size: int64(len(data)), TempDir: dir})
@@ -50,5 +57,85 @@ func BenchmarkDocWriter(b *testing.B) {
 	}
 	if b.N > 0 {
 		b.SetBytes((dw.SpooledBytes() - start) / int64(b.N))
+	}
+}
+
+func vcfBenchData(b *testing.B) []byte {
+	var in bytes.Buffer
+	if _, err := gen.VCF(&in, 16<<20, 1); err != nil {
+		b.Fatal(err)
+	}
+	return in.Bytes()
+}
+
+// BenchmarkConvertVCF is the whole engine on a generated 16 MiB VCF, the
+// document discarded: spooled (the records go through the spool, which
+// moves to a file past 4 MiB) and streamed (Options.Stream).
+func BenchmarkConvertVCF(b *testing.B) {
+	data := vcfBenchData(b)
+	for _, stream := range []bool{false, true} {
+		name := "spool"
+		if stream {
+			name = "stream"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			dir := b.TempDir()
+			var out int64
+			c0 := cpuTime()
+			for b.Loop() {
+				res, err := processing.Convert(context.Background(), bytes.NewReader(data), io.Discard,
+					processing.Options{Name: "b.vcf", Size: int64(len(data)), TempDir: dir, Stream: stream})
+				if err != nil || !res.Converted {
+					b.Fatalf("%v %+v", err, res)
+				}
+				out = res.BytesOut
+			}
+			reportCPU(b, c0, int64(len(data)))
+			b.ReportMetric(float64(out)/float64(len(data)), "out/in")
+		})
+	}
+}
+
+// BenchmarkCopyLimit is the limit for the writer: a plain buffered copy
+// of the bytes of the VCF document (bufio 256 KiB into io.Discard).
+func BenchmarkCopyLimit(b *testing.B) {
+	data := vcfBenchData(b)
+	var doc bytes.Buffer
+	if _, err := processing.Convert(context.Background(), bytes.NewReader(data), &doc,
+		processing.Options{Name: "b.vcf", Size: int64(len(data))}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(doc.Len()))
+	for b.Loop() {
+		bw := bufio.NewWriterSize(io.Discard, 256<<10)
+		r := bytes.NewReader(doc.Bytes())
+		var p [64 << 10]byte
+		for {
+			n, err := r.Read(p[:])
+			bw.Write(p[:n])
+			if err != nil {
+				break
+			}
+		}
+		bw.Flush()
+	}
+}
+
+// cpuTime is the user+system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports CPU time per op since c0 and MB of input per CPU
+// second: on a shared machine these are steadier than ns/op (wall time).
+func reportCPU(b *testing.B, c0 time.Duration, inBytes int64) {
+	cpu := (cpuTime() - c0).Seconds() / float64(b.N)
+	b.ReportMetric(cpu*1e3, "cpu-ms/op")
+	if cpu > 0 {
+		b.ReportMetric(float64(inBytes)/1e6/cpu, "MB/cpu-s")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -521,5 +522,57 @@ func TestConvertUTF16(t *testing.T) {
 	res, _ := convertString(t, "x.mzML", "\xff\xfe"+le(`<?xml version="1.0" encoding="UTF-16"?><mzML/>`), processing.Options{})
 	if errors.Is(res.Err, processing.ErrBinary) || errors.Is(res.Err, processing.ErrUTF16) {
 		t.Errorf("mzML in UTF-16: %v", res.Err)
+	}
+}
+
+// TestVCFStreamsWithoutSpool: a streamed VCF conversion writes its records
+// straight to the output (issue 13 #4): it needs no spool, so a missing
+// spool directory does not matter, and the bytes equal the spooled ones.
+func TestVCFStreamsWithoutSpool(t *testing.T) {
+	in := "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" +
+		"chr1\t10\trs1\tA\tG\t50\tPASS\tDP=3\nchr2\t20\t.\tC\tT\t.\tq10\tDP=4\n"
+	opts := processing.Options{Name: "x.vcf", Size: int64(len(in)), Now: fixedNow,
+		TempDir: filepath.Join(t.TempDir(), "gone"), SpoolMemory: -1}
+	var spooled bytes.Buffer
+	if _, err := processing.Convert(context.Background(), strings.NewReader(in), &spooled, opts); !errors.Is(err, processing.ErrOutput) {
+		t.Fatalf("spooled conversion without a spool directory: err %v, want ErrOutput", err)
+	}
+	opts.Stream = true
+	var streamed bytes.Buffer
+	res, err := processing.Convert(context.Background(), strings.NewReader(in), &streamed, opts)
+	if err != nil || !res.Converted || res.Records != 2 {
+		t.Fatalf("streamed: %v %+v", err, res)
+	}
+	opts.Stream, opts.TempDir, opts.SpoolMemory = false, "", 0
+	spooled.Reset()
+	if _, err := processing.Convert(context.Background(), strings.NewReader(in), &spooled, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(streamed.Bytes(), spooled.Bytes()) {
+		t.Errorf("streamed document differs:\n%s\nspooled:\n%s", streamed.Bytes(), spooled.Bytes())
+	}
+}
+
+// TestVCFLateFileformatStream: a ##fileformat= line after the first record
+// changes vcf_version (the last one wins, as in Python). Streamed, the head
+// is already written: Convert reports ErrHeadChanged (the caller converts
+// again without Stream), never a document with the wrong version.
+func TestVCFLateFileformatStream(t *testing.T) {
+	in := "##fileformat=VCFv4.1\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" +
+		"chr1\t10\trs1\tA\tG\t50\tPASS\tDP=3\n##fileformat=VCFv4.3\nchr2\t20\t.\tC\tT\t.\tq10\tDP=4\n"
+	opts := processing.Options{Name: "x.vcf", Size: int64(len(in)), Now: fixedNow, Stream: true}
+	var out bytes.Buffer
+	_, err := processing.Convert(context.Background(), strings.NewReader(in), &out, opts)
+	if !errors.Is(err, processing.ErrHeadChanged) {
+		t.Fatalf("streamed: err %v, want ErrHeadChanged", err)
+	}
+	opts.Stream = false
+	out.Reset()
+	res, err := processing.Convert(context.Background(), strings.NewReader(in), &out, opts)
+	if err != nil || !res.Converted {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if !strings.Contains(out.String(), `"vcf_version": "VCFv4.3"`) {
+		t.Errorf("vcf_version is not the last one:\n%s", out.String())
 	}
 }

@@ -66,6 +66,7 @@ type DocWriter struct {
 	file     *os.File
 	fileBuf  *bufio.Writer
 	buf      []byte
+	keys     []cachedKey // encoded keys of the first record fields
 	n        int
 	spooled  int64
 	err      error
@@ -193,9 +194,13 @@ func (e *recEncoder) object(fields []Field, level int) error {
 		if i > 0 {
 			e.b = append(e.b, ',')
 		}
-		e.b = pyfmt.AppendIndent(e.b, level+1)
-		e.str(fields[i].Key)
-		e.b = append(e.b, ':', ' ')
+		if k := e.d.cachedKey(i, fields[i].Key, level+1); k != nil {
+			e.b = append(e.b, k...)
+		} else {
+			e.b = pyfmt.AppendIndent(e.b, level+1)
+			e.str(fields[i].Key)
+			e.b = append(e.b, ':', ' ')
+		}
 		if s, ok := fields[i].Value.(string); ok {
 			e.str(s)
 		} else if e.b, err = appendValue(e.b, fields[i].Value, level+1); err != nil {
@@ -208,6 +213,41 @@ func (e *recEncoder) object(fields []Field, level int) error {
 	e.b = pyfmt.AppendIndent(e.b, level)
 	e.b = append(e.b, '}')
 	return nil
+}
+
+// cachedKey is the encoding of a record field's key: indentation, quoted
+// key, ": ". Converters reuse the same keys in the same order for every
+// record, so the first maxCachedKeys are encoded once.
+type cachedKey struct {
+	key   string
+	level int
+	enc   []byte
+}
+
+const (
+	maxCachedKeys   = 64
+	maxCachedKeyLen = 256
+)
+
+// cachedKey returns the encoding of key at field index i and level, or
+// nil when it is not cached (the caller encodes it).
+func (d *DocWriter) cachedKey(i int, key string, level int) []byte {
+	if i < len(d.keys) {
+		if c := &d.keys[i]; c.key == key && c.level == level {
+			return c.enc
+		}
+	}
+	if i >= maxCachedKeys || len(key) > maxCachedKeyLen || i > len(d.keys) {
+		return nil
+	}
+	b := pyfmt.AppendIndent(nil, level)
+	b = pyfmt.AppendJSONString(b, key)
+	b = append(b, ':', ' ')
+	if i == len(d.keys) {
+		d.keys = append(d.keys, cachedKey{})
+	}
+	d.keys[i] = cachedKey{key: key, level: level, enc: b}
+	return b
 }
 
 // HeadWriter is implemented by a RecordWriter that can write the document
@@ -310,7 +350,7 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 	}
 	if d.headDone {
 		if tailSum(meta.CustomFields, headers) != d.headSum {
-			return errors.New("processing: headers or custom_fields changed after WriteHead")
+			return ErrHeadChanged
 		}
 		if d.n == 0 {
 			if _, err := d.direct.Write([]byte("]")); err != nil {

@@ -33,6 +33,13 @@ var (
 	// ErrUTF16: the text is UTF-16 (or UTF-32), not UTF-8. It is also
 	// ErrInvalidUTF8, the condition under which Python refuses the file.
 	ErrUTF16 = fmt.Errorf("the file is UTF-16 text, not UTF-8: %w", ErrInvalidUTF8)
+	// ErrHeadChanged: with Options.Stream, the converter's headers or
+	// custom_fields changed after the document head was written (a VCF
+	// whose ##fileformat= line comes after its first record: the last one
+	// wins). Convert returns it as its error; w then holds a partial
+	// document: discard it and convert again without Stream. Not a fault
+	// of the file.
+	ErrHeadChanged = errors.New("processing: headers or custom_fields changed after the streamed head; convert again without Stream")
 )
 
 // OutputError is an error of the output side of a conversion: the record

@@ -78,13 +78,15 @@ gen() {
 
 mib() { awk -v b="$1" 'BEGIN{printf "%.1f", b/1048576}'; }
 
-# measure CMD...: writes "seconds maxrss_kib" to $DATA/.time; exits on failure.
+# measure CMD...: writes "seconds maxrss_kib cpu_seconds" (cpu = user+sys)
+# to $DATA/.time; exits on failure.
 measure() {
-	if ! /usr/bin/time -o "$DATA/.time" -f '%e %M' "$@" >"$DATA/.out" 2>"$DATA/.err"; then
+	if ! /usr/bin/time -o "$DATA/.time" -f '%e %M %U %S' "$@" >"$DATA/.out" 2>"$DATA/.err"; then
 		echo "bench-convert: failed: $*" >&2
 		cat "$DATA/.err" "$DATA/.out" >&2
 		exit 1
 	fi
+	awk '{printf "%s %s %.2f\n", $1, $2, $3+$4}' "$DATA/.time" >"$DATA/.time2" && mv "$DATA/.time2" "$DATA/.time"
 }
 
 HAVE_PY=0
@@ -108,22 +110,24 @@ ROWS=()
 JSON=()
 
 run_row() {
-	local kind=$1 label=$2 size=$3 f bytes unz go_s go_rss go_mbs py_s= py_wall= py_rss= py_mbs= py_file= py_bytes=
+	local kind=$1 label=$2 size=$3 f bytes unz go_s go_rss go_cpu go_cpu_mbs go_mbs py_s= py_wall= py_rss= py_mbs= py_file= py_bytes=
 	f=$(gen "$kind" "$size")
 	bytes=$(stat -c %s "$f")
 	unz=$bytes
 	[[ $kind == fastq.gz ]] && unz=$(gzip -dc "$f" | wc -c)
 	echo "== $label: $(mib "$bytes") MiB ($f)" >&2
 	measure "$BIN" convert "$f" -o /dev/null -q
-	read -r go_s go_rss < <(tail -1 "$DATA/.time")
+	read -r go_s go_rss go_cpu < <(tail -1 "$DATA/.time")
 	go_mbs=$(awk -v b="$bytes" -v s="$go_s" 'BEGIN{printf "%.1f", (s>0)? b/1048576/s : 0}')
-	echo "   go: $go_s s, $go_mbs MiB/s, peak RSS $(mib $((go_rss * 1024))) MiB" >&2
+	# MiB per CPU second (user+sys): steadier than wall time on a shared box.
+	go_cpu_mbs=$(awk -v b="$bytes" -v s="$go_cpu" 'BEGIN{printf "%.1f", (s>0)? b/1048576/s : 0}')
+	echo "   go: $go_s s wall, $go_cpu s CPU, $go_mbs MiB/s (wall), $go_cpu_mbs MiB/CPU-s, peak RSS $(mib $((go_rss * 1024))) MiB" >&2
 	[[ $kind == fastq.gz ]] && echo "   go: $(awk -v b="$unz" -v s="$go_s" 'BEGIN{printf "%.1f", (s>0)? b/1048576/s : 0}') MiB/s of uncompressed FASTQ ($(mib "$unz") MiB)" >&2
 	if [[ $HAVE_PY == 1 && $kind != fastq.gz && ${4:-} != nopy ]]; then
 		if [[ $PY_SIZE == full ]]; then py_file=$f; else py_file=$(gen "$kind" "$PY_SIZE"); fi
 		py_bytes=$(stat -c %s "$py_file")
 		measure "$PYO" "$ROOT/testdata/interop/bench/py_convert.py" "$ORACLE_DIR" "$py_file"
-		read -r py_wall py_rss < <(tail -1 "$DATA/.time")
+		read -r py_wall py_rss _ < <(tail -1 "$DATA/.time")
 		# MiB/s from the script's own timer (reading + converting + JSON),
 		# without the interpreter start-up and imports (~0.5 s).
 		py_s=$(jq .seconds "$DATA/.out")
@@ -132,14 +136,15 @@ run_row() {
 	fi
 	local ratio=-
 	[[ -n $py_mbs ]] && ratio=$(awk -v g="$go_mbs" -v p="$py_mbs" 'BEGIN{printf "%.1fx", (p>0)? g/p : 0}')
-	ROWS+=("$(printf '%-22s %9s %9s %10s %11s %9s %11s %8s' "$label" "$(mib "$bytes")" "$go_mbs" \
+	ROWS+=("$(printf '%-22s %9s %9s %9s %10s %11s %9s %11s %8s' "$label" "$(mib "$bytes")" "$go_mbs" "$go_cpu_mbs" \
 		"$(mib $((go_rss * 1024)))" "${py_mbs:--}" "$([[ -n $py_bytes ]] && mib "$py_bytes" || echo -)" \
 		"$([[ -n $py_rss ]] && mib $((py_rss * 1024)) || echo -)" "$ratio")")
 	JSON+=("$(jq -cn --arg lbl "$label" --arg kind "$kind" --argjson bytes "$bytes" --argjson unz "$unz" \
-		--argjson go_s "$go_s" --argjson go_rss "$go_rss" --arg py_s "$py_s" --arg py_rss "$py_rss" \
+		--argjson go_s "$go_s" --argjson go_rss "$go_rss" --argjson go_cpu "$go_cpu" --arg py_s "$py_s" --arg py_rss "$py_rss" \
 		--arg py_bytes "$py_bytes" \
 		'{"label":$lbl, "kind":$kind, input_bytes:$bytes, uncompressed_bytes:$unz,
-		  go:{seconds:$go_s, peak_rss_kib:$go_rss, mib_per_s:(if $go_s>0 then $bytes/1048576/$go_s else null end)},
+		  go:{seconds:$go_s, cpu_seconds:$go_cpu, peak_rss_kib:$go_rss, mib_per_s:(if $go_s>0 then $bytes/1048576/$go_s else null end),
+		    mib_per_cpu_s:(if $go_cpu>0 then $bytes/1048576/$go_cpu else null end)},
 		  python:(if $py_s=="" then null else {input_bytes:($py_bytes|tonumber), seconds:($py_s|tonumber),
 		    peak_rss_kib:($py_rss|tonumber), mib_per_s:(($py_bytes|tonumber)/1048576/($py_s|tonumber))} end)}')")
 }
@@ -153,7 +158,7 @@ if [[ $BIG == 1 ]]; then
 fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
-printf '%-22s %9s %9s %10s %11s %9s %11s %8s\n' "file" "MiB" "go MiB/s" "go RSS MiB" "py MiB/s" "py MiB" "py RSS MiB" "go/py"
+printf '%-22s %9s %9s %9s %10s %11s %9s %11s %8s\n' "file" "MiB" "go MiB/s" "go /CPU-s" "go RSS MiB" "py MiB/s" "py MiB" "py RSS MiB" "go/py"
 printf '%s\n' "${ROWS[@]}"
 [[ -n $PY_NOTE ]] && echo "$PY_NOTE"
 [[ $HAVE_PY == 1 && $PY_SIZE != full ]] && echo "python ran on a $PY_SIZE file from the same generator (PY_SIZE=full for the same file; its RSS is ~100x the input)"

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,7 +56,8 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		// Streamed only into the temporary file, which a failure
 		// removes, so a partial document never survives; a device or
 		// FIFO gets the whole document or nothing, like stdout.
-		Stream: !o.fallback && output != nil && output.Streamable(),
+		// /dev/null too: nothing of a partial document survives there.
+		Stream: !o.fallback && output != nil && (output.Streamable() || isDevNull(o.out)),
 	}
 	bar := !o.quiet && progressbar.IsTerminal(stderr) && st.Size() >= 8<<20
 	start := time.Now()
@@ -63,6 +65,11 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		opts.Progress = progressbar.New(stderr, start)
 	}
 	res, err := processing.Convert(ctx, f, w, opts)
+	if errors.Is(err, processing.ErrHeadChanged) {
+		// The head changed after it was streamed (a VCF with a late
+		// ##fileformat= line): start over without streaming.
+		res, err = convertAgain(ctx, f, o.out, &output, opts)
+	}
 	elapsed := time.Since(start)
 	if bar {
 		fmt.Fprint(stderr, "\r\033[K")
@@ -98,4 +105,33 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+// convertAgain discards the streamed output and converts f again into a
+// fresh output without streaming.
+func convertAgain(ctx context.Context, f *os.File, out string, output **safeout.File, opts processing.Options) (*processing.Result, error) {
+	if err := (*output).Finish(false); err != nil {
+		return nil, err
+	}
+	*output = nil
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	o, err := safeout.Open(out)
+	if err != nil {
+		return nil, err
+	}
+	*output = o
+	opts.Stream = false
+	return processing.Convert(ctx, f, o, opts)
+}
+
+// isDevNull reports whether path names the null device.
+func isDevNull(path string) bool {
+	a, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(a, b)
 }

@@ -293,3 +293,29 @@ func TestConvertOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertLateFileformatStreamed: -o FILE streams the document; a VCF
+// whose ##fileformat= line follows a record changes its head afterwards,
+// so convert starts over without streaming and writes the same document
+// as on stdout (issue 13 #4); /dev/null is streamed too.
+func TestConvertLateFileformatStreamed(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "late.vcf")
+	vcf := "##fileformat=VCFv4.1\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" +
+		"chr1\t10\trs1\tA\tG\t50\tPASS\tDP=3\n##fileformat=VCFv4.3\nchr2\t20\t.\tC\tT\t.\tq10\tDP=4\n"
+	if err := os.WriteFile(in, []byte(vcf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "late.json")
+	var stdout, stderr bytes.Buffer
+	if rc := runConvert(context.Background(), []string{in, "-q", "-o", out}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("rc %d: %s", rc, stderr.String())
+	}
+	doc, err := os.ReadFile(out)
+	if err != nil || !json.Valid(doc) || !bytes.Contains(doc, []byte(`"vcf_version": "VCFv4.3"`)) {
+		t.Fatalf("%v:\n%s", err, doc)
+	}
+	if rc := runConvert(context.Background(), []string{in, "-q", "-o", os.DevNull}, &stdout, &stderr); rc != 0 {
+		t.Fatalf("/dev/null: rc %d: %s", rc, stderr.String())
+	}
+}

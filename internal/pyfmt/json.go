@@ -2,12 +2,14 @@ package pyfmt
 
 import (
 	"math"
+	"strings"
 	"unicode/utf8"
 )
 
 // jsonSafe[c] is true for ASCII bytes json.dumps writes as themselves:
-// printable ASCII (0x20..0x7e) except '"' and '\\'.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+// printable ASCII (0x20..0x7e) except '"' and '\\'; false for every byte
+// >= 0x80.
+var jsonSafe = func() (t [256]bool) {
 	for c := 0x20; c < 0x7f; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
@@ -31,12 +33,19 @@ func AppendJSONString(dst []byte, s string) []byte {
 func AppendJSONStringContent(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Fast path: eight bytes at a time while none needs escaping.
+		for i+8 <= len(s) && safe8(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
 			dst = appendJSONASCII(append(dst, s[start:i]...), c)
 			i++
 			start = i
@@ -49,6 +58,29 @@ func AppendJSONStringContent(dst []byte, s string) []byte {
 		start = i
 	}
 	return append(dst, s[start:]...)
+}
+
+// load64 reads s[i:i+8] as a little-endian word (one load).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+// safe8 reports whether all eight bytes of x are jsonSafe: none below
+// 0x20 or above 0x7e, none '"' or '\\' (exact: the SWAR tests below can
+// only report a byte that needs escaping or a byte above one that does).
+func safe8(x uint64) bool {
+	low := (x - 0x20*lsb8) &^ x                       // a byte < 0x20 (or above one)
+	high := x | (x + lsb8)                            // a byte >= 0x7f
+	q := ((x ^ '"'*lsb8) - lsb8) &^ (x ^ '"'*lsb8)    // a '"'
+	bs := ((x ^ '\\'*lsb8) - lsb8) &^ (x ^ '\\'*lsb8) // a '\\'
+	return (low|high|q|bs)&msb8 == 0
 }
 
 // appendJSONASCII appends the json.dumps escape of the ASCII byte c.
@@ -97,9 +129,15 @@ func AppendJSONFloat(dst []byte, f float64) []byte {
 // AppendIndent appends a newline and 2*level spaces, as json.dumps with
 // indent=2 does before each member and closing bracket.
 func AppendIndent(dst []byte, level int) []byte {
+	if n := 1 + 2*level; n <= len(indentText) {
+		return append(dst, indentText[:n]...)
+	}
 	dst = append(dst, '\n')
 	for i := 0; i < level; i++ {
 		dst = append(dst, ' ', ' ')
 	}
 	return dst
 }
+
+// indentText is a newline and the indentation of levels up to 31.
+var indentText = "\n" + strings.Repeat(" ", 62)

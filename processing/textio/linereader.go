@@ -373,17 +373,11 @@ func (lr *LineReader) indexEOL() int {
 // invalidUTF8 returns the index of the first byte of an invalid UTF-8
 // sequence in b, or -1 if b is valid.
 func invalidUTF8(b []byte) int {
-	// Fast path: pure ASCII.
+	// Fast path: utf8.Valid checks ASCII eight bytes at a time.
+	if utf8.Valid(b) {
+		return -1
+	}
 	i := 0
-	for i < len(b) && b[i] < utf8.RuneSelf {
-		i++
-	}
-	if i == len(b) {
-		return -1
-	}
-	if utf8.Valid(b[i:]) {
-		return -1
-	}
 	for i < len(b) {
 		if b[i] < utf8.RuneSelf {
 			i++

@@ -100,6 +100,17 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 			vals[8].Value = nil
 		}
 		vals[9].Value = optField(fields, 9)
+		if n == 0 {
+			// The head is final here unless a ##fileformat= line follows
+			// a record (then a streamed conversion ends with
+			// processing.ErrHeadChanged and the caller converts again
+			// without streaming).
+			if hw, ok := out.(processing.HeadWriter); ok {
+				if err := hw.WriteHead(Headers, customFields(version)); err != nil {
+					return processing.Summary{}, err
+				}
+			}
+		}
 		if err := out.WriteRecord(&rec); err != nil {
 			return processing.Summary{}, err
 		}
@@ -110,13 +121,17 @@ func (c Converter) Convert(ctx context.Context, in processing.Input, out process
 	}
 	return processing.Summary{
 		Headers:      Headers,
-		CustomFields: []processing.Field{{Key: "vcf_version", Value: version}},
+		CustomFields: customFields(version),
 		Statistics: []processing.Field{
 			{Key: "total_variants", Value: int64(n)},
 			{Key: "file_size_bytes", Value: in.Size},
 		},
 		Records: n,
 	}, nil
+}
+
+func customFields(version any) []processing.Field {
+	return []processing.Field{{Key: "vcf_version", Value: version}}
 }
 
 // boxCache remembers the last boxed string of a column.

@@ -1,6 +1,9 @@
 package envelope
 
-import "encoding/binary"
+import (
+	"crypto/cipher"
+	"encoding/binary"
+)
 
 // fieldElement is an element of GF(2^128) in GCM's bit order: hi holds
 // bytes 0..7 of the block big-endian, lo bytes 8..15, so the coefficient
@@ -39,20 +42,43 @@ var reduce8 = func() (t [256]uint64) {
 // ghash is an incremental GHASH over the ciphertext only (GCM without
 // associated data), using Shoup's 8-bit table method: 256 precomputed
 // multiples of H (4 KiB) and 16 table steps per block.
+//
+// With a fast GHASH (newGHASHFast) runs of whole blocks are hashed by the
+// standard library's AES-GCM (PCLMULQDQ/PMULL assembly where the CPU has
+// it) instead: GHASH is X_i = (X_{i-1} xor B_i)·H, so sealing an empty
+// plaintext with the associated data (y xor B_1) || B_2 .. B_n under a
+// fixed nonce N gives T = ((y_n xor L)·H) xor E(K, N||1), where y_n is the
+// running value after the n blocks and L the length block of that
+// associated data; hence y_n = ((T xor E(K, N||1))·H^-1) xor L, one table
+// multiplication by H^-1 per run. The tag is the same as with the table
+// method alone (tested against it and against the Python blobs).
 type ghash struct {
 	table  [256]fieldElement
 	y      fieldElement
 	buf    [16]byte
 	nbuf   int
 	length uint64 // ciphertext bytes hashed so far
+
+	// fast path (nil aead: table method only)
+	aead cipher.AEAD
+	e0   [16]byte // E(K, fastNonce || 0^31 || 1)
+	inv  *[256]fieldElement
+	tag  []byte
 }
 
-func newGHASH(h [16]byte) *ghash {
-	g := &ghash{}
-	e := fieldElement{binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:])}
-	// table[0x80>>j] = x^j * H; the byte bit 0x80 is the lowest power.
+// fastNonce is the nonce of the GHASH-only GCM calls of the fast path. No
+// plaintext is ever encrypted under it: those calls only authenticate
+// associated data, and their tags never leave the process.
+var fastNonce [12]byte
+
+// fastMin is the shortest run of blocks given to the fast path: below it
+// the table method is cheaper than the call and the inverse step.
+const fastMin = 256
+
+func shoupTable(t *[256]fieldElement, e fieldElement) {
+	// t[0x80>>j] = x^j * e; the byte bit 0x80 is the lowest power.
 	for bit := 0x80; bit > 0; bit >>= 1 {
-		g.table[bit] = e
+		t[bit] = e
 		e = e.mulX()
 	}
 	for v := 2; v < 256; v++ {
@@ -60,14 +86,72 @@ func newGHASH(h [16]byte) *ghash {
 			continue // a single bit, already set
 		}
 		low := v & -v
-		g.table[v] = fieldElement{g.table[low].hi ^ g.table[v^low].hi, g.table[low].lo ^ g.table[v^low].lo}
+		t[v] = fieldElement{t[low].hi ^ t[v^low].hi, t[low].lo ^ t[v^low].lo}
 	}
+}
+
+func newGHASH(h [16]byte) *ghash {
+	g := &ghash{}
+	shoupTable(&g.table, fieldElement{binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:])})
 	return g
 }
 
+// newGHASHFast returns a ghash for the key of block (h = E(K, 0)) that
+// hashes long runs with the standard library's GCM.
+func newGHASHFast(block cipher.Block, h [16]byte) *ghash {
+	g := newGHASH(h)
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return g // table method only
+	}
+	var j [16]byte
+	copy(j[:], fastNonce[:])
+	j[15] = 1
+	block.Encrypt(g.e0[:], j[:])
+	he := fieldElement{binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:])}
+	g.inv = new([256]fieldElement)
+	shoupTable(g.inv, gfInverse(he))
+	g.aead = aead
+	g.tag = make([]byte, 0, 16)
+	return g
+}
+
+// gfMul multiplies two field elements bit by bit (slow; set-up only).
+func gfMul(a, b fieldElement) fieldElement {
+	var z fieldElement
+	v := b
+	for i := 0; i < 128; i++ {
+		var bit uint64
+		if i < 64 {
+			bit = a.hi >> (63 - i) & 1
+		} else {
+			bit = a.lo >> (127 - i) & 1
+		}
+		if bit != 0 {
+			z.hi ^= v.hi
+			z.lo ^= v.lo
+		}
+		v = v.mulX()
+	}
+	return z
+}
+
+// gfInverse returns a^-1 = a^(2^128-2) (a != 0).
+func gfInverse(a fieldElement) fieldElement {
+	r := fieldElement{hi: 1 << 63} // 1
+	s := a
+	for i := 1; i < 128; i++ {
+		s = gfMul(s, s)
+		r = gfMul(r, s)
+	}
+	return r
+}
+
 // mulH sets y = y * H.
-func (g *ghash) mulH() {
-	y := g.y
+func (g *ghash) mulH() { g.y = mulTable(&g.table, g.y) }
+
+// mulTable returns y times the element t was built for.
+func mulTable(t *[256]fieldElement, y fieldElement) fieldElement {
 	var z fieldElement
 	for b := 15; b >= 0; b-- {
 		var v byte
@@ -79,11 +163,29 @@ func (g *ghash) mulH() {
 		out := z.lo & 0xff
 		z.lo = z.lo>>8 | z.hi<<56
 		z.hi = z.hi>>8 ^ reduce8[out]
-		t := &g.table[v]
-		z.hi ^= t.hi
-		z.lo ^= t.lo
+		e := &t[v]
+		z.hi ^= e.hi
+		z.lo ^= e.lo
 	}
-	g.y = z
+	return z
+}
+
+// run hashes p (whole blocks, len(p) >= 16) with the standard library's
+// GCM. p is modified during the call and restored before it returns.
+func (g *ghash) run(p []byte) {
+	var first [16]byte
+	copy(first[:], p[:16])
+	binary.BigEndian.PutUint64(p[:8], binary.BigEndian.Uint64(first[:8])^g.y.hi)
+	binary.BigEndian.PutUint64(p[8:16], binary.BigEndian.Uint64(first[8:])^g.y.lo)
+	g.tag = g.aead.Seal(g.tag[:0], fastNonce[:], nil, p)
+	copy(p[:16], first[:])
+	t := fieldElement{
+		binary.BigEndian.Uint64(g.tag[:8]) ^ binary.BigEndian.Uint64(g.e0[:8]),
+		binary.BigEndian.Uint64(g.tag[8:]) ^ binary.BigEndian.Uint64(g.e0[8:]),
+	}
+	y := mulTable(g.inv, t)
+	y.hi ^= uint64(len(p)) * 8 // the length block: bits of associated data, 0 of ciphertext
+	g.y = y
 }
 
 func (g *ghash) block(p []byte) {
@@ -92,7 +194,8 @@ func (g *ghash) block(p []byte) {
 	g.mulH()
 }
 
-// write hashes more ciphertext.
+// write hashes more ciphertext. With the fast path p is modified during
+// the call (and restored before it returns).
 func (g *ghash) write(p []byte) {
 	g.length += uint64(len(p))
 	if g.nbuf > 0 {
@@ -104,6 +207,11 @@ func (g *ghash) write(p []byte) {
 		}
 		g.block(g.buf[:])
 		g.nbuf = 0
+	}
+	if g.aead != nil && len(p) >= fastMin {
+		k := len(p) &^ 15
+		g.run(p[:k])
+		p = p[k:]
 	}
 	for len(p) >= 16 {
 		g.block(p[:16])

@@ -37,7 +37,7 @@ func newGCMStream(key, nonce []byte) (*gcmStream, error) {
 	var j0 [16]byte
 	copy(j0[:], nonce)
 	j0[15] = 1
-	s := &gcmStream{gh: newGHASH(h)}
+	s := &gcmStream{gh: newGHASHFast(block, h)}
 	block.Encrypt(s.tagMask[:], j0[:])
 	// The counter starts at inc32(J0). crypto/cipher's CTR increments the
 	// whole 128-bit block, which equals GCM's inc32 as long as the low 32

@@ -1,9 +1,14 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // BenchmarkProcess measures the pipeline alone (no Redis, no worker
@@ -31,5 +36,61 @@ func BenchmarkProcess(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
 		})
+	}
+}
+
+// BenchmarkProcessVCF runs the whole file task (decrypt, convert, encrypt,
+// upload to the local store with fsync, commit) on a generated VCF of
+// BENCH_VCF_MB MiB (default 32), local store. MB/s is of the input.
+// Compare with BenchmarkConvertVCF in processing (the converter alone).
+func BenchmarkProcessVCF(b *testing.B) {
+	mb := 32
+	if s := os.Getenv("BENCH_VCF_MB"); s != "" {
+		fmt.Sscan(s, &mb)
+	}
+	var buf bytes.Buffer
+	buf.WriteString("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n")
+	for i := 0; buf.Len() < mb<<20; i++ {
+		fmt.Fprintf(&buf, "chr%d\t%d\trs%d\tA\tG\t%d.5\tPASS\tDP=%d;AF=0.%d\tGT:DP\t0/1:%d\n",
+			i%22+1, 10000+i*7, i, i%60, i%100, i%10, i%50)
+	}
+	e := newEnv(b, "local")
+	cfg := e.config()
+	if os.Getenv("BENCH_LOG") != "" { // the "file processed" line has the stage durations
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	p, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, b.N)
+	for i := range ids {
+		ids[i] = e.upload(b, "big.vcf", buf.Bytes()).ID
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := range b.N {
+		if _, err := p.Process(context.Background(), nil, Request{RawFileID: ids[i]}, LargeFileTuning); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, c0, int64(buf.Len()))
+}
+
+// cpuTime is the user+system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports CPU time per op since c0 and MB of input per CPU
+// second: on a shared machine these are steadier than ns/op (wall time).
+func reportCPU(b *testing.B, c0 time.Duration, inBytes int64) {
+	cpu := (cpuTime() - c0).Seconds() / float64(b.N)
+	b.ReportMetric(cpu*1e3, "cpu-ms/op")
+	if cpu > 0 {
+		b.ReportMetric(float64(inBytes)/1e6/cpu, "MB/cpu-s")
 	}
 }

@@ -333,7 +333,25 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	if prog.interval(p.cfg.ProgressInterval) < 0 {
 		opts.Progress = nil
 	}
+	// Stream: converters whose head is known before their first record
+	// (VCF, matrices) write the document straight to the temporary file
+	// instead of spooling the records first; a failed conversion's
+	// partial document is never uploaded (the file is removed).
+	opts.Stream = true
 	conv, cerr := processing.Convert(ctx, dr, bw, opts)
+	if errors.Is(cerr, processing.ErrHeadChanged) && ctx.Err() == nil {
+		// Rare (a VCF with a ##fileformat= line after its first record):
+		// read the object again and convert without streaming.
+		r.log.Info("document head changed after streaming began; converting again without streaming")
+		var body2 io.Closer
+		dr, body2, cerr = r.reopen(ctx, key, out, bw)
+		if cerr != nil {
+			return nil, cerr
+		}
+		defer body2.Close()
+		opts.Stream = false
+		conv, cerr = processing.Convert(ctx, dr, bw, opts)
+	}
 	// The plaintext is authenticated only at the end of the blob: read
 	// what the converter left so that a wrong key or a tampered blob is
 	// always reported as such, whatever the converter made of it.
@@ -415,6 +433,30 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		"bytes_in", conv.BytesIn, "bytes_out", size, "convert", tConverted.Sub(r.t0), "upload", tUploaded.Sub(tConverted),
 		"save", now.Sub(tUploaded))
 	return &Result{Success: true, ProcessedFileID: id, OmicsType: omics, RecordCount: int64(conv.Records)}, nil
+}
+
+// reopen reads the raw object again for a second conversion and empties
+// the temporary document out (written through bw). It returns the new
+// decrypting reader and the object body to close, or the task's error.
+func (r *run) reopen(ctx context.Context, key []byte, out *os.File, bw *bufio.Writer) (*envelope.DecryptReader, io.Closer, error) {
+	p, raw := r.p, r.raw
+	if err := out.Truncate(0); err != nil {
+		return nil, nil, p.localFault(err, "rewriting the processed document of file %d", raw.ID)
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, p.localFault(err, "rewriting the processed document of file %d", raw.ID)
+	}
+	bw.Reset(out)
+	body, blobSize, err := p.cfg.Objects.Get(ctx, raw.ObjectKey)
+	if err != nil {
+		return nil, nil, p.infra(err, false, "reading object %s of file %d", raw.ObjectKey, raw.ID)
+	}
+	dr, err := envelope.NewDecryptReader(key, body, blobSize)
+	if err != nil {
+		body.Close()
+		return nil, nil, p.infra(err, false, "reading object %s of file %d", raw.ObjectKey, raw.ID)
+	}
+	return dr, body, nil
 }
 
 // Committer is implemented by *worker.Task: it runs the step that makes

@@ -503,3 +503,34 @@ func TestLargeFileOnS3(t *testing.T) {
 		}
 	}
 }
+
+// TestLateFileformatConvertsAgain: the task streams the document; a VCF
+// whose ##fileformat= line follows a record changes the head after it was
+// written, so the task reads the object again and converts without
+// streaming: the stored document has the last version, like Python's.
+func TestLateFileformatConvertsAgain(t *testing.T) {
+	e := newEnv(t, "local")
+	in := "##fileformat=VCFv4.1\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" +
+		"chr1\t10\trs1\tA\tG\t50\tPASS\tDP=3\n##fileformat=VCFv4.3\nchr2\t20\t.\tC\tT\t.\tq10\tDP=4\n"
+	raw := e.upload(t, "late.vcf", []byte(in))
+	res, err := e.processor(t).Process(context.Background(), nil, Request{RawFileID: raw.ID}, Tuning{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RecordCount != 2 {
+		t.Errorf("record_count %d", res.RecordCount)
+	}
+	pf, _ := e.files.GetFile(context.Background(), res.ProcessedFileID)
+	var u struct {
+		Metadata struct {
+			CustomFields map[string]any `json:"custom_fields"`
+		} `json:"metadata"`
+		Records []any `json:"records"`
+	}
+	if err := json.Unmarshal(e.decryptObject(t, pf.ObjectKey), &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Metadata.CustomFields["vcf_version"] != "VCFv4.3" || len(u.Records) != 2 {
+		t.Errorf("vcf_version %v, %d records", u.Metadata.CustomFields["vcf_version"], len(u.Records))
+	}
+}
