@@ -12,6 +12,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -105,8 +106,11 @@ func redisTransportOptionsParse(raw string, backend bool) (redisTransportOptions
 	}
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return out, fmt.Errorf("want a JSON object: %v", err)
+	if err := dec.Decode(&m); err != nil {
+		return out, fmt.Errorf("want a JSON object: %w", err)
+	}
+	if m == nil {
+		return out, errors.New("want a JSON object, not null")
 	}
 	var setters []func(*redistransport.Config)
 	add := func(f func(*redistransport.Config)) { setters = append(setters, f) }
