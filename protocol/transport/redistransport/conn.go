@@ -213,7 +213,7 @@ func (d *dedicated) conn(ctx context.Context) (redis.Conn, error) {
 		d.rc = nil
 	}
 	if d.fails > 0 {
-		if err := sleepCtx(ctx, backoff(d.fails)-time.Since(d.last)); err != nil {
+		if err := d.c.backoffWait(ctx, backoff(d.fails)-time.Since(d.last)); err != nil {
 			return nil, err
 		}
 	}
@@ -253,6 +253,23 @@ func backoff(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, 5*time.Second)
+}
+
+// backoffWait sleeps d before a reconnect attempt; on a sentinel://
+// endpoint a master switch ends the wait at once (the new master is up).
+func (c *client) backoffWait(ctx context.Context, d time.Duration) error {
+	if c.sent == nil || d <= 0 {
+		return sleepCtx(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	case <-c.sent.nextSwitch():
+	}
+	return nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

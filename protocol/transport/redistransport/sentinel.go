@@ -55,6 +55,7 @@ type resolver struct {
 	master    string   // current master address; "" = ask the sentinels
 	conns     map[*sentinelConn]struct{}
 	switches  int
+	switched  chan struct{} // closed (and replaced) at each switch
 }
 
 func newResolver(ep Endpoint, cfg Config) (*resolver, error) {
@@ -66,7 +67,15 @@ func newResolver(ep Endpoint, cfg Config) (*resolver, error) {
 		cfg:       cfg,
 		sentinels: append([]string(nil), ep.Sentinels...),
 		conns:     map[*sentinelConn]struct{}{},
+		switched:  make(chan struct{}),
 	}, nil
+}
+
+// nextSwitch returns a channel closed at the next master switch.
+func (s *resolver) nextSwitch() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.switched
 }
 
 // start runs the +switch-master watcher until close.
@@ -183,6 +192,8 @@ func (s *resolver) switchTo(addr string) int {
 	s.mu.Lock()
 	if s.master != addr {
 		s.switches++
+		close(s.switched) // wake the reconnect loops waiting a backoff
+		s.switched = make(chan struct{})
 	}
 	s.master = addr
 	var stale []*sentinelConn
