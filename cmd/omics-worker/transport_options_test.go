@@ -1,12 +1,17 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 )
@@ -87,5 +92,51 @@ func TestRedisTransportOptionsErrors(t *testing.T) {
 	})
 	if o == nil || !reflect.DeepEqual(o.transport.backend.ignored, []string{"min_other_sentinels", "retry_policy"}) {
 		t.Fatalf("ignored keys: %+v", o)
+	}
+}
+
+// TestComposeSentinelFile validates docker-compose.sentinel.yml (no
+// Docker engine here): three sentinels monitor the `redis` service under
+// the master_name the worker is given, and the worker's environment
+// parses to a sentinel:// broker and backend with that name.
+func TestComposeSentinelFile(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.sentinel.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Services map[string]composeService `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.sentinel.yml: %v", err)
+	}
+	const name = "omicsmaster"
+	for _, s := range []string{"sentinel1", "sentinel2", "sentinel3"} {
+		cmd := fmt.Sprint(c.Services[s].Command)
+		if !strings.Contains(cmd, "sentinel monitor "+name+" redis 6379 2") || !strings.Contains(cmd, "port 26379") {
+			t.Errorf("%s: command %q does not monitor redis:6379 as %s", s, cmd, name)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(c.Services["redis-replica"].Command), "--replicaof redis 6379") {
+		t.Errorf("redis-replica is not a replica of redis")
+	}
+	env := c.Services["celery-worker"].Environment
+	o, code := parseWorkerOptions(nil, io.Discard, func(k string) string { return env[k] })
+	if o == nil {
+		t.Fatalf("worker options: exit %d", code)
+	}
+	b, rb, _ := o.transport.redisTransportOptionsApply(redistransport.Config{}, time.Hour, slog.New(slog.DiscardHandler))
+	for _, u := range []struct {
+		url string
+		cfg redistransport.Config
+	}{{o.brokerURL, b}, {o.backendURL, rb}} {
+		ep, err := redistransport.ParseURL(u.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"sentinel1:26379", "sentinel2:26379", "sentinel3:26379"}
+		if !reflect.DeepEqual(ep.Sentinels, want) || u.cfg.MasterName != name {
+			t.Errorf("%s: sentinels %v, master_name %q; want %v, %q", u.url, ep.Sentinels, u.cfg.MasterName, want, name)
+		}
 	}
 }
