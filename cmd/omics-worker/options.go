@@ -58,6 +58,7 @@ type workerOptions struct {
 	ignoredInt        int
 	control           controlOptions
 	files             fileTaskOptions
+	transport         transportOptionFlags // transport_options.go
 }
 
 // controlOptions configure remote control, events, mingle, statedb and
@@ -134,6 +135,7 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.ignoredInt, "max-memory-per-child", 0, "accepted for compatibility; ignored (no child processes)")
 	addFileTaskFlags(fs, &o.files)
 	addControlFlags(fs, &o.control)
+	addTransportOptionFlags(fs, &o.transport)
 	return fs
 }
 
@@ -202,7 +204,7 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 	o.files.databaseURL = cmpOr(getenv("DATABASE_URL"), defaultDatabaseURL)
 	o.files.masterKey = getenv("MASTER_KEY")
 	o.files.objects = objectStoreConfigFromEnv(getenv)
-	return nil
+	return redisTransportOptionsEnv(&o.transport, set, getenv)
 }
 
 // parseWorkerOptions parses the worker's command line and environment;

@@ -152,18 +152,21 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	} else {
 		rcfg.ResultExpires = -1
 	}
-	broker, err := redistransport.NewBroker(o.brokerURL, rcfg)
+	bcfg, rbcfg, vis := o.transport.redisTransportOptionsApply(rcfg, cfg.VisibilityTimeout, logger)
+	cfg.VisibilityTimeout = vis
+	broker, err := redistransport.NewBroker(o.brokerURL, bcfg)
 	if err != nil {
 		logger.Error("broker URL", "err", err, "url", mask.URL(o.brokerURL))
 		return 1, cleanup
 	}
 	cleanup = append(cleanup, func() { _ = broker.Close() })
-	if !strings.HasPrefix(o.backendURL, "redis") && !strings.HasPrefix(o.backendURL, "unix") {
-		logger.Error("unsupported result backend: only redis://, rediss:// and unix:// are supported",
+	if !strings.HasPrefix(o.backendURL, "redis") && !strings.HasPrefix(o.backendURL, "unix") &&
+		!strings.HasPrefix(o.backendURL, "sentinel") {
+		logger.Error("unsupported result backend: only redis://, rediss://, unix:// and sentinel:// are supported",
 			"url", mask.URL(o.backendURL))
 		return 1, cleanup
 	}
-	backend, err := redistransport.NewResultBackend(o.backendURL, rcfg)
+	backend, err := redistransport.NewResultBackend(o.backendURL, rbcfg)
 	if err != nil {
 		logger.Error("result backend URL", "err", err, "url", mask.URL(o.backendURL))
 		return 1, cleanup

@@ -285,7 +285,7 @@ func (b *Broker) recordPopped(q string, raw []byte) (string, error) {
 					return "", err
 				}
 			} else {
-				_ = sleepCtx(ctx, backoff(attempt))
+				_ = b.c.backoffWait(ctx, backoff(attempt))
 				continue
 			}
 		}
@@ -300,7 +300,7 @@ func (b *Broker) recordPopped(q string, raw []byte) (string, error) {
 		if !errors.Is(err, ErrConn) {
 			return "", err
 		}
-		_ = sleepCtx(ctx, backoff(attempt))
+		_ = b.c.backoffWait(ctx, backoff(attempt))
 	}
 	return "", err
 }

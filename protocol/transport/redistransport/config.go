@@ -50,6 +50,14 @@ type Config struct {
 	// (celery 5.3+; an "_" is appended unless it ends with one of ":_-.").
 	ResultKeyPrefix string
 
+	// MasterName is transport option master_name: the group the
+	// sentinels of a sentinel:// URL are asked for (required there).
+	MasterName string
+	// SentinelUsername and SentinelPassword are transport option
+	// sentinel_kwargs {username, password}: the credentials of the
+	// sentinels themselves (the URL's password is the master's).
+	SentinelUsername, SentinelPassword string
+
 	// MaxIdle and MaxActive size the command pool (0 = 16 idle, no limit).
 	MaxIdle, MaxActive int
 	// DialTimeout (0 = 5 s), ReadTimeout and WriteTimeout (0 = 30 s) apply

@@ -31,12 +31,16 @@ type client struct {
 	ep   Endpoint
 	cfg  Config
 	pool *redis.Pool
+	sent *resolver // sentinel:// endpoints only
 
 	mu     sync.Mutex
 	closed bool
 }
 
 func newClient(ep Endpoint, cfg Config) (*client, error) {
+	if len(ep.Sentinels) > 0 && ep.MasterName == "" {
+		ep.MasterName = cfg.MasterName
+	}
 	c := &client{ep: ep, cfg: cfg}
 	if ep.TLS { // fail early on unreadable certificate files
 		if _, err := ep.tlsConfig(cfg.TLSConfig); err != nil {
@@ -54,12 +58,23 @@ func newClient(ep Endpoint, cfg Config) (*client, error) {
 		Wait:        cfg.MaxActive > 0,
 		IdleTimeout: 5 * time.Minute,
 		TestOnBorrow: func(rc redis.Conn, t time.Time) error {
+			if err := rc.Err(); err != nil { // closed by a master switch
+				return err
+			}
 			if time.Since(t) < 30*time.Second {
 				return nil
 			}
 			_, err := rc.Do("PING")
 			return err
 		},
+	}
+	if len(ep.Sentinels) > 0 {
+		r, err := newResolver(c.ep, cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.start()
+		c.sent = r
 	}
 	return c, nil
 }
@@ -89,6 +104,9 @@ func (c *client) dial(ctx context.Context) (redis.Conn, error) {
 			return nil, err
 		}
 		opts = append(opts, redis.DialUseTLS(true), redis.DialTLSConfig(tc), redis.DialTLSSkipVerify(tc.InsecureSkipVerify))
+	}
+	if c.sent != nil {
+		return c.dialMaster(ctx, opts)
 	}
 	rc, err := redis.DialContext(ctx, c.ep.Network, c.ep.Address, opts...)
 	if err != nil {
@@ -136,6 +154,9 @@ func (c *client) close() error {
 		return nil
 	}
 	c.closed = true
+	if c.sent != nil {
+		defer c.sent.close()
+	}
 	return c.pool.Close()
 }
 
@@ -192,7 +213,7 @@ func (d *dedicated) conn(ctx context.Context) (redis.Conn, error) {
 		d.rc = nil
 	}
 	if d.fails > 0 {
-		if err := sleepCtx(ctx, backoff(d.fails)-time.Since(d.last)); err != nil {
+		if err := d.c.backoffWait(ctx, backoff(d.fails)-time.Since(d.last)); err != nil {
 			return nil, err
 		}
 	}
@@ -232,6 +253,23 @@ func backoff(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, 5*time.Second)
+}
+
+// backoffWait sleeps d before a reconnect attempt; on a sentinel://
+// endpoint a master switch ends the wait at once (the new master is up).
+func (c *client) backoffWait(ctx context.Context, d time.Duration) error {
+	if c.sent == nil || d <= 0 {
+		return sleepCtx(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	case <-c.sent.nextSwitch():
+	}
+	return nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -121,5 +121,15 @@ func Dial(ctx context.Context, ep Endpoint, cfg Config) (redis.Conn, error) {
 		}
 	}
 	c := &client{ep: ep, cfg: cfg}
+	if len(ep.Sentinels) > 0 { // one connection: no watcher
+		if ep.MasterName == "" {
+			ep.MasterName = cfg.MasterName
+		}
+		r, err := newResolver(ep, cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.ep, c.sent = ep, r
+	}
 	return c.dial(ctx)
 }

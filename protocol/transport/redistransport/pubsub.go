@@ -89,7 +89,7 @@ func (b *Broker) subscribeLoop(ctx context.Context, psc *redis.PubSubConn, patte
 		b.log.Warn("redis: pub/sub connection lost; reconnecting", "error", err)
 		for {
 			fails++
-			if sleepCtx(ctx, backoff(fails)) != nil || b.c.isClosed() {
+			if b.c.backoffWait(ctx, backoff(fails)) != nil || b.c.isClosed() {
 				return
 			}
 			psc, err = b.psubscribe(ctx, patterns)

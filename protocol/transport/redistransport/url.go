@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,6 +32,12 @@ type Endpoint struct {
 	// TLSCAFile, TLSCertFile, TLSKeyFile are ssl_ca_certs, ssl_certfile,
 	// ssl_keyfile.
 	TLSCAFile, TLSCertFile, TLSKeyFile string
+	// Sentinels lists the host:port of every sentinel of a sentinel://
+	// URL; Address is then empty (the master is asked of them).
+	Sentinels []string
+	// MasterName is the master_name transport option (sentinel:// only;
+	// NewBroker and NewResultBackend copy it from Config.MasterName).
+	MasterName string
 }
 
 // URLError is a malformed Redis URL. The password is never included.
@@ -59,8 +66,19 @@ var ErrBadURL = errors.New("malformed Redis URL")
 //	unix:///path/to/redis.sock[?db=N&password=..]
 //	socket:///path, redis+socket:///path   (kombu spellings of unix://)
 //
+//	sentinel://[:pass@]host[:port][/db][;sentinel://host2[:port];...]
+//	                        (Redis Sentinel: the master named by the master_name
+//	                        transport option; password and db of the first URL)
+//
 // Unknown query parameters are ignored (redis-py ignores most of them too).
 func ParseURL(raw string) (Endpoint, error) {
+	if isSentinelURL(raw) {
+		return parseSentinelURL(raw)
+	}
+	return parseOneURL(raw)
+}
+
+func parseOneURL(raw string) (Endpoint, error) {
 	fail := func(part string, err error) (Endpoint, error) {
 		return Endpoint{}, &URLError{URL: mask.URL(raw), Part: part, Err: fmt.Errorf("%w: %w", ErrBadURL, err)}
 	}
@@ -80,8 +98,9 @@ func ParseURL(raw string) (Endpoint, error) {
 		ep.TLS = true
 	case "unix", "socket", "redis+socket":
 		ep.Network = "unix"
+	case "sentinel":
 	case "":
-		return fail("scheme", errors.New("missing scheme (want redis://, rediss:// or unix://)"))
+		return fail("scheme", errors.New("missing scheme (want redis://, rediss://, unix:// or sentinel://)"))
 	default:
 		return fail("scheme", fmt.Errorf("unsupported scheme %q", u.Scheme))
 	}
@@ -156,6 +175,14 @@ func (ep Endpoint) String() string {
 	if ep.Password != "" {
 		auth = ep.Username + ":" + mask.Secret + "@"
 	}
+	if len(ep.Sentinels) > 0 {
+		parts := make([]string, len(ep.Sentinels))
+		for i, a := range ep.Sentinels {
+			parts[i] = fmt.Sprintf("sentinel://%s/%d", a, ep.DB)
+		}
+		parts[0] = fmt.Sprintf("sentinel://%s%s/%d", auth, ep.Sentinels[0], ep.DB)
+		return strings.Join(parts, ";")
+	}
 	if ep.Network == "unix" {
 		return fmt.Sprintf("unix://%s%s?db=%d", auth, ep.Address, ep.DB)
 	}
@@ -169,6 +196,10 @@ func (ep Endpoint) String() string {
 // sameServer reports whether two endpoints reach the same server with the
 // same credentials (so one script may touch keys of both).
 func (ep Endpoint) sameServer(o Endpoint) bool {
+	if len(ep.Sentinels) > 0 || len(o.Sentinels) > 0 {
+		return ep.MasterName == o.MasterName && slices.Equal(ep.Sentinels, o.Sentinels) &&
+			ep.Username == o.Username && ep.Password == o.Password
+	}
 	return ep.Network == o.Network && ep.Address == o.Address &&
 		ep.Username == o.Username && ep.Password == o.Password && ep.TLS == o.TLS
 }
@@ -209,4 +240,56 @@ func (ep Endpoint) tlsConfig(base *tls.Config) (*tls.Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// isSentinelURL reports a sentinel:// URL (or a ;-separated list of them).
+func isSentinelURL(raw string) bool {
+	return len(raw) >= 11 && strings.EqualFold(raw[:11], "sentinel://")
+}
+
+// parseSentinelURL parses kombu's and celery's list form
+// "sentinel://[:pass@]host:port[/db];sentinel://host2:port;..." into one
+// endpoint: the sentinels in order, the master's password (and username)
+// and db from the first URL, as kombu (Connection.alt) and celery
+// (SentinelBackend._params_from_url) take them.
+func parseSentinelURL(raw string) (Endpoint, error) {
+	var ep Endpoint
+	for i, part := range strings.Split(raw, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !isSentinelURL(part) {
+			return Endpoint{}, &URLError{URL: mask.URL(part), Part: "scheme",
+				Err: fmt.Errorf("%w: every URL of a sentinel list must be sentinel://", ErrBadURL)}
+		}
+		// The default port of a sentinel is 26379, not 6379.
+		one, err := parseOneURL(withDefaultPort(part, defaultSentinelPort))
+		if err != nil {
+			return Endpoint{}, err
+		}
+		if i == 0 || len(ep.Sentinels) == 0 {
+			ep = one
+			ep.Address = ""
+		}
+		ep.Sentinels = append(ep.Sentinels, one.Address)
+	}
+	if len(ep.Sentinels) == 0 {
+		return Endpoint{}, &URLError{URL: mask.URL(raw), Part: "host", Err: fmt.Errorf("%w: no sentinel", ErrBadURL)}
+	}
+	return ep, nil
+}
+
+// withDefaultPort adds port to the host of a URL that has none.
+func withDefaultPort(raw, port string) string {
+	u, err := mask.Parse(raw)
+	if err != nil || u.Port() != "" {
+		return raw
+	}
+	host := u.Hostname()
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	u.Host = net.JoinHostPort(host, port)
+	return u.String()
 }

@@ -2,6 +2,7 @@ package redistransport
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,10 @@ func TestParseURL(t *testing.T) {
 		{"socket:///tmp/r.sock?db=1", Endpoint{Network: "unix", Address: "/tmp/r.sock", DB: 1}},
 		{"redis+socket:///tmp/r.sock", Endpoint{Network: "unix", Address: "/tmp/r.sock"}},
 		{"REDIS://H/1", Endpoint{Network: "tcp", Address: "H:6379", DB: 1}},
+		{"sentinel://s1", Endpoint{Network: "tcp", Sentinels: []string{"s1:26379"}}},
+		{"sentinel://:pw@s1:26380/3;sentinel://s2:26381;sentinel://s3/7",
+			Endpoint{Network: "tcp", DB: 3, Password: "pw", Sentinels: []string{"s1:26380", "s2:26381", "s3:26379"}}},
+		{"SENTINEL://u:p%40w@[::1]/2;", Endpoint{Network: "tcp", DB: 2, Username: "u", Password: "p@w", Sentinels: []string{"[::1]:26379"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -34,7 +39,7 @@ func TestParseURL(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseURL: %v", err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("ParseURL(%q)\n got %+v\nwant %+v", tt.url, got, tt.want)
 			}
 		})
@@ -53,6 +58,9 @@ func TestParseURLErrors(t *testing.T) {
 		{"unix://", "path"},
 		{"rediss://h?ssl_cert_reqs=maybe", "query"},
 		{"redis://:sup3rsecret@h/x", "db"},
+		{"sentinel://:sup3rsecret@s1/0;redis://h", "scheme"},
+		{"sentinel://s1:0", "port"},
+		{"sentinel://:sup3rsecret@s1/x;sentinel://s2", "db"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

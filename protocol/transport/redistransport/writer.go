@@ -280,7 +280,7 @@ func (w *writer) send(batch []*writeOp) {
 	for attempt := 1; attempt <= writerAttempts && len(batch) > 0; attempt++ {
 		if attempt > 1 {
 			unlock()
-			time.Sleep(backoff(attempt - 1))
+			_ = w.b.c.backoffWait(context.Background(), backoff(attempt-1))
 		}
 		var rc redis.Conn
 		rc, err = w.conn()
