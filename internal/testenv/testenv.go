@@ -54,8 +54,12 @@ const (
 	// file-task tests.
 	RedisDBE2E        = 8
 	RedisDBE2EResults = 9
+	// RedisDBControl and RedisDBControlResults are cmd/omics-worker's
+	// remote-control tests (celery inspect/control against both workers).
+	RedisDBControl        = 10
+	RedisDBControlResults = 11
 	// RedisDBDemo is scripts/demo.sh's database (DEMO_REDIS_DB); no test
-	// writes it.
+	// writes it (the inspect-conf test only names it in a flag).
 	RedisDBDemo = 12
 	// RedisDBLoadgen is the load generator's and the benchmark harness's
 	// (cmd/omics-worker loadgen and inspect-conf tests, scripts/bench.sh).
@@ -64,6 +68,7 @@ const (
 	// lease tests (broker and results), and the Python capture scripts of
 	// protocol's golden files (testdata/interop/capture).
 	RedisDBHostile = 15
+	// Databases 0 (the default of every client) and 14 are used by no test.
 )
 
 // RedisDBs lists the table above, for the test that keeps it free of
@@ -74,6 +79,7 @@ var RedisDBs = map[string]int{
 	"RedisDBScenario":       RedisDBScenario, "RedisDBScenarioResults": RedisDBScenarioResults,
 	"RedisDBCrash": RedisDBCrash, "RedisDBCrashResults": RedisDBCrashResults,
 	"RedisDBE2E": RedisDBE2E, "RedisDBE2EResults": RedisDBE2EResults,
+	"RedisDBControl": RedisDBControl, "RedisDBControlResults": RedisDBControlResults,
 	"RedisDBDemo": RedisDBDemo, "RedisDBLoadgen": RedisDBLoadgen, "RedisDBHostile": RedisDBHostile,
 }
 

@@ -22,7 +22,7 @@ func TestRedisDBsDistinct(t *testing.T) {
 		}
 		seen[db] = name
 	}
-	if len(RedisDBs) != 12 {
+	if len(RedisDBs) != 14 {
 		t.Errorf("RedisDBs lists %d databases; add every new constant to it", len(RedisDBs))
 	}
 }
