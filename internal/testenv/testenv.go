@@ -87,11 +87,10 @@ var RedisDBs = map[string]int{
 const (
 	RedisStart    = `redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log`
 	PostgresStart = `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`
-	PythonInstall = `apt-get install python3-celery python3-redis`
 )
 
-// PythonBin is Debian's interpreter with python3-celery installed (not a
-// virtualenv's).
+// PythonBin is Debian's interpreter, with python3-celery and the other
+// python3-* packages the tests import (not a virtualenv's).
 const PythonBin = "/usr/bin/python3"
 
 // skipShort skips t under -short, naming what it needs.
@@ -115,17 +114,23 @@ func RedisURL(db int) string { return fmt.Sprintf("redis://%s/%d", RedisAddr, db
 // not answer PING on database db; it returns the database's URL.
 func NeedRedis(t testing.TB, db int) string {
 	t.Helper()
-	skipShort(t, "Redis on "+RedisAddr)
-	c, err := redis.Dial("tcp", RedisAddr, redis.DialDatabase(db),
+	needRedisAt(t, RedisAddr, db)
+	return RedisURL(db)
+}
+
+// needRedisAt is NeedRedis for the Redis at addr.
+func needRedisAt(t testing.TB, addr string, db int) {
+	t.Helper()
+	skipShort(t, "Redis on "+addr)
+	c, err := redis.Dial("tcp", addr, redis.DialDatabase(db),
 		redis.DialConnectTimeout(2*time.Second), redis.DialReadTimeout(2*time.Second))
 	if err == nil {
 		_, err = c.Do("PING")
 		c.Close()
 	}
 	if err != nil {
-		missing(t, fmt.Sprintf("Redis is not reachable at %s (database %d)", RedisAddr, db), err, "start it with: "+RedisStart)
+		missing(t, fmt.Sprintf("Redis is not reachable at %s (database %d)", addr, db), err, "start it with: "+RedisStart)
 	}
-	return RedisURL(db)
 }
 
 // PostgresURL is the administrative PostgreSQL URL of the tests:
@@ -202,25 +207,38 @@ func redactURL(u string) string {
 	return p.Redacted()
 }
 
-var (
-	pythonOnce sync.Once
-	pythonErr  error
-)
+// pythonChecks caches one import check per module list.
+var pythonChecks sync.Map // "mod,mod" -> *pythonCheck
+
+type pythonCheck struct {
+	once sync.Once
+	err  error
+}
 
 // NeedPython skips t under -short and fails it when PythonBin cannot
-// import celery, kombu and redis; it returns PythonBin. The check runs
-// once per test process.
+// import celery, kombu and redis; it returns PythonBin.
 func NeedPython(t testing.TB) string {
 	t.Helper()
-	skipShort(t, PythonBin+" with python3-celery")
-	pythonOnce.Do(func() {
-		out, err := exec.Command(PythonBin, "-c", "import celery, kombu, redis").CombinedOutput()
+	return NeedPythonModules(t, "python3-celery python3-redis", "celery", "kombu", "redis")
+}
+
+// NeedPythonModules skips t under -short and fails it when PythonBin
+// cannot import modules, naming the Debian packages debs in the hint; it
+// returns PythonBin. Each module list is checked once per test process.
+func NeedPythonModules(t testing.TB, debs string, modules ...string) string {
+	t.Helper()
+	key := strings.Join(modules, ", ")
+	skipShort(t, PythonBin+" with "+key)
+	v, _ := pythonChecks.LoadOrStore(key, &pythonCheck{})
+	c := v.(*pythonCheck)
+	c.once.Do(func() {
+		out, err := exec.Command(PythonBin, "-c", "import "+key).CombinedOutput()
 		if err != nil {
-			pythonErr = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+			c.err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 		}
 	})
-	if pythonErr != nil {
-		missing(t, "the Python Celery is not usable at "+PythonBin, pythonErr, "install it with: "+PythonInstall)
+	if c.err != nil {
+		missing(t, fmt.Sprintf("%s cannot import %s", PythonBin, key), c.err, "install it with: apt-get install "+debs)
 	}
 	return PythonBin
 }

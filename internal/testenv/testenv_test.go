@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -76,5 +77,63 @@ func TestScratchDB(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n); err != nil || n != 0 {
 		t.Errorf("database %s left behind (%d, %v)", name, n, err)
+	}
+}
+
+// recorder is a testing.TB whose Fatalf/Skipf record the message and stop
+// the helper (runtime.Goexit would end the real test).
+type recorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+type stopped struct{}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skip = fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+
+// run calls f with a recorder and returns it.
+func run(t *testing.T, f func(testing.TB)) *recorder {
+	r := &recorder{TB: t}
+	func() {
+		defer func() {
+			if v := recover(); v != nil && v != (stopped{}) {
+				panic(v)
+			}
+		}()
+		f(r)
+	}()
+	return r
+}
+
+// TestMissingServiceFails: a missing service fails the test (not a skip)
+// with the start command, except under -short.
+func TestMissingServiceFails(t *testing.T) {
+	for name, tc := range map[string]struct {
+		need func(testing.TB)
+		hint string
+	}{
+		"redis":  {func(tb testing.TB) { needRedisAt(tb, "127.0.0.1:1", 3) }, "hint: start it with: " + RedisStart},
+		"python": {func(tb testing.TB) { NeedPythonModules(tb, "python3-nosuch", "omics_no_such_module") }, "install it with: apt-get install python3-nosuch"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, tc.need)
+			if testing.Short() {
+				if r.skip == "" || r.fatal != "" {
+					t.Errorf("under -short: skip %q, fatal %q", r.skip, r.fatal)
+				}
+				return
+			}
+			if r.skip != "" || !strings.Contains(r.fatal, tc.hint) || !strings.Contains(r.fatal, "-short") {
+				t.Errorf("skip %q, fatal %q; want a failure with %q", r.skip, r.fatal, tc.hint)
+			}
+		})
 	}
 }
