@@ -99,30 +99,33 @@ func (b *Broker) pop() *protocol.Delivery {
 	return d
 }
 
-// Ack records the acknowledgement of d.
-func (b *Broker) Ack(_ context.Context, d *protocol.Delivery) error {
+// settle removes d from the unacknowledged set and appends its tag to
+// *into (nil: recorded nowhere).
+func (b *Broker) settle(d *protocol.Delivery, into *[]string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.unacked, d.Tag)
-	b.acked = append(b.acked, d.Tag)
+	if into != nil {
+		*into = append(*into, d.Tag)
+	}
+}
+
+// Ack records the acknowledgement of d.
+func (b *Broker) Ack(_ context.Context, d *protocol.Delivery) error {
+	b.settle(d, &b.acked)
 	return nil
 }
 
 // Requeue puts d back at the end of the queue.
 func (b *Broker) Requeue(_ context.Context, d *protocol.Delivery) error {
-	b.mu.Lock()
-	delete(b.unacked, d.Tag)
-	b.mu.Unlock()
+	b.settle(d, nil)
 	b.Put(d)
 	return nil
 }
 
 // Restore records that d was given back (it is not queued again).
 func (b *Broker) Restore(_ context.Context, d *protocol.Delivery) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.unacked, d.Tag)
-	b.restored = append(b.restored, d.Tag)
+	b.settle(d, &b.restored)
 	return nil
 }
 
