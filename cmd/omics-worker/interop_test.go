@@ -12,12 +12,10 @@ package main
 // queue names.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,23 +110,7 @@ func uniqueQueue(t *testing.T, tag string) string {
 
 // redisDel deletes keys of one database (best effort, test cleanup only).
 func redisDel(db int, keys ...string) {
-	c, err := net.DialTimeout("tcp", redisAddr, 2*time.Second)
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	cmd := func(args ...string) string {
-		s := fmt.Sprintf("*%d\r\n", len(args))
-		for _, a := range args {
-			s += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
-		}
-		return s
-	}
-	_, _ = c.Write([]byte(cmd("SELECT", fmt.Sprint(db)) + cmd(append([]string{"DEL"}, keys...)...)))
-	r := bufio.NewReader(c)
-	_, _ = r.ReadString('\n')
-	_, _ = r.ReadString('\n')
+	testenv.RedisDel(db, keys...)
 }
 
 // syncBuffer collects a process's output.

@@ -133,6 +133,25 @@ func needRedisAt(t testing.TB, addr string, db int) {
 	}
 }
 
+// RedisDel deletes keys from database db of the shared Redis, best effort
+// (for test cleanups: errors are ignored).
+func RedisDel(db int, keys ...string) {
+	if len(keys) == 0 {
+		return
+	}
+	c, err := redis.Dial("tcp", RedisAddr, redis.DialDatabase(db), redis.DialConnectTimeout(2*time.Second),
+		redis.DialReadTimeout(2*time.Second), redis.DialWriteTimeout(2*time.Second))
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	_, _ = c.Do("DEL", args...)
+}
+
 // PostgresURL is the administrative PostgreSQL URL of the tests:
 // OMICS_TEST_DATABASE_URL, or the local server with trust auth.
 func PostgresURL() string {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -37,6 +38,25 @@ func TestRedisURL(t *testing.T) {
 func TestNeedRedis(t *testing.T) {
 	if got := NeedRedis(t, RedisDBTransport); got != RedisURL(RedisDBTransport) {
 		t.Errorf("NeedRedis = %q", got)
+	}
+}
+
+func TestRedisDel(t *testing.T) {
+	url := NeedRedis(t, RedisDBTransportOther)
+	c, err := redis.DialURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	keys := []string{"omt-testenv-del-a-" + t.Name(), "omt-testenv-del-b-" + t.Name()}
+	for _, k := range keys {
+		if _, err := c.Do("SET", k, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	RedisDel(RedisDBTransportOther, keys...)
+	if n, err := redis.Int(c.Do("EXISTS", keys[0], keys[1])); n != 0 || err != nil {
+		t.Errorf("EXISTS after RedisDel = %d, %v", n, err)
 	}
 }
 
