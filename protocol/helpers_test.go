@@ -9,30 +9,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
 
-// pythonBin is Debian's interpreter with python3-celery installed.
-const pythonBin = "/usr/bin/python3"
-
-// needPython skips under -short and fails with a hint when the Debian
-// Python with celery is not usable.
+// needPython skips under -short and fails with the tree's hint when the
+// Debian Python with celery, or the Redis database its scripts use
+// (testenv.RedisDBHostile), is missing.
 func needPython(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("interop test needs /usr/bin/python3 with python3-celery; skipped under -short")
-	}
-	out, err := exec.Command(pythonBin, "-c", "import celery, kombu, redis; print(celery.__version__)").CombinedOutput()
-	if err != nil {
-		t.Fatalf("interop test needs %s with python3-celery and python3-redis (apt-get install python3-celery python3-redis): %v\n%s", pythonBin, err, out)
-	}
+	testenv.NeedPython(t)
+	testenv.NeedRedis(t, testenv.RedisDBHostile)
 }
 
 // runPython runs a Python script with stdin and returns its stdout.
 func runPython(t *testing.T, script string, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(pythonBin, append([]string{"-c", script}, args...)...)
+	cmd := exec.Command(testenv.PythonBin, append([]string{"-c", script}, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

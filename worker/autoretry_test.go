@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 func TestAutoRetryBackoff(t *testing.T) {
@@ -99,19 +100,19 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 	m := h.send(t, "t.transient", nil, nil)
 	var countdowns []time.Duration
 	for i := 0; ; i++ {
-		f := h.backend.waitFinal(t, m.ID)
+		f := h.backend.WaitFinal(t, m.ID)
 		if f.Status == protocol.StateFailure {
 			info := f.Result.(*protocol.ExceptionInfo)
 			if info.Type != "ConnectionError" || info.Message[0] != "database unavailable (attempt 4)" {
-				t.Fatalf("final FAILURE %s", resultJSON(t, f))
+				t.Fatalf("final FAILURE %s", workertest.ResultJSON(t, f))
 			}
 			break
 		}
 		if f.Status != protocol.StateRetry || i > 3 {
-			t.Fatalf("state %d: %s %s", i, f.Status, resultJSON(t, f))
+			t.Fatalf("state %d: %s %s", i, f.Status, workertest.ResultJSON(t, f))
 		}
 		if info := f.Result.(*protocol.ExceptionInfo); info.Type != "ConnectionError" {
-			t.Fatalf("RETRY result %s", resultJSON(t, f))
+			t.Fatalf("RETRY result %s", workertest.ResultJSON(t, f))
 		}
 		if f.Traceback == nil {
 			t.Fatalf("RETRY %d without traceback", i)
@@ -127,12 +128,12 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 		countdown := time.Duration(secs * float64(time.Second)).Round(time.Millisecond)
 		countdowns = append(countdowns, countdown)
 		// Feed the retry message back (Redis would deliver it).
-		var pub []published
-		waitUntil(t, "retry publish", func() bool {
-			_, _, _, pub = h.broker.snapshot()
+		var pub []workertest.Published
+		workertest.WaitUntil(t, "retry publish", func() bool {
+			_, _, _, pub = h.broker.Snapshot()
 			return len(pub) > i
 		})
-		env, err := protocol.DecodeEnvelope(pub[i].raw)
+		env, err := protocol.DecodeEnvelope(pub[i].Raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,11 +147,9 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 		if earliest := sent.Add(countdown); re.ETA.Before(earliest.Add(-time.Millisecond)) {
 			t.Errorf("retry %d: ETA %v earlier than delivery + countdown %v", i, *re.ETA, earliest)
 		}
-		h.backend.mu.Lock()
-		h.backend.metas = nil
-		h.backend.mu.Unlock()
+		h.backend.Reset()
 		sent = time.Now()
-		h.broker.put(&protocol.Delivery{Queue: "q", Tag: env.Properties.DeliveryTag, Raw: pub[i].raw, Envelope: env})
+		h.broker.Put(&protocol.Delivery{Queue: "q", Tag: env.Properties.DeliveryTag, Raw: pub[i].Raw, Envelope: env})
 	}
 	// NoJitter, Base 10 ms: retry n waits exactly Base×2^n.
 	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
@@ -161,11 +160,11 @@ func TestAutoRetryUntilFailure(t *testing.T) {
 		t.Errorf("%d runs, want 4", n)
 	}
 	off := h.send(t, "t.transient_off", nil, nil)
-	if f := h.backend.waitFinal(t, off.ID); f.Status != protocol.StateFailure || resultJSON(t, f) != `{"exc_type":"ConnectionError","exc_message":["no auto retry"],"exc_module":"builtins"}` {
-		t.Fatalf("disabled: %s %s", f.Status, resultJSON(t, f))
+	if f := h.backend.WaitFinal(t, off.ID); f.Status != protocol.StateFailure || workertest.ResultJSON(t, f) != `{"exc_type":"ConnectionError","exc_message":["no auto retry"],"exc_module":"builtins"}` {
+		t.Fatalf("disabled: %s %s", f.Status, workertest.ResultJSON(t, f))
 	}
 	p := h.send(t, "t.permanent", nil, nil)
-	if f := h.backend.waitFinal(t, p.ID); f.Status != protocol.StateFailure {
+	if f := h.backend.WaitFinal(t, p.ID); f.Status != protocol.StateFailure {
 		t.Fatalf("permanent error retried: %s", f.Status)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // The hard time limit racing a task's commit (issue 9 #3): the test fires
@@ -74,9 +75,9 @@ func TestHardLimitAndCommitDecideInOnePlace(t *testing.T) {
 				if s.at == "before" {
 					// The limit wins before the commit began: FAILURE,
 					// then the late commit is refused.
-					f := h.backend.waitFinal(t, m.ID)
+					f := h.backend.WaitFinal(t, m.ID)
 					close(c.proceed)
-					if got := resultJSON(t, f); f.Status != protocol.StateFailure || got != timeLimitJSON {
+					if got := workertest.ResultJSON(t, f); f.Status != protocol.StateFailure || got != timeLimitJSON {
 						t.Errorf("state %s %s, want FAILURE TimeLimitExceeded", f.Status, got)
 					}
 					if <-c.committed {
@@ -88,13 +89,13 @@ func TestHardLimitAndCommitDecideInOnePlace(t *testing.T) {
 					return
 				}
 				close(c.proceed)
-				f := h.backend.waitFinal(t, m.ID)
+				f := h.backend.WaitFinal(t, m.ID)
 				committed := <-c.committed
 				<-c.commitErr
 				if committed != s.commitOK {
 					t.Fatalf("committed = %v", committed)
 				}
-				switch got := resultJSON(t, f); {
+				switch got := workertest.ResultJSON(t, f); {
 				case committed && (f.Status != protocol.StateSuccess || got != `"committed"`):
 					t.Errorf("committed, but state %s %s", f.Status, got)
 				case !committed && (f.Status != protocol.StateFailure || got != timeLimitJSON):

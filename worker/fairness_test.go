@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // userTasks registers "t.user" (key: kwarg "user"); tasks of user "a" block
@@ -65,7 +66,7 @@ func TestFairnessOneUserCannotStarveOthers(t *testing.T) {
 	// Every other user's task finishes while user a's first task still
 	// blocks and its 39 others wait: none starves behind the backlog.
 	for _, m := range bs {
-		if f := h.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+		if f := h.backend.WaitFinal(t, m.ID); f.Status != protocol.StateSuccess {
 			t.Fatalf("%s: %s", m.ID, f.Status)
 		}
 	}
@@ -73,12 +74,12 @@ func TestFairnessOneUserCannotStarveOthers(t *testing.T) {
 	if running["a"] != 1 || parked["a"] != 39 {
 		t.Fatalf("running %v parked %v, want a: 1 running, 39 held back", running, parked)
 	}
-	if unacked, _, _, _ := h.broker.snapshot(); unacked != 40 {
+	if unacked, _, _, _ := h.broker.Snapshot(); unacked != 40 {
 		t.Fatalf("%d messages held, want 40 (held back messages stay unacked and leased)", unacked)
 	}
 	close(u.gate)
 	for _, m := range as {
-		if f := h.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+		if f := h.backend.WaitFinal(t, m.ID); f.Status != protocol.StateSuccess {
 			t.Fatalf("%s: %s", m.ID, f.Status)
 		}
 	}
@@ -88,7 +89,7 @@ func TestFairnessOneUserCannotStarveOthers(t *testing.T) {
 		t.Errorf("user a peaked at %d running tasks, want 1", u.peak["a"])
 	}
 	// The result is stored just before the job is forgotten: wait for it.
-	waitUntil(t, "fairness state released", func() bool {
+	workertest.WaitUntil(t, "fairness state released", func() bool {
 		running, parked := h.w.FairnessSnapshot()
 		return len(running) == 0 && len(parked) == 0
 	})
@@ -103,15 +104,13 @@ func TestFairnessBoundsParkedAndShutdownRestores(t *testing.T) {
 		h.send(t, "t.user", nil, map[string]any{"user": "a"})
 	}
 	// One runs; the window (2) + MaxParked (3) lets 4 more be held back.
-	waitUntil(t, "4 held back", func() bool {
+	workertest.WaitUntil(t, "4 held back", func() bool {
 		_, parked := h.w.FairnessSnapshot()
 		return parked["a"] == 4
 	})
 	h.stop(t) // warm: parked messages restored, the running one after the timeout
-	unacked, _, restored, _ := h.broker.snapshot()
-	h.broker.mu.Lock()
-	held := h.broker.maxHeld
-	h.broker.mu.Unlock()
+	unacked, _, restored, _ := h.broker.Snapshot()
+	held := h.broker.MaxHeld()
 	// window 2 + 3 parked.
 	if held > 5 {
 		t.Errorf("%d messages held at once, want at most 5 (MaxParked bounds the window)", held)
@@ -131,7 +130,7 @@ func TestFairnessKeyErrorRunsUnlimited(t *testing.T) {
 		ms = append(ms, h.send(t, "t.user", nil, map[string]any{"user": "a"}))
 	}
 	for _, m := range ms {
-		if f := h.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+		if f := h.backend.WaitFinal(t, m.ID); f.Status != protocol.StateSuccess {
 			t.Fatalf("%s", f.Status)
 		}
 	}
@@ -174,7 +173,7 @@ func TestRateLimitSpacesStarts(t *testing.T) {
 		free = append(free, hs.send(t, "t.free", nil, nil))
 	}
 	for _, m := range append(free, last...) {
-		if f := hs.backend.waitFinal(t, m.ID); f.Status != protocol.StateSuccess {
+		if f := hs.backend.WaitFinal(t, m.ID); f.Status != protocol.StateSuccess {
 			t.Fatalf("%s: %s", m.Task, f.Status)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // FuzzReceiveExecute feeds arbitrary envelopes through classification and
@@ -32,8 +33,8 @@ func FuzzReceiveExecute(f *testing.F) {
 			_, _ = t.StringArgOr("s", "")
 			return map[string]any{"args": t.Args, "kwargs": t.Kwargs}, nil
 		}, TaskOptions{Params: []string{"a", "b"}, VarKwargs: true})
-		b := newMemBroker()
-		w, err := New(Config{Concurrency: 1, RetryPause: 1}, b, newMemBackend(), reg, nil)
+		b := workertest.NewBroker()
+		w, err := New(Config{Concurrency: 1, RetryPause: 1}, b, workertest.NewBackend(), reg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

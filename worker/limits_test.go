@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // TestTimeLimitPrecedence is Celery's order for one limit: message >
@@ -53,11 +54,11 @@ func TestWorkerTimeLimitBeatsAppDefault(t *testing.T) {
 	f64 := func(f float64) *float64 { return &f }
 
 	m := h.send(t, "t.stubborn", nil, nil)
-	if f := h.backend.waitFinal(t, m.ID); resultJSON(t, f) != `{"exc_type":"TimeLimitExceeded","exc_message":[0.15],"exc_module":"billiard.exceptions"}` {
-		t.Errorf("worker limit: %s", resultJSON(t, f))
+	if f := h.backend.WaitFinal(t, m.ID); workertest.ResultJSON(t, f) != `{"exc_type":"TimeLimitExceeded","exc_message":[0.15],"exc_module":"billiard.exceptions"}` {
+		t.Errorf("worker limit: %s", workertest.ResultJSON(t, f))
 	}
 	m = h.send(t, "t.stubborn", nil, nil, func(m *protocol.TaskMessage) { m.TimeLimit = [2]*float64{f64(0.05), nil} })
-	if f := h.backend.waitFinal(t, m.ID); resultJSON(t, f) != `{"exc_type":"TimeLimitExceeded","exc_message":[0.05],"exc_module":"billiard.exceptions"}` {
-		t.Errorf("message limit: %s", resultJSON(t, f))
+	if f := h.backend.WaitFinal(t, m.ID); workertest.ResultJSON(t, f) != `{"exc_type":"TimeLimitExceeded","exc_message":[0.05],"exc_module":"billiard.exceptions"}` {
+		t.Errorf("message limit: %s", workertest.ResultJSON(t, f))
 	}
 }

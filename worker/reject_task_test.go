@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // TestRejectSendsTaskRejected: a handler's Reject rejects the message
@@ -23,7 +25,7 @@ func TestRejectSendsTaskRejected(t *testing.T) {
 	rec := &rejectRecorder{reasons: map[string]int{}}
 	h.w.AddObserver(rec)
 	m := h.send(t, "t.rej", nil, nil)
-	waitUntil(t, "two rejects", func() bool {
+	workertest.WaitUntil(t, "two rejects", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		n := 0
@@ -56,8 +58,8 @@ func TestRejectSendsTaskRejected(t *testing.T) {
 			t.Fatalf("events %v, want %v", types, want)
 		}
 	}
-	if s := h.backend.states(m.ID); len(s) != 0 {
+	if s := h.backend.States(m.ID); len(s) != 0 {
 		t.Errorf("stored %v, want nothing", s)
 	}
-	waitUntil(t, "acked", func() bool { u, _, _, _ := h.broker.snapshot(); return u == 0 })
+	workertest.WaitUntil(t, "acked", func() bool { u, _, _, _ := h.broker.Snapshot(); return u == 0 })
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 type rejectRecorder struct {
@@ -49,7 +50,7 @@ func rawDelivery(tag string, raw []byte) *protocol.Delivery {
 
 // withBody returns a delivery of msg whose base64 body is replaced.
 func withBody(t *testing.T, msg *protocol.TaskMessage, body []byte) *protocol.Delivery {
-	d := delivery(t, msg, "q")
+	d := workertest.Delivery(t, msg, "q")
 	d.Envelope.Body = base64.StdEncoding.EncodeToString(body)
 	raw, err := d.Envelope.Marshal()
 	if err != nil {
@@ -78,64 +79,64 @@ func TestRejectsReportedWithReason(t *testing.T) {
 	newMsg := func() *protocol.TaskMessage { return protocol.NewTaskMessage("t.ok", nil, nil) }
 
 	// Undecodable envelope, no id: logged, acked, counted.
-	h.broker.put(rawDelivery("u-1", []byte("not json")))
+	h.broker.Put(rawDelivery("u-1", []byte("not json")))
 	// Envelope nested 10 001 levels, readable id.
 	deep := newMsg()
-	d := delivery(t, deep, "q")
+	d := workertest.Delivery(t, deep, "q")
 	raw := bytes.Replace(d.Raw, []byte(`{"body": `), []byte(`{"x": `+strings.Repeat("[", 10_001)+strings.Repeat("]", 10_001)+`, "body": `), 1)
 	dd := rawDelivery("", raw) // cjson could not record it: no tag
 	if dd.Envelope != nil {
 		t.Fatal("deep envelope decoded")
 	}
-	h.broker.put(dd)
+	h.broker.Put(dd)
 	wants = append(wants, want{deep.ID, "InvalidTaskError", "message nested too deeply (limit 1000)"})
 	// Body nested too deeply.
 	deepBody := newMsg()
-	h.broker.put(withBody(t, deepBody, []byte(`[`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`, {}, {}]`)))
+	h.broker.Put(withBody(t, deepBody, []byte(`[`+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+`, {}, {}]`)))
 	wants = append(wants, want{deepBody.ID, "InvalidTaskError", "message nested too deeply (limit 1000): body"})
 	// Body with invalid UTF-8 inside a string.
 	badUTF8 := newMsg()
-	h.broker.put(withBody(t, badUTF8, []byte("[[\"caf\xe9\"], {}, {}]")))
+	h.broker.Put(withBody(t, badUTF8, []byte("[[\"caf\xe9\"], {}, {}]")))
 	wants = append(wants, want{badUTF8.ID, "InvalidTaskError", "invalid UTF-8 at byte 6 (0xe9)"})
 	// Refused serializer, invalid field, too large, unregistered.
 	pickle := newMsg()
-	d = delivery(t, pickle, "q")
+	d = workertest.Delivery(t, pickle, "q")
 	d.Envelope.ContentType = "application/x-python-serialize"
-	h.broker.put(d)
+	h.broker.Put(d)
 	wants = append(wants, want{pickle.ID, "ContentDisallowed", "pickle"})
 	bad := newMsg()
 	bad.Headers = nil
-	d = delivery(t, bad, "q")
+	d = workertest.Delivery(t, bad, "q")
 	d.Envelope.Headers["eta"] = []byte(`"yesterday"`)
-	h.broker.put(d)
+	h.broker.Put(d)
 	wants = append(wants, want{bad.ID, "InvalidTaskError", "eta"})
 	big := protocol.NewTaskMessage("t.ok", []any{strings.Repeat("x", 70<<10)}, nil)
-	h.broker.put(delivery(t, big, "q"))
+	h.broker.Put(workertest.Delivery(t, big, "q"))
 	wants = append(wants, want{big.ID, "InvalidTaskError", "exceeds the worker's limit"})
 	var unreg []string
 	for i := range 30 {
 		m := protocol.NewTaskMessage(fmt.Sprintf("nope.%d.%s", i, strings.Repeat("n", 1000)), nil, nil)
-		h.broker.put(delivery(t, m, "q"))
+		h.broker.Put(workertest.Delivery(t, m, "q"))
 		unreg = append(unreg, m.ID)
 	}
 	// Not a task message at all.
 	unknown := newMsg()
-	d = delivery(t, unknown, "q")
+	d = workertest.Delivery(t, unknown, "q")
 	delete(d.Envelope.Headers, "task")
 	d.Envelope.Body = base64.StdEncoding.EncodeToString([]byte(`[[], {}, {}]`))
-	h.broker.put(d)
+	h.broker.Put(d)
 
 	for _, w := range wants {
-		f := h.backend.waitFinal(t, w.id)
+		f := h.backend.WaitFinal(t, w.id)
 		info, ok := f.Result.(*protocol.ExceptionInfo)
 		if !ok || f.Status != protocol.StateFailure || info.Type != w.exc || !strings.Contains(fmt.Sprint(info.Message...), w.text) {
 			t.Errorf("%s: %s %+v; want %s containing %q", w.id, f.Status, f.Result, w.exc, w.text)
 		}
 	}
 	for _, id := range unreg {
-		h.backend.waitFinal(t, id)
+		h.backend.WaitFinal(t, id)
 	}
-	waitUntil(t, "all rejects reported", func() bool { return rec.total() >= 38 })
+	workertest.WaitUntil(t, "all rejects reported", func() bool { return rec.total() >= 38 })
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	wantReasons := map[string]int{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // stamped stamps a message as a celery 5.5 client does after
@@ -44,26 +45,26 @@ func TestRevokeByStampedHeaders(t *testing.T) {
 	<-started
 	reserved := h.send(t, "t.ok", nil, nil, stamped(`{"mtask_id": ["x", "m1"]}`))
 	other := h.send(t, "t.ok", nil, nil, stamped(`{"mtask_id": "m2"}`))
-	waitUntil(t, "two reserved", func() bool { _, r, _ := h.w.Requests(); return len(r) == 2 })
+	workertest.WaitUntil(t, "two reserved", func() bool { _, r, _ := h.w.Requests(); return len(r) == 2 })
 
 	got := h.w.RevokeStamps([]Stamp{{"mtask_id", []any{"m1", "m9"}}}, true, 9)
 	if want := []Stamp{{"mtask_id", []any{"m1"}}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("terminated mapping %v, want %v (only running tasks)", got, want)
 	}
-	f := h.backend.waitFinal(t, running.ID)
+	f := h.backend.WaitFinal(t, running.ID)
 	if f.Status != protocol.StateRevoked || resultJSONNoT(f) != `{"exc_type":"TaskRevokedError","exc_message":["terminated"],"exc_module":"celery.exceptions"}` {
 		t.Errorf("running: %s %s", f.Status, resultJSONNoT(f))
 	}
-	if f := h.backend.waitFinal(t, reserved.ID); f.Status != protocol.StateRevoked || resultJSONNoT(f) != `{"exc_type":"TaskRevokedError","exc_message":["revoked"],"exc_module":"celery.exceptions"}` {
+	if f := h.backend.WaitFinal(t, reserved.ID); f.Status != protocol.StateRevoked || resultJSONNoT(f) != `{"exc_type":"TaskRevokedError","exc_message":["revoked"],"exc_module":"celery.exceptions"}` {
 		t.Errorf("reserved (list stamp): %s %s", f.Status, resultJSONNoT(f))
 	}
-	if f := h.backend.waitFinal(t, other.ID); f.Status != protocol.StateSuccess {
+	if f := h.backend.WaitFinal(t, other.ID); f.Status != protocol.StateSuccess {
 		t.Errorf("unmatched stamp: %s", f.Status)
 	}
 	// Later messages with the stamp are discarded at receipt; the task
 	// ids are not added to the revoked ids.
 	later := h.send(t, "t.ok", nil, nil, stamped(`{"mtask_id": "m9"}`))
-	if f := h.backend.waitFinal(t, later.ID); f.Status != protocol.StateRevoked {
+	if f := h.backend.WaitFinal(t, later.ID); f.Status != protocol.StateRevoked {
 		t.Errorf("later: %s", f.Status)
 	}
 	if ids := h.w.Revoked().IDs(); len(ids) != 0 {
@@ -95,12 +96,12 @@ func TestRetryKeepsStamps(t *testing.T) {
 	}, TaskOptions{MaxRetries: 2})
 	h := start(t, Config{Concurrency: 1}, reg)
 	m := h.send(t, "t.flaky", nil, nil, stamped(`{"mtask_id": "m1"}`))
-	h.backend.waitFinal(t, m.ID)
-	_, _, _, pub := h.broker.snapshot()
+	h.backend.WaitFinal(t, m.ID)
+	_, _, _, pub := h.broker.Snapshot()
 	if len(pub) != 1 {
 		t.Fatalf("published %v", pub)
 	}
-	env, _ := protocol.DecodeEnvelope(pub[0].raw)
+	env, _ := protocol.DecodeEnvelope(pub[0].Raw)
 	re, err := protocol.DecodeTask(env)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // countingObserver counts events and reads only what the metrics read.
@@ -29,7 +30,7 @@ func eventCycle(tb testing.TB, observers ...Observer) func() {
 	if err := reg.Register("t.ok", func(context.Context, *Task) (any, error) { return nil, nil }, TaskOptions{}); err != nil {
 		tb.Fatal(err)
 	}
-	w, err := New(Config{Queues: []string{"q"}}, newMemBroker(), newMemBackend(), reg, nil)
+	w, err := New(Config{Queues: []string{"q"}}, workertest.NewBroker(), workertest.NewBackend(), reg, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

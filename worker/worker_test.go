@@ -11,12 +11,20 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
+)
+
+// The shared in-memory doubles (package workertest imports protocol only,
+// so these internal tests can use them) satisfy the runtime's interfaces.
+var (
+	_ Broker        = (*workertest.Broker)(nil)
+	_ ResultBackend = (*workertest.Backend)(nil)
 )
 
 type harness struct {
 	w       *Worker
-	broker  *memBroker
-	backend *memBackend
+	broker  *workertest.Broker
+	backend *workertest.Backend
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -36,7 +44,7 @@ func start(t *testing.T, cfg Config, reg *Registry) *harness {
 		cfg.FetchTimeout = 20 * time.Millisecond
 	}
 	cfg.RetryPause = time.Millisecond
-	h := &harness{broker: newMemBroker(), backend: newMemBackend(), done: make(chan error, 1)}
+	h := &harness{broker: workertest.NewBroker(), backend: workertest.NewBackend(), done: make(chan error, 1)}
 	w, err := New(cfg, h.broker, h.backend, reg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -69,11 +77,11 @@ func (h *harness) send(t *testing.T, task string, args []any, kwargs map[string]
 	for _, e := range edit {
 		e(m)
 	}
-	d := delivery(t, m, "q")
+	d := workertest.Delivery(t, m, "q")
 	tagsMu.Lock()
 	tagsByID[m.ID] = d.Tag
 	tagsMu.Unlock()
-	h.broker.put(d)
+	h.broker.Put(d)
 	return m
 }
 
@@ -142,20 +150,20 @@ func TestSuccessFailureAndStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := h.send(t, tc.task, tc.args, tc.kwargs)
 			if tc.states == nil {
-				waitUntil(t, "ack", func() bool {
-					_, acked, _, _ := h.broker.snapshot()
+				workertest.WaitUntil(t, "ack", func() bool {
+					_, acked, _, _ := h.broker.Snapshot()
 					return len(acked) > 0 && contains(acked, tagOf(h, m))
 				})
-				if s := h.backend.states(m.ID); len(s) != 0 {
+				if s := h.backend.States(m.ID); len(s) != 0 {
 					t.Fatalf("ignore_result task stored %v", s)
 				}
 				return
 			}
-			f := h.backend.waitFinal(t, m.ID)
-			if got := h.backend.states(m.ID); strings.Join(got, ",") != strings.Join(tc.states, ",") {
+			f := h.backend.WaitFinal(t, m.ID)
+			if got := h.backend.States(m.ID); strings.Join(got, ",") != strings.Join(tc.states, ",") {
 				t.Errorf("states %v, want %v", got, tc.states)
 			}
-			if got := resultJSON(t, f); got != tc.result {
+			if got := workertest.ResultJSON(t, f); got != tc.result {
 				t.Errorf("result %s, want %s", got, tc.result)
 			}
 			if f.DateDone == nil {
@@ -167,8 +175,7 @@ func TestSuccessFailureAndStates(t *testing.T) {
 		})
 	}
 	// STARTED meta is {"pid", "hostname"}.
-	h.backend.mu.Lock()
-	for _, m := range h.backend.metas {
+	for _, m := range h.backend.Metas() {
 		if m.Status == "STARTED" {
 			if got := resultJSONNoT(m); got != `{"hostname":"omics@test","pid":42}` {
 				t.Errorf("STARTED meta %s", got)
@@ -176,9 +183,8 @@ func TestSuccessFailureAndStates(t *testing.T) {
 			break
 		}
 	}
-	h.backend.mu.Unlock()
 	// Every message was acknowledged after its result (acks late).
-	waitUntil(t, "all acked", func() bool { n, _, _, _ := h.broker.snapshot(); return n == 0 })
+	workertest.WaitUntil(t, "all acked", func() bool { n, _, _, _ := h.broker.Snapshot(); return n == 0 })
 }
 
 var tagsMu sync.Mutex
@@ -228,19 +234,19 @@ func TestPrefetchWindowBoundsHeldMessages(t *testing.T) {
 			for range 10 {
 				ids = append(ids, h.send(t, "t.block", nil, nil).ID)
 			}
-			waitUntil(t, "window full", func() bool { n, _, _, _ := h.broker.snapshot(); return n == tc.want })
-			waitUntil(t, "pool busy", func() bool { return int(running.Load()) == tc.concurrency })
+			workertest.WaitUntil(t, "window full", func() bool { n, _, _, _ := h.broker.Snapshot(); return n == tc.want })
+			workertest.WaitUntil(t, "pool busy", func() bool { return int(running.Load()) == tc.concurrency })
 			// The window stays full: no further fetch while nothing finished.
 			time.Sleep(50 * time.Millisecond)
-			if n, _, _, _ := h.broker.snapshot(); n != tc.want {
+			if n, _, _, _ := h.broker.Snapshot(); n != tc.want {
 				t.Fatalf("%d messages held, want %d", n, tc.want)
 			}
 			close(release)
 			for _, id := range ids {
-				h.backend.waitFinal(t, id)
+				h.backend.WaitFinal(t, id)
 			}
-			if h.broker.maxHeld > tc.want {
-				t.Errorf("held up to %d messages, window is %d", h.broker.maxHeld, tc.want)
+			if held := h.broker.MaxHeld(); held > tc.want {
+				t.Errorf("held up to %d messages, window is %d", held, tc.want)
 			}
 		})
 	}
@@ -262,8 +268,8 @@ func TestETADoesNotBlockWindowAndRunsInOrder(t *testing.T) {
 	far := time.Now().Add(time.Hour)
 	held := h.send(t, "t.rec", nil, nil, func(m *protocol.TaskMessage) { m.ETA = &far })
 	plain := h.send(t, "t.rec", nil, nil)
-	h.backend.waitFinal(t, plain.ID)
-	waitUntil(t, "only the ETA message held", func() bool { n, _, _, _ := h.broker.snapshot(); return n == 1 })
+	h.backend.WaitFinal(t, plain.ID)
+	workertest.WaitUntil(t, "only the ETA message held", func() bool { n, _, _, _ := h.broker.Snapshot(); return n == 1 })
 
 	// ETA tasks run at their ETA, in ETA order.
 	now := time.Now()
@@ -271,7 +277,7 @@ func TestETADoesNotBlockWindowAndRunsInOrder(t *testing.T) {
 	late := h.send(t, "t.rec", nil, nil, func(m *protocol.TaskMessage) { m.ETA = &eta2 })
 	early := h.send(t, "t.rec", nil, nil, func(m *protocol.TaskMessage) { m.ETA = &eta1 })
 	for _, m := range []*protocol.TaskMessage{late, early} {
-		h.backend.waitFinal(t, m.ID)
+		h.backend.WaitFinal(t, m.ID)
 	}
 	mu.Lock()
 	want := []string{plain.ID, early.ID, late.ID}
@@ -283,13 +289,13 @@ func TestETADoesNotBlockWindowAndRunsInOrder(t *testing.T) {
 		m   *protocol.TaskMessage
 		eta time.Time
 	}{{early, eta1}, {late, eta2}} {
-		if f := h.backend.final(c.m.ID); f.DateDone.Before(c.eta) {
+		if f := h.backend.Final(c.m.ID); f.DateDone.Before(c.eta) {
 			t.Errorf("task ran at %v, before its ETA %v", f.DateDone, c.eta)
 		}
 	}
 	// Shutdown restores the far-ETA message.
 	h.stop(t)
-	if _, _, restored, _ := h.broker.snapshot(); len(restored) != 1 || restored[0] != tagOf(h, held) {
+	if _, _, restored, _ := h.broker.Snapshot(); len(restored) != 1 || restored[0] != tagOf(h, held) {
 		t.Fatalf("restored %v", restored)
 	}
 }
@@ -301,9 +307,9 @@ func TestExpiredIsRevoked(t *testing.T) {
 	h := start(t, Config{Concurrency: 1}, reg)
 	past := time.Now().Add(-time.Minute)
 	m := h.send(t, "t.x", nil, nil, func(m *protocol.TaskMessage) { m.Expires = &past })
-	f := h.backend.waitFinal(t, m.ID)
-	if f.Status != "REVOKED" || resultJSON(t, f) != `{"exc_type":"TaskRevokedError","exc_message":["expired"],"exc_module":"celery.exceptions"}` {
-		t.Fatalf("got %s %s", f.Status, resultJSON(t, f))
+	f := h.backend.WaitFinal(t, m.ID)
+	if f.Status != "REVOKED" || workertest.ResultJSON(t, f) != `{"exc_type":"TaskRevokedError","exc_message":["expired"],"exc_module":"celery.exceptions"}` {
+		t.Fatalf("got %s %s", f.Status, workertest.ResultJSON(t, f))
 	}
 	select {
 	case <-ran:
@@ -333,20 +339,20 @@ func TestTimeLimits(t *testing.T) {
 	f64 := func(f float64) *float64 { return &f }
 
 	soft := h.send(t, "t.coop", nil, nil, func(m *protocol.TaskMessage) { m.TimeLimit = [2]*float64{nil, f64(0.05)} })
-	if f := h.backend.waitFinal(t, soft.ID); resultJSON(t, f) != `{"exc_type":"SoftTimeLimitExceeded","exc_message":[],"exc_module":"billiard.exceptions"}` {
-		t.Errorf("soft: %s", resultJSON(t, f))
+	if f := h.backend.WaitFinal(t, soft.ID); workertest.ResultJSON(t, f) != `{"exc_type":"SoftTimeLimitExceeded","exc_message":[],"exc_module":"billiard.exceptions"}` {
+		t.Errorf("soft: %s", workertest.ResultJSON(t, f))
 	}
 	caught := h.send(t, "t.catch", nil, nil)
-	if f := h.backend.waitFinal(t, caught.ID); f.Status != "SUCCESS" {
+	if f := h.backend.WaitFinal(t, caught.ID); f.Status != "SUCCESS" {
 		t.Errorf("caught soft limit: %s", f.Status)
 	}
 	hard := h.send(t, "t.stubborn", nil, nil, func(m *protocol.TaskMessage) { m.TimeLimit = [2]*float64{f64(0.1), nil} })
-	if f := h.backend.waitFinal(t, hard.ID); resultJSON(t, f) != `{"exc_type":"TimeLimitExceeded","exc_message":[0.1],"exc_module":"billiard.exceptions"}` {
-		t.Errorf("hard: %s", resultJSON(t, f))
+	if f := h.backend.WaitFinal(t, hard.ID); workertest.ResultJSON(t, f) != `{"exc_type":"TimeLimitExceeded","exc_message":[0.1],"exc_module":"billiard.exceptions"}` {
+		t.Errorf("hard: %s", workertest.ResultJSON(t, f))
 	}
 	// The slot was freed although the stubborn handler still runs.
 	next := h.send(t, "t.ok", nil, nil)
-	if f := h.backend.waitFinal(t, next.ID); f.Status != "SUCCESS" {
+	if f := h.backend.WaitFinal(t, next.ID); f.Status != "SUCCESS" {
 		t.Errorf("after hard limit: %s", f.Status)
 	}
 }
@@ -354,37 +360,37 @@ func TestTimeLimits(t *testing.T) {
 func TestUnknownTaskAndForward(t *testing.T) {
 	h := start(t, Config{Concurrency: 1}, NewRegistry())
 	m := h.send(t, "nope.task", []any{1}, nil)
-	f := h.backend.waitFinal(t, m.ID)
-	if resultJSON(t, f) != `{"exc_type":"NotRegistered","exc_message":["nope.task"],"exc_module":"celery.exceptions"}` {
-		t.Fatalf("got %s", resultJSON(t, f))
+	f := h.backend.WaitFinal(t, m.ID)
+	if workertest.ResultJSON(t, f) != `{"exc_type":"NotRegistered","exc_message":["nope.task"],"exc_module":"celery.exceptions"}` {
+		t.Fatalf("got %s", workertest.ResultJSON(t, f))
 	}
-	waitUntil(t, "reject", func() bool { n, _, _, _ := h.broker.snapshot(); return n == 0 })
+	workertest.WaitUntil(t, "reject", func() bool { n, _, _, _ := h.broker.Snapshot(); return n == 0 })
 
 	h2 := start(t, Config{Concurrency: 1, ForwardUnknown: "python_q"}, NewRegistry())
-	d := delivery(t, protocol.NewTaskMessage("py.task", nil, nil), "q")
-	h2.broker.put(d)
-	waitUntil(t, "forward", func() bool { _, acked, _, pub := h2.broker.snapshot(); return len(pub) == 1 && len(acked) == 1 })
-	_, _, _, pub := h2.broker.snapshot()
-	if pub[0].queue != "python_q" || string(pub[0].raw) != string(d.Raw) {
-		t.Fatalf("forwarded to %s: %s", pub[0].queue, pub[0].raw)
+	d := workertest.Delivery(t, protocol.NewTaskMessage("py.task", nil, nil), "q")
+	h2.broker.Put(d)
+	workertest.WaitUntil(t, "forward", func() bool { _, acked, _, pub := h2.broker.Snapshot(); return len(pub) == 1 && len(acked) == 1 })
+	_, _, _, pub := h2.broker.Snapshot()
+	if pub[0].Queue != "python_q" || string(pub[0].Raw) != string(d.Raw) {
+		t.Fatalf("forwarded to %s: %s", pub[0].Queue, pub[0].Raw)
 	}
 }
 
 func TestBadMessages(t *testing.T) {
 	h := start(t, Config{Concurrency: 1}, NewRegistry())
 	// pickle content type: refused, FAILURE ContentDisallowed.
-	d := delivery(t, protocol.NewTaskMessage("t.x", nil, nil), "q")
+	d := workertest.Delivery(t, protocol.NewTaskMessage("t.x", nil, nil), "q")
 	d.Envelope.ContentType = "application/x-python-serialize"
 	id, _ := protocol.PeekTaskID(d.Envelope)
-	h.broker.put(d)
-	f := h.backend.waitFinal(t, id)
+	h.broker.Put(d)
+	f := h.backend.WaitFinal(t, id)
 	info := f.Result.(*protocol.ExceptionInfo)
 	if info.Type != "ContentDisallowed" || info.Module != "kombu.exceptions" || !strings.Contains(info.Message[0].(string), "pickle") {
 		t.Fatalf("got %+v", info)
 	}
 	// An envelope that did not decode: deleted without a result.
-	h.broker.put(&protocol.Delivery{Queue: "q", Tag: "bad-1", Raw: []byte("not json"), DecodeErr: errors.New("bad")})
-	waitUntil(t, "ack of undecodable", func() bool { _, acked, _, _ := h.broker.snapshot(); return contains(acked, "bad-1") })
+	h.broker.Put(&protocol.Delivery{Queue: "q", Tag: "bad-1", Raw: []byte("not json"), DecodeErr: errors.New("bad")})
+	workertest.WaitUntil(t, "ack of undecodable", func() bool { _, acked, _, _ := h.broker.Snapshot(); return contains(acked, "bad-1") })
 }
 
 func TestEarlyAck(t *testing.T) {
@@ -392,13 +398,13 @@ func TestEarlyAck(t *testing.T) {
 	seen := make(chan int, 1)
 	var h *harness
 	mustRegister(t, reg, "t.x", func(context.Context, *Task) (any, error) {
-		n, _, _, _ := h.broker.snapshot()
+		n, _, _, _ := h.broker.Snapshot()
 		seen <- n
 		return nil, nil
 	}, TaskOptions{})
 	h = start(t, Config{Concurrency: 1, AcksEarly: true}, reg)
 	m := h.send(t, "t.x", nil, nil)
-	h.backend.waitFinal(t, m.ID)
+	h.backend.WaitFinal(t, m.ID)
 	if n := <-seen; n != 0 {
 		t.Fatalf("%d unacked messages while the task ran with early ack", n)
 	}
@@ -416,18 +422,18 @@ func TestRetryRepublishes(t *testing.T) {
 		m.Expires = &exp
 		m.ExpiresRaw = "2099-01-01T00:00:00+00:00"
 	})
-	f := h.backend.waitFinal(t, m.ID)
-	if f.Status != "RETRY" || resultJSON(t, f) != `{"exc_type":"ConnectionError","exc_message":["refused"],"exc_module":"builtins"}` {
-		t.Fatalf("got %s %s", f.Status, resultJSON(t, f))
+	f := h.backend.WaitFinal(t, m.ID)
+	if f.Status != "RETRY" || workertest.ResultJSON(t, f) != `{"exc_type":"ConnectionError","exc_message":["refused"],"exc_module":"builtins"}` {
+		t.Fatalf("got %s %s", f.Status, workertest.ResultJSON(t, f))
 	}
 	if !strings.Contains(*f.Traceback, "Retry in 5s") {
 		t.Errorf("traceback %q", *f.Traceback)
 	}
-	_, _, _, pub := h.broker.snapshot()
-	if len(pub) != 1 || pub[0].queue != "q" {
+	_, _, _, pub := h.broker.Snapshot()
+	if len(pub) != 1 || pub[0].Queue != "q" {
 		t.Fatalf("published %v", pub)
 	}
-	env, err := protocol.DecodeEnvelope(pub[0].raw)
+	env, err := protocol.DecodeEnvelope(pub[0].Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,8 +454,8 @@ func TestRetryRepublishes(t *testing.T) {
 	}
 	// At max retries the error becomes the FAILURE.
 	m2 := h.send(t, "t.flaky", nil, nil, func(m *protocol.TaskMessage) { m.Retries = 2 })
-	if f := h.backend.waitFinal(t, m2.ID); f.Status != "FAILURE" || f.Result.(*protocol.ExceptionInfo).Type != "ConnectionError" {
-		t.Fatalf("max retries: %s %s", f.Status, resultJSON(t, f))
+	if f := h.backend.WaitFinal(t, m2.ID); f.Status != "FAILURE" || f.Result.(*protocol.ExceptionInfo).Type != "ConnectionError" {
+		t.Fatalf("max retries: %s %s", f.Status, workertest.ResultJSON(t, f))
 	}
 }
 
@@ -471,15 +477,15 @@ func TestWarmShutdownRestoresUnstarted(t *testing.T) {
 	if id := <-started; id != first.ID {
 		t.Fatalf("started %s first", id)
 	}
-	waitUntil(t, "all held", func() bool { n, _, _, _ := h.broker.snapshot(); return n == 4 })
+	workertest.WaitUntil(t, "all held", func() bool { n, _, _, _ := h.broker.Snapshot(); return n == 4 })
 	h.cancel() // warm shutdown
-	waitUntil(t, "restores", func() bool { _, _, r, _ := h.broker.snapshot(); return len(r) == 3 })
+	workertest.WaitUntil(t, "restores", func() bool { _, _, r, _ := h.broker.Snapshot(); return len(r) == 3 })
 	close(release)
 	h.stop(t)
-	if f := h.backend.final(first.ID); f == nil || f.Status != "SUCCESS" {
+	if f := h.backend.Final(first.ID); f == nil || f.Status != "SUCCESS" {
 		t.Fatalf("running task not finished: %v", f)
 	}
-	n, _, restored, _ := h.broker.snapshot()
+	n, _, restored, _ := h.broker.Snapshot()
 	if n != 0 || len(restored) != 3 {
 		t.Fatalf("unacked %d, restored %d", n, len(restored))
 	}
@@ -499,11 +505,11 @@ func TestColdShutdownRestoresRunning(t *testing.T) {
 	h.cancel()
 	h.w.ColdShutdown()
 	h.stop(t)
-	_, _, restored, _ := h.broker.snapshot()
+	_, _, restored, _ := h.broker.Snapshot()
 	if len(restored) != 1 {
 		t.Fatalf("restored %v", restored)
 	}
-	if f := h.backend.final(m.ID); f != nil {
+	if f := h.backend.Final(m.ID); f != nil {
 		t.Fatalf("cancelled task stored %s", f.Status)
 	}
 }
@@ -517,15 +523,13 @@ func TestLeasesAndRestoreLoop(t *testing.T) {
 	future := time.Now().Add(time.Hour)
 	h.send(t, "t.block", nil, nil)
 	h.send(t, "t.block", nil, nil, func(m *protocol.TaskMessage) { m.ETA = &future })
-	waitUntil(t, "both held", func() bool { n, _, _, _ := h.broker.snapshot(); return n == 2 })
-	waitUntil(t, "touch of running and ETA messages", func() bool {
-		h.broker.mu.Lock()
-		defer h.broker.mu.Unlock()
-		for tag := range h.broker.unacked {
-			if h.broker.touched[tag] < 2 {
+	workertest.WaitUntil(t, "both held", func() bool { n, _, _, _ := h.broker.Snapshot(); return n == 2 })
+	workertest.WaitUntil(t, "touch of running and ETA messages", func() bool {
+		for _, n := range h.broker.UnackedTouches() {
+			if n < 2 {
 				return false
 			}
 		}
-		return h.broker.restoreN >= 2
+		return h.broker.RestoreVisibleCalls() >= 2
 	})
 }

@@ -25,9 +25,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
-var controlDBs = redisDBs{10, 11}
+var controlDBs = redisDBs{testenv.RedisDBControl, testenv.RedisDBControlResults}
 
 // celeryCLI runs `python3 -m celery -A omics_app args...` and returns its
 // combined output and exit code.

@@ -8,15 +8,13 @@ package main
 // processed objects are then decrypted with Python's cryptography and
 // checked as UnifiedData documents.
 //
-// Services: Redis DB 8 (broker) and 9 (results) with unique queue names;
+// Services: Redis testenv.RedisDBE2E* (broker, results), unique queue names;
 // a scratch PostgreSQL database per test, dropped at the end; objects in a
 // temporary directory (OBJECT_STORAGE_ENDPOINT=file://...).
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -34,6 +32,7 @@ import (
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 	"github.com/omicsomics/omics-worker/internal/omicsapp"
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 
 	redigo "github.com/gomodule/redigo/redis"
@@ -46,48 +45,28 @@ import (
 	"github.com/omicsomics/omics-worker/worker/tasks"
 )
 
-var e2eDBs = redisDBs{8, 9}
+var e2eDBs = redisDBs{testenv.RedisDBE2E, testenv.RedisDBE2EResults}
 
 const e2eMasterKey = "e2e master key (UTF-8, not hex)"
-
-func e2eAdminURL() string {
-	if u := os.Getenv("OMICS_TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 // e2eScratchDB creates a uniquely named database, dropped at cleanup, and
 // returns its URL in the Python form the compose file uses.
 func e2eScratchDB(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, e2eAdminURL())
+	return pythonDBURL(t, testenv.ScratchDB(t, "omics_e2e"))
+}
+
+// pythonDBURL turns a scratch database's postgres:// URL into the
+// postgresql+asyncpg:// form of the compose file. The password is the
+// suite's test secret: trust auth ignores it, and startProc checks that no
+// worker log shows it.
+func pythonDBURL(tb testing.TB, u string) string {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(u)
 	if err != nil {
-		t.Fatalf("PostgreSQL unreachable at %s: %v\nhint: pg_ctlcluster --skip-systemctl-redirect 15 main start, or set OMICS_TEST_DATABASE_URL; -short skips", e2eAdminURL(), err)
+		tb.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	name := "omics_e2e_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), e2eAdminURL())
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	cfg, _ := pgx.ParseConfig(e2eAdminURL())
-	// The password is the suite's test secret: trust auth ignores it, and
-	// startProc checks that no worker log shows it.
-	return fmt.Sprintf("postgresql+asyncpg://%s:%s@%s:%d/%s", cfg.User, masktest.EncodedPassword, cfg.Host, cfg.Port, name)
+	return fmt.Sprintf("postgresql+asyncpg://%s:%s@%s:%d/%s", cfg.User, masktest.EncodedPassword, cfg.Host, cfg.Port, cfg.Database)
 }
 
 type e2eEnv struct {
@@ -658,27 +637,8 @@ func peakRSS(pid int) int64 {
 
 // benchScratchDB is e2eScratchDB for benchmarks.
 func benchScratchDB(b *testing.B) string {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, e2eAdminURL())
-	if err != nil {
-		b.Fatalf("PostgreSQL unreachable at %s: %v", e2eAdminURL(), err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("omics_bench_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), e2eAdminURL())
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	cfg, _ := pgx.ParseConfig(e2eAdminURL())
-	// The password is the suite's test secret: trust auth ignores it, and
-	// startProc checks that no worker log shows it.
-	return fmt.Sprintf("postgresql+asyncpg://%s:%s@%s:%d/%s", cfg.User, masktest.EncodedPassword, cfg.Host, cfg.Port, name)
+	b.Helper()
+	return pythonDBURL(b, testenv.ScratchDB(b, "omics_bench"))
 }
 
 // TestEndToEndCrashRedelivery: the worker is SIGKILLed while it converts;

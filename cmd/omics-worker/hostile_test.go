@@ -8,7 +8,8 @@ package main
 // interleaved with the hostile ones: every one of them must succeed, so no
 // other message is affected and the worker keeps running.
 //
-// Redis: DB 15 of the shared server, one unique queue per run.
+// Redis: hostileDB (testenv.RedisDBHostile) of the shared server, one
+// unique queue per run.
 
 import (
 	"bytes"
@@ -27,11 +28,12 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
-const hostileDB = 15
+const hostileDB = testenv.RedisDBHostile
 
 // hostileEnvelope is a valid protocol-2 envelope of task/id with args,
 // kwargs, as a mutable map.

@@ -20,7 +20,8 @@ import (
 // bug found in issue 10 #1: `inspect conf` and `inspect report` read
 // CELERY_RESULT_BACKEND again and ignored --result-backend. The worker
 // runs in-process with the flag and a different environment value; the
-// replies show the flag's backend, masked. Redis database 13 (loadgen).
+// replies show the flag's backend, masked. Redis database
+// testenv.RedisDBLoadgen.
 func TestInspectConfShowsResultBackendFlag(t *testing.T) {
 	requireLoadgenRedis(t)
 	t.Setenv("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/14")

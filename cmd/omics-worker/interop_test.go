@@ -6,17 +6,16 @@ package main
 // configured like Omicsomics' celery_app.py; client.py: the scenarios;
 // diag_tasks.py: Python twins of the diag.* tasks).
 //
-// Redis databases: 4 (broker) and 5 (results) for the scenario tests, 6 and
-// 7 for the crash tests (their short visibility timeouts must not touch
-// other tests' messages). Every test uses its own queue names.
+// Redis databases: testenv.RedisDBScenario* for the scenario tests,
+// testenv.RedisDBCrash* for the crash tests (their short visibility
+// timeouts must not touch other tests' messages). Every test uses its own
+// queue names.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,18 +26,19 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
 const (
-	pythonBin = "/usr/bin/python3"
-	redisAddr = "127.0.0.1:6379"
+	pythonBin = testenv.PythonBin
+	redisAddr = testenv.RedisAddr
 )
 
 type redisDBs struct{ broker, backend int }
 
 var (
-	scenarioDBs = redisDBs{4, 5}
-	crashDBs    = redisDBs{6, 7}
+	scenarioDBs = redisDBs{testenv.RedisDBScenario, testenv.RedisDBScenarioResults}
+	crashDBs    = redisDBs{testenv.RedisDBCrash, testenv.RedisDBCrashResults}
 )
 
 func (d redisDBs) env(queue string) []string {
@@ -54,37 +54,14 @@ func (d redisDBs) env(queue string) []string {
 // Python Celery is missing.
 func requireInterop(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("interop test (needs Redis and python3-celery); skipped with -short")
-	}
-	c, err := net.DialTimeout("tcp", redisAddr, 2*time.Second)
-	if err != nil {
-		t.Fatalf("Redis is not reachable at %s: %v\nhint: start redis-server (make test needs the real Redis; use -short to skip integration tests)", redisAddr, err)
-	}
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	_, _ = c.Write([]byte("PING\r\n"))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	c.Close()
-	if err != nil || !strings.HasPrefix(line, "+PONG") {
-		t.Fatalf("Redis at %s does not answer PING (%q, %v)", redisAddr, line, err)
-	}
-	pythonOnce.Do(func() {
-		out, err := exec.Command(pythonBin, "-c", "import celery, redis").CombinedOutput()
-		if err != nil {
-			pythonErr = fmt.Errorf("%w: %s", err, out)
-		}
-	})
-	if pythonErr != nil {
-		t.Fatalf("the Python Celery is not usable: %v\nhint: apt-get install python3-celery python3-redis (run with %s, not a virtualenv python)", pythonErr, pythonBin)
-	}
+	testenv.NeedRedis(t, scenarioDBs.broker)
+	testenv.NeedPython(t)
 }
 
 var (
-	pythonOnce sync.Once
-	pythonErr  error
-	buildOnce  sync.Once
-	builtBin   string
-	buildErr   error
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
 )
 
 // workerBinary builds omics-worker once per test process.
@@ -133,23 +110,7 @@ func uniqueQueue(t *testing.T, tag string) string {
 
 // redisDel deletes keys of one database (best effort, test cleanup only).
 func redisDel(db int, keys ...string) {
-	c, err := net.DialTimeout("tcp", redisAddr, 2*time.Second)
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	cmd := func(args ...string) string {
-		s := fmt.Sprintf("*%d\r\n", len(args))
-		for _, a := range args {
-			s += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
-		}
-		return s
-	}
-	_, _ = c.Write([]byte(cmd("SELECT", fmt.Sprint(db)) + cmd(append([]string{"DEL"}, keys...)...)))
-	r := bufio.NewReader(c)
-	_, _ = r.ReadString('\n')
-	_, _ = r.ReadString('\n')
+	testenv.RedisDel(db, keys...)
 }
 
 // syncBuffer collects a process's output.

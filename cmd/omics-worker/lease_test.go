@@ -10,7 +10,8 @@ package main
 // refreshes the lease any more, and a Python worker's start-up scan
 // restores the message and runs it again.
 //
-// Redis: DB 15 of the shared server, a unique queue.
+// Redis: hostileDB (testenv.RedisDBHostile) of the shared server, a
+// unique queue.
 
 import (
 	"context"

@@ -2,7 +2,7 @@ package main
 
 // Tests of the loadgen subcommand. The integration test runs the real worker
 // runtime in-process (runWorker with --diagnostic-tasks) against the real
-// Redis, database 13 (assigned to the benchmark harness), with a unique queue
+// Redis, database testenv.RedisDBLoadgen (the benchmark harness's), with a unique queue
 // per test; it checks counts only, never timings.
 
 import (
@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -19,20 +18,14 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/loadgen"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
-const loadgenRedisURL = "redis://127.0.0.1:6379/13"
+var loadgenRedisURL = testenv.RedisURL(testenv.RedisDBLoadgen)
 
 func requireLoadgenRedis(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test (needs Redis on 127.0.0.1:6379); skipped with -short")
-	}
-	c, err := net.DialTimeout("tcp", "127.0.0.1:6379", 2*time.Second)
-	if err != nil {
-		t.Fatalf("Redis is not reachable at 127.0.0.1:6379: %v\nhint: start redis-server (use -short to skip integration tests)", err)
-	}
-	c.Close()
+	testenv.NeedRedis(t, testenv.RedisDBLoadgen)
 }
 
 // startInprocWorker runs the worker subcommand in-process on queue and
@@ -74,7 +67,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // cleanupLoadgenKeys deletes the queue's lists and the result keys of a run.
 func cleanupLoadgenKeys(t testing.TB, queue, idPrefix string) {
 	t.Helper()
-	c, err := redigo.Dial("tcp", "127.0.0.1:6379", redigo.DialDatabase(13))
+	c, err := redigo.Dial("tcp", testenv.RedisAddr, redigo.DialDatabase(testenv.RedisDBLoadgen))
 	if err != nil {
 		t.Logf("cleanup: %v", err)
 		return
@@ -182,7 +175,7 @@ func TestLoadgenReportsMissing(t *testing.T) {
 func TestLoadgenSweepsMissedResults(t *testing.T) {
 	requireLoadgenRedis(t)
 	queue := fmt.Sprintf("lg_sweep_%d_%d", os.Getpid(), time.Now().UnixNano())
-	c, err := redigo.Dial("tcp", "127.0.0.1:6379", redigo.DialDatabase(13))
+	c, err := redigo.Dial("tcp", testenv.RedisAddr, redigo.DialDatabase(testenv.RedisDBLoadgen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +233,8 @@ func headerID(env []byte) string {
 //	go test -run '^$' -bench WorkerLoad -benchtime 20000x -cpuprofile cpu.out ./cmd/omics-worker/
 //	go tool pprof -top cpu.out
 //
-// OMICS_BENCH_REDIS_URL selects the Redis (default DB 13 on 127.0.0.1:6379);
+// OMICS_BENCH_REDIS_URL selects the Redis (default testenv.RedisDBLoadgen
+// on the shared server);
 // OMICS_BENCH_TASK / OMICS_BENCH_KWARGS the task (default diag.noop).
 func BenchmarkWorkerLoad(b *testing.B) {
 	if testing.Short() {

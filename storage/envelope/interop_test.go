@@ -9,13 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
 // pythonScript is our own Python re-statement of crypto.py, run with the
-// Debian interpreter and its python3-cryptography.
+// Debian interpreter (testenv.PythonBin) and its python3-cryptography.
 var pythonScript = filepath.Join("..", "..", "testdata", "interop", "crypto", "envelope.py")
-
-const debianPython = "/usr/bin/python3"
 
 type pyRequest struct {
 	Op     string `json:"op"`
@@ -33,12 +33,7 @@ type pyResponse struct {
 // runPython runs all requests in one interpreter (start-up dominates).
 func runPython(t *testing.T, reqs []pyRequest) []pyResponse {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("live Python cross-check skipped with -short")
-	}
-	if out, err := exec.Command(debianPython, "-c", "import cryptography").CombinedOutput(); err != nil {
-		t.Fatalf("the Python cross-check needs %s with python3-cryptography (apt-get install python3-cryptography): %v\n%s", debianPython, err, out)
-	}
+	debianPython := testenv.NeedPythonModules(t, "python3-cryptography", "cryptography")
 	in, _ := json.Marshal(reqs)
 	cmd := exec.Command(debianPython, pythonScript, "batch")
 	cmd.Stdin = bytes.NewReader(in)

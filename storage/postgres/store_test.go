@@ -8,24 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/storage"
 )
-
-// testURL is the PostgreSQL used by the integration tests; each test works
-// in its own scratch schema, dropped at the end.
-func testURL() string {
-	if u := os.Getenv("OMICS_TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 type fixture struct {
 	store   *Store
@@ -36,16 +27,16 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("PostgreSQL integration test skipped with -short")
-	}
+	// Each test works in its own scratch schema of the test database,
+	// dropped at the end (cheaper than testenv.ScratchDB's database).
+	url := testenv.NeedPostgres(t)
 	ctx := context.Background()
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "omics_storage_test_" + hex.EncodeToString(b[:])
-	s, err := OpenConfig(ctx, Config{URL: testURL(), Schema: schema})
+	s, err := OpenConfig(ctx, Config{URL: url, Schema: schema})
 	if err != nil {
-		t.Fatalf("PostgreSQL unreachable at %s (start it, e.g. `service postgresql start`, or set OMICS_TEST_DATABASE_URL; use -short to skip): %v", testURL(), err)
+		t.Fatalf("open %s: %v", schema, err)
 	}
 	t.Cleanup(func() {
 		_, err := s.pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")

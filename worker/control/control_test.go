@@ -11,34 +11,8 @@ import (
 
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/worker"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
-
-// nopBroker/nopBackend let a real *worker.Worker be built without Redis
-// (handlers only touch its in-memory state; Bind is recorded).
-type nopBroker struct {
-	mu    sync.Mutex
-	bound []string
-}
-
-func (b *nopBroker) Fetch(context.Context, []string, time.Duration) (*protocol.Delivery, error) {
-	return nil, nil
-}
-func (b *nopBroker) Ack(context.Context, *protocol.Delivery) error              { return nil }
-func (b *nopBroker) Requeue(context.Context, *protocol.Delivery) error          { return nil }
-func (b *nopBroker) Restore(context.Context, *protocol.Delivery) error          { return nil }
-func (b *nopBroker) RestoreVisible(context.Context, time.Duration) (int, error) { return 0, nil }
-func (b *nopBroker) Touch(context.Context, []string) error                      { return nil }
-func (b *nopBroker) Publish(context.Context, string, int, []byte) error         { return nil }
-func (b *nopBroker) Bind(_ context.Context, q string) error {
-	b.mu.Lock()
-	b.bound = append(b.bound, q)
-	b.mu.Unlock()
-	return nil
-}
-
-type nopBackend struct{}
-
-func (nopBackend) Store(context.Context, *protocol.ResultMeta) error { return nil }
 
 // recMailbox records replies and bindings.
 type recMailbox struct {
@@ -101,8 +75,10 @@ func newTestServer(t *testing.T) (*Server, *worker.Worker, *recMailbox, *fakeEve
 			t.Fatal(err)
 		}
 	}
+	// A real *worker.Worker on the in-memory doubles: handlers only touch
+	// its in-memory state.
 	w, err := worker.New(worker.Config{Hostname: "go@test", Queues: []string{"q1"}, Concurrency: 3, Pid: 4242},
-		&nopBroker{}, nopBackend{}, reg, nil)
+		workertest.NewBroker(), workertest.NewBackend(), reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,13 @@
 package tasks
 
-// Test environment: a scratch PostgreSQL database per test (created from
-// the admin URL, dropped at cleanup), an object store (a local directory or
+// Test environment: a scratch PostgreSQL database per test
+// (testenv.ScratchDB, dropped at cleanup), an object store (a local directory or
 // S3 via minio-go against a VersityGW gateway started for the test), a keyring, and a
 // Reporter that records every state.
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
 
 	"github.com/jackc/pgx/v5"
@@ -36,56 +36,6 @@ import (
 )
 
 const testMasterKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-
-// adminURL is the PostgreSQL the tests create their scratch databases in.
-func adminURL() string {
-	if u := os.Getenv("OMICS_TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// scratchDB creates a uniquely named database and returns its URL; it is
-// dropped when the test ends.
-func scratchDB(t testing.TB, prefix string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("PostgreSQL integration test; skipped with -short")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, adminURL())
-	if err != nil {
-		t.Fatalf("PostgreSQL unreachable at %s: %v\nhint: start it (pg_ctlcluster --skip-systemctl-redirect 15 main start) or set OMICS_TEST_DATABASE_URL; use -short to skip integration tests", adminURL(), err)
-	}
-	defer conn.Close(ctx)
-	name := prefix + "_" + randHex(5)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		c, err := pgx.Connect(ctx, adminURL())
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(adminURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
-}
 
 // objectLister lists every object key of a store (for "nothing left
 // behind" assertions).
@@ -105,7 +55,7 @@ type env struct {
 // newEnv builds a complete environment; kind is "local" or "s3".
 func newEnv(t testing.TB, kind string) *env {
 	t.Helper()
-	e := &env{dbURL: scratchDB(t, "omics_tasks_test")}
+	e := &env{dbURL: testenv.ScratchDB(t, "omics_tasks_test")}
 	ctx := context.Background()
 	files, err := postgres.OpenConfig(ctx, postgres.Config{URL: e.dbURL})
 	if err != nil {

@@ -8,12 +8,13 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
 func newTestBackend(t testing.TB, db int, cfg Config) (*ResultBackend, redis.Conn, string) {
 	t.Helper()
-	needRedis(t)
+	testenv.NeedRedis(t, db)
 	if cfg.ResultKeyPrefix == "" {
 		cfg.ResultKeyPrefix = "omt-" + uniq(t) + ":"
 	}
@@ -53,13 +54,13 @@ func subscribe(t testing.TB, db int, channel string) func() string {
 }
 
 func TestStoreNeverOverwritesSuccess(t *testing.T) {
-	r, c, pfx := newTestBackend(t, 2, Config{})
+	r, c, pfx := newTestBackend(t, resultsDB, Config{})
 	id := pyfmt.NewUUID4().String()
 	key := pfx + "celery-task-meta-" + id
 	if r.Key(id) != key {
 		t.Fatalf("Key = %q, want %q", r.Key(id), key)
 	}
-	next := subscribe(t, 2, key)
+	next := subscribe(t, resultsDB, key)
 	ctx := ctxT(t)
 
 	started := `{"status": "STARTED", "result": {"pid": 1, "hostname": "celery@x"}, "traceback": null, "children": [], "date_done": null, "task_id": "` + id + `"}`
@@ -104,7 +105,7 @@ func TestStoreNeverOverwritesSuccess(t *testing.T) {
 }
 
 func TestStoreMetaAndGet(t *testing.T) {
-	r, c, _ := newTestBackend(t, 2, Config{ResultExpires: 90 * time.Second})
+	r, c, _ := newTestBackend(t, resultsDB, Config{ResultExpires: 90 * time.Second})
 	id := pyfmt.NewUUID4().String()
 	ctx := ctxT(t)
 	m, err := r.Get(ctx, id)
@@ -131,7 +132,7 @@ func TestStoreMetaAndGet(t *testing.T) {
 }
 
 func TestStoreNoExpiry(t *testing.T) {
-	r, c, _ := newTestBackend(t, 2, Config{ResultExpires: -1})
+	r, c, _ := newTestBackend(t, resultsDB, Config{ResultExpires: -1})
 	id := pyfmt.NewUUID4().String()
 	if _, err := r.StoreRaw(ctxT(t), id, []byte(`{"status": "PROGRESS", "result": {}, "task_id": "`+id+`"}`)); err != nil {
 		t.Fatal(err)
@@ -144,9 +145,8 @@ func TestStoreNoExpiry(t *testing.T) {
 func TestResultKeyPrefix(t *testing.T) {
 	for _, tt := range []struct{ prefix, sep string }{{"pfx", "_"}, {"pfx:", ""}, {"pfx-", ""}} {
 		t.Run(tt.prefix, func(t *testing.T) {
-			needRedis(t)
 			p := "omt" + uniq(t) + tt.prefix
-			r, c, _ := newTestBackend(t, 2, Config{ResultKeyPrefix: p})
+			r, c, _ := newTestBackend(t, resultsDB, Config{ResultKeyPrefix: p})
 			id := pyfmt.NewUUID4().String()
 			want := p + tt.sep + "celery-task-meta-" + id
 			if r.Key(id) != want {
@@ -169,11 +169,11 @@ func TestStoreAndAck(t *testing.T) {
 		resultDB  int
 		useBroker bool
 	}{
-		{"same-db", 1, true},
-		{"other-db", 3, true},
+		{"same-db", brokerDB, true},
+		{"other-db", otherDB, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			b, bc, pfx := newTestBroker(t, 1, Config{})
+			b, bc, pfx := newTestBroker(t, brokerDB, Config{})
 			r, rc, _ := newTestBackend(t, tt.resultDB, Config{})
 			r.UseBroker(b)
 			q := "q-" + uniq(t)
@@ -199,7 +199,7 @@ func TestStoreAndAck(t *testing.T) {
 			if v, _ := redis.Bytes(rc.Do("GET", r.Key(id))); v == nil {
 				t.Errorf("result not stored in db %d", tt.resultDB)
 			}
-			if tt.resultDB != 1 {
+			if tt.resultDB != brokerDB {
 				if n, _ := redis.Int(bc.Do("EXISTS", r.Key(id))); n != 0 {
 					t.Error("result stored in the broker db")
 				}

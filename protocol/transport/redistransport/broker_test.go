@@ -13,6 +13,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
@@ -45,7 +46,7 @@ var fetchPaths = []struct {
 func TestFetchRecordsUnacked(t *testing.T) {
 	for _, p := range fetchPaths {
 		t.Run(p.name, func(t *testing.T) {
-			b, c, pfx := newTestBroker(t, 1, Config{})
+			b, c, pfx := newTestBroker(t, brokerDB, Config{})
 			q := "q-" + uniq(t)
 			raw := envelope(envOpts{tag: "tag-1", rk: q})
 			if err := b.Publish(ctxT(t), q, 0, raw); err != nil {
@@ -96,7 +97,7 @@ func TestFetchRecordsUnacked(t *testing.T) {
 func TestFetchMissingFields(t *testing.T) {
 	for _, p := range fetchPaths {
 		t.Run(p.name, func(t *testing.T) {
-			b, c, pfx := newTestBroker(t, 1, Config{})
+			b, c, pfx := newTestBroker(t, brokerDB, Config{})
 			q := "q-" + uniq(t)
 			raw := envelope(envOpts{noTag: true, noInfo: true})
 			if err := b.Publish(ctxT(t), q, 0, raw); err != nil {
@@ -120,7 +121,7 @@ func TestFetchMissingFields(t *testing.T) {
 func TestFetchGarbage(t *testing.T) {
 	for _, p := range fetchPaths {
 		t.Run(p.name, func(t *testing.T) {
-			b, c, pfx := newTestBroker(t, 1, Config{})
+			b, c, pfx := newTestBroker(t, brokerDB, Config{})
 			q := "q-" + uniq(t)
 			if err := b.Publish(ctxT(t), q, 0, []byte("not json {")); err != nil {
 				t.Fatal(err)
@@ -140,7 +141,7 @@ func TestFetchGarbage(t *testing.T) {
 }
 
 func TestFetchTimeoutEmpty(t *testing.T) {
-	b, _, _ := newTestBroker(t, 1, Config{})
+	b, _, _ := newTestBroker(t, brokerDB, Config{})
 	q := "q-" + uniq(t)
 	d, err := b.Fetch(ctxT(t), []string{q}, 50*time.Millisecond)
 	if d != nil || err != nil {
@@ -160,7 +161,7 @@ func TestFetchTimeoutEmpty(t *testing.T) {
 func TestFetchOrder(t *testing.T) {
 	for _, p := range fetchPaths {
 		t.Run(p.name, func(t *testing.T) {
-			b, c, pfx := newTestBroker(t, 1, Config{})
+			b, c, pfx := newTestBroker(t, brokerDB, Config{})
 			u := uniq(t)
 			qa, qb, qc := "a-"+u, "b-"+u, "c-"+u
 			push := func(q string, prio int, tag string) {
@@ -202,7 +203,7 @@ func TestFetchOrder(t *testing.T) {
 }
 
 func TestFetchManyRotation(t *testing.T) {
-	b, _, _ := newTestBroker(t, 1, Config{})
+	b, _, _ := newTestBroker(t, brokerDB, Config{})
 	u := uniq(t)
 	qa, qb := "a-"+u, "b-"+u
 	for i := range 3 {
@@ -236,7 +237,7 @@ func TestFetchManyRotation(t *testing.T) {
 }
 
 func TestAck(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 1, Config{})
+	b, c, pfx := newTestBroker(t, brokerDB, Config{})
 	q := "q-" + uniq(t)
 	for _, tag := range []string{"t1", "t2", "t3"} {
 		if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: tag, rk: q})); err != nil {
@@ -285,7 +286,7 @@ func TestRequeueAndRestore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, c, pfx := newTestBroker(t, 1, Config{})
+			b, c, pfx := newTestBroker(t, brokerDB, Config{})
 			q := "q-" + uniq(t)
 			m := envelope(envOpts{tag: "m", rk: q, priority: tt.priority})
 			if err := b.Publish(ctxT(t), q, tt.priority, m); err != nil {
@@ -332,7 +333,7 @@ func TestRequeueAndRestore(t *testing.T) {
 }
 
 func TestRestoreRoutesThroughBinding(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 1, Config{})
+	b, c, pfx := newTestBroker(t, brokerDB, Config{})
 	u := uniq(t)
 	q, target, ex := "q-"+u, "target-"+u, "ex-"+u
 	if err := b.AddBinding(ctxT(t), ex, b.Names().BindingMember("rk1", "", target)); err != nil {
@@ -378,7 +379,7 @@ func TestRestoreRoutesThroughBinding(t *testing.T) {
 }
 
 func TestRestoreVisible(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 1, Config{})
+	b, c, pfx := newTestBroker(t, brokerDB, Config{})
 	q := "q-" + uniq(t)
 	for _, tag := range []string{"old", "fresh", "touched"} {
 		if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: tag, rk: q})); err != nil {
@@ -440,7 +441,7 @@ func TestRestoreVisible(t *testing.T) {
 }
 
 func TestRestoreVisibleLimit(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 1, Config{RestoreLimit: 2})
+	b, c, pfx := newTestBroker(t, brokerDB, Config{RestoreLimit: 2})
 	q := "q-" + uniq(t)
 	for i := range 5 {
 		if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: fmt.Sprint(i), rk: q})); err != nil {
@@ -459,7 +460,7 @@ func TestRestoreVisibleLimit(t *testing.T) {
 }
 
 func TestPublishBindPurgeLength(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 1, Config{})
+	b, c, pfx := newTestBroker(t, brokerDB, Config{})
 	q := "q-" + uniq(t)
 	if err := b.Bind(ctxT(t), q); err != nil {
 		t.Fatal(err)
@@ -497,10 +498,10 @@ func TestPublishBindPurgeLength(t *testing.T) {
 // TestGlobalKeyPrefix checks that every broker key carries the prefix and
 // nothing is written unprefixed (spec §2.9).
 func TestGlobalKeyPrefix(t *testing.T) {
-	needRedis(t)
+	testenv.NeedRedis(t, brokerDB)
 	u := uniq(t)
 	pfx := "gkp-" + u + ":"
-	b, c, _ := newTestBroker(t, 2, Config{GlobalKeyPrefix: pfx})
+	b, c, _ := newTestBroker(t, resultsDB, Config{GlobalKeyPrefix: pfx})
 	q := "q-" + u
 	ctx := ctxT(t)
 	if err := b.Bind(ctx, q); err != nil {
@@ -548,8 +549,8 @@ func TestGlobalKeyPrefix(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	needRedis(t)
-	b, err := NewBroker(testURL(1), Config{})
+	testenv.NeedRedis(t, brokerDB)
+	b, err := NewBroker(testURL(brokerDB), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +600,7 @@ func TestRestoreVisibleMutexLease(t *testing.T) {
 
 	for _, steal := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stolen=%v", steal), func(t *testing.T) {
-			b, c, pfx := newTestBroker(t, 1, Config{})
+			b, c, pfx := newTestBroker(t, brokerDB, Config{})
 			q := "q-" + uniq(t)
 			tags := []string{"a", "b", "c", "d"}
 			for _, tag := range tags {

@@ -11,19 +11,20 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
 func newChordBackend(t *testing.T) (*ResultBackend, redis.Conn, string) {
 	t.Helper()
-	needRedis(t)
+	testenv.NeedRedis(t, resultsDB)
 	prefix := "omt-" + uniq(t) + ":"
-	r, err := NewResultBackend(testURL(2), Config{ResultKeyPrefix: prefix, ResultExpires: 600 * time.Second})
+	r, err := NewResultBackend(testURL(resultsDB), Config{ResultKeyPrefix: prefix, ResultExpires: 600 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return r, rawConn(t, 2, prefix), prefix
+	return r, rawConn(t, resultsDB, prefix), prefix
 }
 
 // TestChordJoinConcurrent: n parts recorded concurrently (as n workers

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,31 +12,23 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
-// Integration tests use the real Redis on 127.0.0.1:6379, databases 1-3
-// only (assigned to this package), and a unique global key prefix and
-// queue names per test; they never FLUSHDB.
-const testAddr = "127.0.0.1:6379"
+// Integration tests use the shared Redis (testenv.RedisAddr), only this
+// package's databases (testenv's table), and a unique global key prefix
+// and queue names per test; they never FLUSHDB.
+const (
+	brokerDB  = testenv.RedisDBTransport
+	resultsDB = testenv.RedisDBTransportResults
+	otherDB   = testenv.RedisDBTransportOther
+)
 
-func testURL(db int) string { return fmt.Sprintf("redis://%s/%d", testAddr, db) }
+const testAddr = testenv.RedisAddr
 
-// needRedis skips under -short and fails with a hint when Redis is down.
-func needRedis(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs Redis (skipped with -short)")
-	}
-	c, err := redis.Dial("tcp", testAddr, redis.DialConnectTimeout(2*time.Second))
-	if err == nil {
-		_, err = c.Do("PING")
-		c.Close()
-	}
-	if err != nil {
-		t.Fatalf("Redis is not reachable on %s (%v): start it (e.g. `redis-server --daemonize yes`) or run `go test -short`", testAddr, err)
-	}
-}
+// testURL is the URL of db, one of the databases above.
+func testURL(db int) string { return testenv.RedisURL(db) }
 
 // uniq returns a per-test unique name fragment.
 func uniq(t testing.TB) string {
@@ -72,7 +63,7 @@ func escapeGlob(s string) string {
 // raw connection and the prefix.
 func newTestBroker(t testing.TB, db int, cfg Config) (*Broker, redis.Conn, string) {
 	t.Helper()
-	needRedis(t)
+	testenv.NeedRedis(t, db)
 	if cfg.GlobalKeyPrefix == "" {
 		cfg.GlobalKeyPrefix = "omt-" + uniq(t) + ":"
 	}

@@ -3,23 +3,20 @@ package redistransport
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/gomodule/redigo/redis"
-)
 
-const python = "/usr/bin/python3"
+	"github.com/omicsomics/omics-worker/internal/testenv"
+)
 
 // kombuPeer runs testdata/interop/redis/kombu_peer.py with the real
 // Debian kombu and decodes its JSON output.
 func kombuPeer(t *testing.T, out any, args ...string) {
 	t.Helper()
-	if _, err := os.Stat(python); err != nil {
-		t.Fatalf("%s not found: install Debian python3-kombu and python3-redis (apt-get install python3-celery)", python)
-	}
+	python := testenv.NeedPython(t)
 	script := filepath.Join("..", "..", "..", "testdata", "interop", "redis", "kombu_peer.py")
 	cmd := exec.CommandContext(ctxT(t), python, append([]string{script}, args...)...)
 	var stderr bytes.Buffer
@@ -37,7 +34,7 @@ func kombuPeer(t *testing.T, out any, args ...string) {
 // by the real kombu restore_visible, proving our unacked record format is
 // the one kombu reads.
 func TestKombuRestoresOurUnacked(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 3, Config{})
+	b, c, pfx := newTestBroker(t, otherDB, Config{})
 	q := "q-" + uniq(t)
 	m0 := envelope(envOpts{tag: "p0", rk: q})
 	m6 := envelope(envOpts{tag: "p6", rk: q, priority: 6})
@@ -51,7 +48,7 @@ func TestKombuRestoresOurUnacked(t *testing.T) {
 		t.Fatalf("FetchMany = %d, %v", len(ds), err)
 	}
 	var res map[string]any
-	kombuPeer(t, &res, "restore_visible", testURL(3), pfx)
+	kombuPeer(t, &res, "restore_visible", testURL(otherDB), pfx)
 	if n, _ := redis.Int(c.Do("HLEN", pfx+"unacked")); n != 0 {
 		t.Fatalf("kombu left %d unacked records", n)
 	}
@@ -98,7 +95,7 @@ func TestKombuRestoresOurUnacked(t *testing.T) {
 // kombu (BRPOP path) with its redelivered flags, and kombu's ack leaves no
 // record behind.
 func TestKombuConsumesOurRequeue(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 3, Config{})
+	b, c, pfx := newTestBroker(t, otherDB, Config{})
 	q := "q-" + uniq(t)
 	if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: "rq", rk: q, body: `{"x": 41}`})); err != nil {
 		t.Fatal(err)
@@ -116,7 +113,7 @@ func TestKombuConsumesOurRequeue(t *testing.T) {
 		DeliveryInfo map[string]any `json:"delivery_info"`
 		DeliveryTag  string         `json:"delivery_tag"`
 	}
-	kombuPeer(t, &got, "consume", testURL(3), pfx, q)
+	kombuPeer(t, &got, "consume", testURL(otherDB), pfx, q)
 	if got.Payload["x"] != float64(41) || got.DeliveryTag != "rq" {
 		t.Errorf("kombu got %+v", got)
 	}
@@ -131,10 +128,10 @@ func TestKombuConsumesOurRequeue(t *testing.T) {
 // TestWeConsumeKombuPublish: a message published by kombu (priority 5 →
 // sub-list 3) is fetched and recorded by us.
 func TestWeConsumeKombuPublish(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 3, Config{})
+	b, c, pfx := newTestBroker(t, otherDB, Config{})
 	q := "q-" + uniq(t)
 	var res map[string]any
-	kombuPeer(t, &res, "publish", testURL(3), pfx, q, "5")
+	kombuPeer(t, &res, "publish", testURL(otherDB), pfx, q, "5")
 	if n, _ := redis.Int(c.Do("LLEN", pfx+q+sep+"3")); n != 1 {
 		t.Fatalf("kombu did not publish to the step-3 list (LLEN=%d)", n)
 	}

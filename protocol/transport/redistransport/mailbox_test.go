@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
 // The broker satisfies the consumers' interfaces without an adapter
@@ -27,7 +29,7 @@ var _ interface {
 } = (*Broker)(nil)
 
 func TestMailboxListOperations(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 2, Config{})
+	b, c, pfx := newTestBroker(t, resultsDB, Config{})
 	ctx := ctxT(t)
 	q := "reply." + uniq(t)
 	for _, p := range []int{0, 0, 3, 9} {
@@ -62,7 +64,7 @@ func TestMailboxListOperations(t *testing.T) {
 // OnMailboxError hook under their metric names; Bind (the consume path)
 // does not.
 func TestMailboxErrorHook(t *testing.T) {
-	b, _, _ := newTestBroker(t, 2, Config{})
+	b, _, _ := newTestBroker(t, resultsDB, Config{})
 	var mu sync.Mutex
 	var ops []string
 	b.OnMailboxError(func(op string) { mu.Lock(); ops = append(ops, op); mu.Unlock() })
@@ -93,8 +95,8 @@ func TestMailboxErrorHook(t *testing.T) {
 }
 
 func TestDial(t *testing.T) {
-	needRedis(t)
-	ep, err := ParseURL(testURL(3))
+	testenv.NeedRedis(t, otherDB)
+	ep, err := ParseURL(testURL(otherDB))
 	if err != nil {
 		t.Fatal(err)
 	}

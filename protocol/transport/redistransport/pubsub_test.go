@@ -10,7 +10,7 @@ import (
 )
 
 func TestSubscribeFanout(t *testing.T) {
-	b, _, pfx := newTestBroker(t, 1, Config{})
+	b, _, pfx := newTestBroker(t, brokerDB, Config{})
 	n := b.Names()
 	ctx, cancel := context.WithCancel(ctxT(t))
 	msgs, err := b.Subscribe(ctx, n.FanoutPattern("celeryev", "worker.#"), n.PidboxChannel())
@@ -46,7 +46,7 @@ func TestSubscribeFanout(t *testing.T) {
 // messages flow again afterwards.
 func TestSubscribeReconnects(t *testing.T) {
 	name := "omt-sub-" + strings.ReplaceAll(uniq(t), ".", "")[:20]
-	b, c, _ := newTestBroker(t, 1, Config{ClientName: name})
+	b, c, _ := newTestBroker(t, brokerDB, Config{ClientName: name})
 	ch := b.Names().PidboxChannel()
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
@@ -92,7 +92,7 @@ func TestSubscribeReconnects(t *testing.T) {
 }
 
 func TestReply(t *testing.T) {
-	b, c, pfx := newTestBroker(t, 1, Config{})
+	b, c, pfx := newTestBroker(t, brokerDB, Config{})
 	n := b.Names()
 	oid := uniq(t)
 	replyQ := oid + ".reply.celery.pidbox"

@@ -24,7 +24,7 @@ func TestWriterOrder(t *testing.T) {
 		resultDB int
 	}{{"same-db", 1}, {"other-db", 3}} {
 		t.Run(tt.name, func(t *testing.T) {
-			b, bc, pfx := newTestBroker(t, 1, Config{})
+			b, bc, pfx := newTestBroker(t, brokerDB, Config{})
 			r, rc, _ := newTestBackend(t, tt.resultDB, Config{})
 			r.UseBroker(b)
 			if r.w == nil {
@@ -101,8 +101,8 @@ func TestWriterOrder(t *testing.T) {
 // the next message in the same round trip; with an empty queue it returns
 // nothing; the popped message is held (unacked) exactly as a Fetch result.
 func TestStoreAckFetch(t *testing.T) {
-	b, bc, pfx := newTestBroker(t, 1, Config{})
-	r, rc, _ := newTestBackend(t, 1, Config{})
+	b, bc, pfx := newTestBroker(t, brokerDB, Config{})
+	r, rc, _ := newTestBackend(t, brokerDB, Config{})
 	r.UseBroker(b)
 	q := "q-" + uniq(t)
 	for _, tag := range []string{"f1", "f2"} {
@@ -146,8 +146,8 @@ func TestStoreAckFetch(t *testing.T) {
 // batches, the next write is sent again on a new connection and succeeds.
 func TestWriterReconnects(t *testing.T) {
 	name := "omt-writer-" + pyfmt.NewUUID4().String()[:8]
-	b, _, _ := newTestBroker(t, 1, Config{ClientName: name})
-	r, rc, _ := newTestBackend(t, 1, Config{})
+	b, _, _ := newTestBroker(t, brokerDB, Config{ClientName: name})
+	r, rc, _ := newTestBackend(t, brokerDB, Config{})
 	r.UseBroker(b)
 	store := func(state string) string {
 		id := pyfmt.NewUUID4().String()
