@@ -1,7 +1,8 @@
 package main
 
 // End-to-end interop tests of the file tasks: the real Python Celery
-// client (testdata/interop/e2e/e2e.py, run with /usr/bin/python3) enqueues
+// client (testdata/interop/e2e/e2e.py, run once per Celery version: see
+// pyruntime_test.go) enqueues
 // process_file_async.delay(raw_file_id=..., sample_id=...) for every file
 // of testdata/demo, polls the FastAPI status endpoint's logic until every
 // task is finished and checks every response and every stored state; the
@@ -158,7 +159,7 @@ type e2eReport struct {
 	} `json:"tasks"`
 }
 
-func runE2EPy(t *testing.T, env []string, input any, args ...string) []byte {
+func runE2EPy(t *testing.T, py pyRuntime, env []string, input any, args ...string) []byte {
 	t.Helper()
 	in, err := json.Marshal(input)
 	if err != nil {
@@ -166,7 +167,7 @@ func runE2EPy(t *testing.T, env []string, input any, args ...string) []byte {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, pythonBin, append([]string{"e2e.py"}, args...)...)
+	cmd := py.CommandContext(ctx, append([]string{"e2e.py"}, args...)...)
 	cmd.Dir = filepath.Join(interopDir(t), "e2e")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = bytes.NewReader(in)
@@ -189,6 +190,10 @@ func bigVCF(size int) []byte {
 }
 
 func TestEndToEndPythonClient(t *testing.T) {
+	forEachCelery(t, true, testEndToEndPythonClient)
+}
+
+func testEndToEndPythonClient(t *testing.T, py pyRuntime) {
 	e := newE2EEnv(t)
 	ctx := context.Background()
 	files, err := e.seed.SeedDir(ctx, filepath.Join("..", "..", "testdata", "demo"))
@@ -222,7 +227,7 @@ func TestEndToEndPythonClient(t *testing.T) {
 	missing := omicsapp.PlanFile{Name: "(missing row)", RawFileID: 987654, Expect: omicsapp.Expect{Success: false, Error: "File 987654 not found"}}
 	e.startWorker(t, e.dbURL)
 
-	out := runE2EPy(t, e.env(e.dbURL), omicsapp.Plan{Files: append(files, missing), Timeout: 120}, "run")
+	out := runE2EPy(t, py, e.env(e.dbURL), omicsapp.Plan{Files: append(files, missing), Timeout: 120}, "run")
 	var rep e2eReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("e2e.py output: %v\n%s", err, out)
@@ -309,7 +314,7 @@ func TestEndToEndPythonClient(t *testing.T) {
 	if rows != len(seen)+successes {
 		t.Errorf("%d rows, want %d raw + %d processed", rows, len(seen), successes)
 	}
-	vout := runE2EPy(t, nil, map[string]any{"master_key": e2eMasterKey, "items": items}, "verify")
+	vout := runE2EPy(t, py, nil, map[string]any{"master_key": e2eMasterKey, "items": items}, "verify")
 	var v struct {
 		OK      bool     `json:"ok"`
 		Errors  []string `json:"errors"`
@@ -327,6 +332,10 @@ func TestEndToEndPythonClient(t *testing.T) {
 // retried with backoff (RETRY states, readable by the status endpoint),
 // then fails with a clear ConnectionError message.
 func TestEndToEndDatabaseOutage(t *testing.T) {
+	forEachCelery(t, true, testEndToEndDatabaseOutage)
+}
+
+func testEndToEndDatabaseOutage(t *testing.T, py pyRuntime) {
 	e := newE2EEnv(t)
 	pf, err := e.seed.Store(context.Background(), "counts.tsv", []byte("gene\ta\nG1\t1\n"))
 	if err != nil {
@@ -336,7 +345,7 @@ func TestEndToEndDatabaseOutage(t *testing.T) {
 	down := "postgresql+asyncpg://postgres:" + masktest.EncodedPassword + "@127.0.0.1:1/omics"
 	e.startWorker(t, down, "--file-tasks-retry-delay", "0.05")
 	pf.Expect = omicsapp.Expect{Success: false, ErrorPrefix: fmt.Sprintf("database unavailable while loading file %d: ", pf.RawFileID)}
-	out := runE2EPy(t, e.env(down), omicsapp.Plan{Files: []omicsapp.PlanFile{pf}, Timeout: 60}, "run")
+	out := runE2EPy(t, py, e.env(down), omicsapp.Plan{Files: []omicsapp.PlanFile{pf}, Timeout: 60}, "run")
 	var rep e2eReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("e2e.py output: %v\n%s", err, out)
