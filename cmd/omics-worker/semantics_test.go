@@ -36,6 +36,8 @@ type semanticsEntry struct {
 	Exc       string   `json:"exc"`
 	RunsAfter *float64 `json:"runs_after"`
 	MinAfter  float64  `json:"min_after"`
+	MetaKeys  []string `json:"meta_keys"`
+	DateDone  string   `json:"date_done_form"`
 }
 
 func semanticsEnv(queue string) []string {
@@ -122,6 +124,16 @@ func testSemanticsMatchPython(t *testing.T, py pyRuntime) {
 			}
 			if p.State != g.State || !reflect.DeepEqual(p.Result, g.Result) || p.ExcType != g.ExcType {
 				t.Errorf("final differs: python %s %v %s, go %s %v %s", p.State, p.Result, p.ExcType, g.State, g.Result, g.ExcType)
+			}
+			if !slices.Equal(p.MetaKeys, g.MetaKeys) {
+				t.Errorf("stored result keys differ: python %v, go %v", p.MetaKeys, g.MetaKeys)
+			}
+			// date_done: omics-worker writes aware UTC, what celery ≥ 5.4
+			// writes (with timezone UTC); celery 5.2.6 writes naive UTC,
+			// which every 5.x client parses the same (docs/protocol.md).
+			if wantPy := map[bool]string{true: "aware", false: "naive"}[py.AtLeast("5.4")]; p.DateDone != "none" &&
+				(p.DateDone != wantPy || g.DateDone != "aware") {
+				t.Errorf("date_done form: python %s (want %s), go %s (want aware)", p.DateDone, wantPy, g.DateDone)
 			}
 			if !semanticsSameMessage(name, p.Exc, g.Exc) {
 				t.Errorf("exception text differs: python %q, go %q", p.Exc, g.Exc)
