@@ -5,40 +5,43 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/pyruntime"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
 
-// pythonBin is Debian's interpreter with python3-celery installed.
-const pythonBin = "/usr/bin/python3"
+// pythonRuntimes are the interpreters of the test matrix: celery 5.2 from
+// Debian's /usr/bin/python3 and celery 5.5 from the scripts/celery55.sh
+// root (internal/pyruntime).
+func pythonRuntimes() []pyruntime.Runtime { return pyruntime.All() }
 
-// needPython skips under -short and fails with a hint when the Debian
-// Python with celery is not usable.
-func needPython(t *testing.T) {
+// forEachCelery skips under -short, then runs f once per Celery version as
+// subtests "celery5.2", "celery5.5" (one after the other: the decode
+// script shares Redis DB 15); a runtime that is not installed fails its
+// subtest with the command that installs it.
+func forEachCelery(t *testing.T, f func(t *testing.T, py pyruntime.Runtime)) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("interop test needs /usr/bin/python3 with python3-celery; skipped under -short")
+		t.Skip("interop test needs the Python Celery (5.2: /usr/bin/python3, 5.5: scripts/celery55.sh); skipped under -short")
 	}
-	out, err := exec.Command(pythonBin, "-c", "import celery, kombu, redis; print(celery.__version__)").CombinedOutput()
-	if err != nil {
-		t.Fatalf("interop test needs %s with python3-celery and python3-redis (apt-get install python3-celery python3-redis): %v\n%s", pythonBin, err, out)
-	}
+	pyruntime.Run(t, false, f)
 }
 
-// runPython runs a Python script with stdin and returns its stdout.
-func runPython(t *testing.T, script string, stdin []byte, args ...string) []byte {
+// runPython runs a Python script with stdin on the runtime py and returns
+// its stdout.
+func runPython(t *testing.T, py pyruntime.Runtime, script string, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(pythonBin, append([]string{"-c", script}, args...)...)
+	cmd := py.Command(append([]string{"-c", script}, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("python failed: %v\nstderr:\n%s", err, stderr.String())
+		t.Fatalf("python (%s) failed: %v\nstderr:\n%s", py.Name(), err, stderr.String())
 	}
 	return out
 }
