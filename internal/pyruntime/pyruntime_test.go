@@ -50,4 +50,3 @@ func TestMissingRootHint(t *testing.T) {
 		t.Fatalf("probe = %v, want the ensure hint", err)
 	}
 }
-
