@@ -138,7 +138,7 @@ func (e *e2eEnv) env(dbURL string) []string {
 
 func (e *e2eEnv) startWorker(t *testing.T, dbURL string, args ...string) *proc {
 	t.Helper()
-	all := append([]string{"worker", "-Q", e.queue + "," + e.queue + "_large", "-c", "2", "-n", "omics-e2e@%h",
+	all := append([]string{"worker", "-Q", e.queue + "," + e.queue + "_large", "-c", "2", "-n", uniqueNode("omics-e2e"),
 		"--result-expires", "600"}, args...)
 	p := startProc(t, "go worker", interopDir(t), e.env(dbURL), workerBinary(t), all...)
 	p.waitFor(t, "worker ready", 1, 30*time.Second)
@@ -169,13 +169,17 @@ func runE2EPy(t *testing.T, py pyRuntime, env []string, input any, args ...strin
 	defer cancel()
 	cmd := py.CommandContext(ctx, append([]string{"e2e.py"}, args...)...)
 	cmd.Dir = filepath.Join(interopDir(t), "e2e")
-	cmd.Env = append(os.Environ(), env...)
+	// On the deadline, SIGABRT first: faulthandler prints every thread's
+	// stack to stderr (shown below), then SIGKILL after WaitDelay.
+	cmd.Env = append(os.Environ(), append(env, "PYTHONFAULTHANDLER=1")...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGABRT) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil && len(out) == 0 {
-		t.Fatalf("e2e.py %v: %v\n%s", args, err, stderr.String())
+		t.Fatalf("e2e.py (%s) %v: %v\n%s", py.Name(), args, err, stderr.String())
 	}
 	return out
 }
