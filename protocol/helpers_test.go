@@ -5,35 +5,43 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/omicsomics/omics-worker/internal/testenv"
+	"github.com/omicsomics/omics-worker/internal/pyruntime"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
 
-// needPython skips under -short and fails with the tree's hint when the
-// Debian Python with celery, or the Redis database its scripts use
-// (testenv.RedisDBHostile), is missing.
-func needPython(t *testing.T) {
+// pythonRuntimes are the interpreters of the test matrix: celery 5.2 from
+// Debian's /usr/bin/python3 and celery 5.5 from the scripts/celery55.sh
+// root (internal/pyruntime).
+func pythonRuntimes() []pyruntime.Runtime { return pyruntime.All() }
+
+// forEachCelery skips under -short, then runs f once per Celery version as
+// subtests "celery5.2", "celery5.5" (one after the other: the decode
+// script shares Redis DB 15); a runtime that is not installed fails its
+// subtest with the command that installs it.
+func forEachCelery(t *testing.T, f func(t *testing.T, py pyruntime.Runtime)) {
 	t.Helper()
-	testenv.NeedPython(t)
-	testenv.NeedRedis(t, testenv.RedisDBHostile)
+	if testing.Short() {
+		t.Skip("interop test needs the Python Celery (5.2: /usr/bin/python3, 5.5: scripts/celery55.sh); skipped under -short")
+	}
+	pyruntime.Run(t, false, f)
 }
 
-// runPython runs a Python script with stdin and returns its stdout.
-func runPython(t *testing.T, script string, stdin []byte, args ...string) []byte {
+// runPython runs a Python script with stdin on the runtime py and returns
+// its stdout.
+func runPython(t *testing.T, py pyruntime.Runtime, script string, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(testenv.PythonBin, append([]string{"-c", script}, args...)...)
+	cmd := py.Command(append([]string{"-c", script}, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("python failed: %v\nstderr:\n%s", err, stderr.String())
+		t.Fatalf("python (%s) failed: %v\nstderr:\n%s", py.Name(), err, stderr.String())
 	}
 	return out
 }

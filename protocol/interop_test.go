@@ -8,17 +8,17 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/pyruntime"
 )
 
 // decodeWithPython runs testdata/interop/capture/decode_envelopes.py (the
-// real kombu 5.2.4 / celery 5.2.6 decode paths; results go through Redis
-// DB 15 and AsyncResult).
-func decodeWithPython(t *testing.T, items []map[string]string) []map[string]any {
+// real kombu / celery decode paths of the runtime py: 5.2.4 / 5.2.6 or
+// 5.5.3 / 5.5.2; results go through Redis DB 15 and AsyncResult).
+func decodeWithPython(t *testing.T, py pyruntime.Runtime, items []map[string]string) []map[string]any {
 	t.Helper()
-	needPython(t)
 	script := readFile(t, filepath.Join("..", "testdata", "interop", "capture", "decode_envelopes.py"))
 	in, _ := json.Marshal(items)
-	out := runPython(t, string(script), in)
+	out := runPython(t, py, string(script), in)
 	var rows []map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	dec.UseNumber()
@@ -49,7 +49,9 @@ func get(m any, path ...string) any {
 
 // TestPythonDecodesOurTasks: envelopes from EncodeTask become a celery
 // worker Request with the same id, args, eta, limits, headers.
-func TestPythonDecodesOurTasks(t *testing.T) {
+func TestPythonDecodesOurTasks(t *testing.T) { forEachCelery(t, testPythonDecodesOurTasks) }
+
+func testPythonDecodesOurTasks(t *testing.T, py pyruntime.Runtime) {
 	eta := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
 	hard, soft := 30.0, 10.5
 	gi := 2
@@ -76,7 +78,7 @@ func TestPythonDecodesOurTasks(t *testing.T) {
 		}
 		items = append(items, map[string]string{"kind": "task", "raw": string(raw)})
 	}
-	rows := decodeWithPython(t, items)
+	rows := decodeWithPython(t, py, items)
 
 	r := rows[0]
 	req := r["request"]
@@ -114,7 +116,9 @@ func TestPythonDecodesOurTasks(t *testing.T) {
 
 // TestPythonReadsOurResults: metas we encode are read by AsyncResult as
 // the right state, value and exception (class resolution included).
-func TestPythonReadsOurResults(t *testing.T) {
+func TestPythonReadsOurResults(t *testing.T) { forEachCelery(t, testPythonReadsOurResults) }
+
+func testPythonReadsOurResults(t *testing.T, py pyruntime.Runtime) {
 	done := time.Now()
 	tb := "Traceback (most recent call last):\nGoError: boom\n"
 	metas := []ResultMeta{
@@ -137,7 +141,7 @@ func TestPythonReadsOurResults(t *testing.T) {
 		}
 		items = append(items, map[string]string{"kind": "result", "raw": string(raw), "id": metas[i].TaskID})
 	}
-	rows := decodeWithPython(t, items)
+	rows := decodeWithPython(t, py, items)
 	check := func(i int, state string, class, module string, args string) {
 		t.Helper()
 		r := rows[i]
@@ -182,12 +186,16 @@ func TestPythonReadsOurResults(t *testing.T) {
 // TestPythonDecodesOurControlAndEvents: kombu decodes our pidbox replies,
 // requests and events.
 func TestPythonDecodesOurControlAndEvents(t *testing.T) {
+	forEachCelery(t, testPythonDecodesOurControlAndEvents)
+}
+
+func testPythonDecodesOurControlAndEvents(t *testing.T, py pyruntime.Runtime) {
 	reply, _ := EncodeControlReply("celery@go", "tk", ReplyTo{Exchange: ReplyExchange, RoutingKey: "oid"},
 		map[string]any{"revoked": map[string]any{"a": []any{123.0, "a"}}, "clock": 9}, 5)
 	req, _ := EncodeControlRequest(&ControlRequest{Method: "ping", Ticket: "t", ReplyTo: &ReplyTo{Exchange: ReplyExchange, RoutingKey: "oid"}, Clock: 3})
 	ev, _ := EncodeEvent("celery@go", map[string]any{"type": "worker-heartbeat", "freq": 2.0, "clock": 1, "active": 0, "processed": 1,
 		"loadavg": []float64{0.1, 0.2, 0.3}, "sw_ident": "omics-worker", "sw_ver": "5.2.6", "sw_sys": "Linux"})
-	rows := decodeWithPython(t, []map[string]string{{"kind": "message", "raw": string(reply)},
+	rows := decodeWithPython(t, py, []map[string]string{{"kind": "message", "raw": string(reply)},
 		{"kind": "message", "raw": string(req)}, {"kind": "message", "raw": string(ev)}})
 	if get(rows[0], "headers", "ticket") != "tk" || get(rows[0], "headers", "clock") != json.Number("5") ||
 		get(rows[0], "body", "celery@go", "clock") != json.Number("9") || get(rows[0], "body_types", ".revoked") != "dict" {

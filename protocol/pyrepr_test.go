@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/pyruntime"
 )
 
 func TestPyRepr(t *testing.T) {
@@ -115,9 +117,10 @@ var reprCases = []string{
 
 // TestReprMatchesPython compares PyRepr/PyReprJSON with repr() and
 // SafeRepr/SafeReprArgs with celery.utils.saferepr.saferepr for several
-// limits, running Debian's Python.
-func TestReprMatchesPython(t *testing.T) {
-	needPython(t)
+// limits, running each Python of the test matrix.
+func TestReprMatchesPython(t *testing.T) { forEachCelery(t, testReprMatchesPython) }
+
+func testReprMatchesPython(t *testing.T, py pyruntime.Runtime) {
 	const script = `
 import json, sys
 from celery.utils.saferepr import saferepr
@@ -137,7 +140,7 @@ json.dump(out, sys.stdout)
 		Repr string            `json:"repr"`
 		Safe map[string]string `json:"safe"`
 	}
-	if err := json.Unmarshal(runPython(t, script, in), &rows); err != nil {
+	if err := json.Unmarshal(runPython(t, py, script, in), &rows); err != nil {
 		t.Fatal(err)
 	}
 	for i, doc := range reprCases {

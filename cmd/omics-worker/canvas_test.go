@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-var canvasDBs = redisDBs{10, 11}
+var canvasDBs = controlDBs // a top-level test: never at the same time as the control matrix
 
 // canvasPython is the interpreter of one Celery version: "5.2" is the
 // system python3, "5.5" runs python3 inside the celery55 root.

@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-var control55DBs = redisDBs{2, 3}
+var control55DBs = controlDBs // a top-level test: never at the same time as the control matrix
 
 // celery55 is the command prefix that runs python3 inside the celery 5.5
 // root.

@@ -1,10 +1,13 @@
 package main
 
-// Remote-control interop tests: the real `celery` CLI (Debian
-// python3-celery 5.2.6) inspects and controls the omics-worker binary and a
-// Python worker started in the same test, over the real Redis. Redis
-// databases 10 (broker) and 11 (results). Helpers: testdata/interop/
-// (omics_app.py) and testdata/interop/control/ctl.py.
+// Remote-control interop tests: the real `celery` CLI inspects and
+// controls the omics-worker binary and a Python worker started in the same
+// test, over the real Redis, once per Celery version (celery 5.2.6 and
+// 5.5.2, see pyruntime_test.go); CLI, Python worker and client are of that
+// version. Redis databases testenv.RedisDBControl* for 5.2, testenv.RedisDBControl55 (broker and results)
+// for 5.5 (the versions run in parallel; one pair each keeps their
+// broadcasts and mingle apart). Helpers: testdata/interop/ (omics_app.py)
+// and testdata/interop/control/ctl.py.
 
 import (
 	"bytes"
@@ -31,15 +34,26 @@ import (
 
 var controlDBs = redisDBs{testenv.RedisDBControl, testenv.RedisDBControlResults}
 
-// celeryCLI runs `python3 -m celery -A omics_app args...` and returns its
-// combined output and exit code.
-func celeryCLI(t *testing.T, queue string, args ...string) (string, int) {
+// controlDBsOf is the database pair of the version's control tests.
+func controlDBsOf(py pyRuntime) redisDBs {
+	if py.Version == "5.2" {
+		return controlDBs
+	}
+	return redisDBs{testenv.RedisDBControl55, testenv.RedisDBControl55}
+}
+
+// verTag is the version without its dot ("55"), for node and queue names.
+func verTag(py pyRuntime) string { return strings.ReplaceAll(py.Version, ".", "") }
+
+// celeryCLI runs `python3 -m celery -A omics_app args...` of the runtime
+// py and returns its combined output and exit code.
+func celeryCLI(t *testing.T, py pyRuntime, queue string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, pythonBin, append([]string{"-m", "celery", "-A", "omics_app"}, args...)...)
+	cmd := py.CommandContext(ctx, append([]string{"-m", "celery", "-A", "omics_app"}, args...)...)
 	cmd.Dir = interopDir(t)
-	cmd.Env = append(os.Environ(), controlDBs.env(queue)...)
+	cmd.Env = append(os.Environ(), controlDBsOf(py).env(queue)...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {
@@ -60,7 +74,7 @@ func celeryCLI(t *testing.T, queue string, args ...string) (string, int) {
 // timeout is a generous deadline for a loaded machine, not a wait; without
 // -d it waits the whole timeout, so it is kept short — name the nodes
 // (toBoth) whenever a test needs every reply.
-func celeryJSON(t *testing.T, queue string, args ...string) map[string]any {
+func celeryJSON(t *testing.T, py pyRuntime, queue string, args ...string) map[string]any {
 	t.Helper()
 	switch {
 	case slices.Contains(args, "-t"):
@@ -69,7 +83,7 @@ func celeryJSON(t *testing.T, queue string, args ...string) map[string]any {
 	default:
 		args = append(args, "-t", "2")
 	}
-	out, code := celeryCLI(t, queue, append(args, "-j")...)
+	out, code := celeryCLI(t, py, queue, append(args, "-j")...)
 	if code != 0 {
 		t.Fatalf("celery %v: exit %d:\n%s", args, code, out)
 	}
@@ -93,13 +107,13 @@ func celeryJSON(t *testing.T, queue string, args ...string) map[string]any {
 }
 
 // ctlPy runs testdata/interop/control/ctl.py.
-func ctlPy(t *testing.T, args ...string) string {
+func ctlPy(t *testing.T, py pyRuntime, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, pythonBin, append([]string{filepath.Join("control", "ctl.py")}, args...)...)
+	cmd := py.CommandContext(ctx, append([]string{filepath.Join("control", "ctl.py")}, args...)...)
 	cmd.Dir = interopDir(t)
-	cmd.Env = append(os.Environ(), controlDBs.env("unused")...)
+	cmd.Env = append(os.Environ(), controlDBsOf(py).env("unused")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -114,10 +128,10 @@ type taskState struct {
 	Result string `json:"result"`
 }
 
-func waitState(t *testing.T, id string, timeout time.Duration) taskState {
+func waitState(t *testing.T, py pyRuntime, id string, timeout time.Duration) taskState {
 	t.Helper()
 	var s taskState
-	if err := json.Unmarshal([]byte(ctlPy(t, "state", id, fmt.Sprint(timeout.Seconds()))), &s); err != nil {
+	if err := json.Unmarshal([]byte(ctlPy(t, py, "state", id, fmt.Sprint(timeout.Seconds()))), &s); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -140,9 +154,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startPyControlWorker(t *testing.T, queue, node string) *proc {
+func startPyControlWorker(t *testing.T, py pyRuntime, queue, node string) *proc {
 	t.Helper()
-	p := startProc(t, "python worker", interopDir(t), controlDBs.env(queue), pythonBin,
+	p := startPyProc(t, py, "python worker", interopDir(t), controlDBsOf(py).env(queue),
 		"-m", "celery", "-A", "omics_app", "worker", "-P", "solo", "-Q", queue, "-n", node,
 		"--without-gossip", "-l", "info")
 	p.waitFor(t, " ready.", 1, 60*time.Second)
@@ -174,37 +188,39 @@ func okText(t *testing.T, replies map[string]any, node string) string {
 // add/cancel consumer, enable_events + events --dump, rate/time limits,
 // purge while running, /metrics, and finally a remote shutdown.
 func TestControlInterop(t *testing.T) {
-	requireInterop(t)
+	forEachCelery(t, true, testControlInterop)
+}
+
+func testControlInterop(t *testing.T, py pyRuntime) {
 	qgo, qpy := uniqueQueue(t, "ctlgo"), uniqueQueue(t, "ctlpy")
-	goNode, pyNode := nodeName(t, "goctl"), nodeName(t, "pyctl")
+	goNode, pyNode := nodeName(t, "goctl"+verTag(py)), nodeName(t, "pyctl"+verTag(py))
 	maddr := freeAddr(t)
-	py := startPyControlWorker(t, qpy, pyNode)
-	gw := startGoWorker(t, controlDBs, qgo, "-c", "2", "-n", goNode, "--metrics-addr", maddr)
-	_ = py
+	startPyControlWorker(t, py, qpy, pyNode)
+	gw := startGoWorker(t, controlDBsOf(py), qgo, "-c", "2", "-n", goNode, "--metrics-addr", maddr)
 	// toBoth names both workers as destinations: the CLI returns as soon
 	// as both replied, with a generous deadline (see celeryJSON).
 	toBoth := func(args ...string) []string { return append(args, "-d", goNode+","+pyNode) }
 
 	t.Run("ping and status", func(t *testing.T) {
 		// A true broadcast (no destination): waits the whole timeout.
-		r := celeryJSON(t, qgo, "inspect", "ping", "-t", "8")
+		r := celeryJSON(t, py, qgo, "inspect", "ping", "-t", "8")
 		for _, n := range []string{goNode, pyNode} {
 			if okText(t, r, n) != "pong" {
 				t.Errorf("%s: %v", n, r[n])
 			}
 		}
-		r = celeryJSON(t, qgo, "inspect", "ping", "-d", goNode)
+		r = celeryJSON(t, py, qgo, "inspect", "ping", "-d", goNode)
 		if len(r) != 1 || r[goNode] == nil {
 			t.Errorf("-d %s: %v", goNode, r)
 		}
-		out, code := celeryCLI(t, qgo, toBoth("status", "-t", "20")...)
+		out, code := celeryCLI(t, py, qgo, toBoth("status", "-t", "20")...)
 		if code != 0 || !strings.Contains(out, "->  "+goNode+": OK") || !strings.Contains(out, "->  "+pyNode+": OK") {
 			t.Errorf("status (exit %d):\n%s", code, out)
 		}
 	})
 
 	t.Run("stats shape like python", func(t *testing.T) {
-		r := celeryJSON(t, qgo, toBoth("inspect", "stats")...)
+		r := celeryJSON(t, py, qgo, toBoth("inspect", "stats")...)
 		g, p := r[goNode].(map[string]any), r[pyNode].(map[string]any)
 		for _, k := range keysOf(p) {
 			if _, ok := g[k]; !ok {
@@ -228,7 +244,7 @@ func TestControlInterop(t *testing.T) {
 	t.Run("inspect commands parse", func(t *testing.T) {
 		for _, cmd := range [][]string{{"registered"}, {"active_queues"}, {"revoked"}, {"active"}, {"reserved"},
 			{"scheduled"}, {"conf"}, {"report"}, {"query_task", "nope"}, {"clock"}} {
-			r := celeryJSON(t, qgo, toBoth(append([]string{"inspect"}, cmd...)...)...)
+			r := celeryJSON(t, py, qgo, toBoth(append([]string{"inspect"}, cmd...)...)...)
 			for _, n := range []string{goNode, pyNode} {
 				if m, ok := r[n].(map[string]any); ok && m["error"] != nil {
 					t.Errorf("inspect %v on %s: %v", cmd, n, m)
@@ -238,7 +254,7 @@ func TestControlInterop(t *testing.T) {
 				}
 			}
 		}
-		r := celeryJSON(t, qgo, toBoth("inspect", "active_queues")...)
+		r := celeryJSON(t, py, qgo, toBoth("inspect", "active_queues")...)
 		gq, pq := r[goNode].([]any), r[pyNode].([]any)
 		if len(gq) != 1 || len(pq) != 1 {
 			t.Fatalf("active_queues: %v", r)
@@ -249,14 +265,14 @@ func TestControlInterop(t *testing.T) {
 		if gk, pk := keysOf(gq[0].(map[string]any)["exchange"]), keysOf(pq[0].(map[string]any)["exchange"]); !slices.Equal(gk, pk) {
 			t.Errorf("exchange keys differ:\n go %v\n py %v", gk, pk)
 		}
-		reg := celeryJSON(t, qgo, toBoth("inspect", "registered")...)
+		reg := celeryJSON(t, py, qgo, toBoth("inspect", "registered")...)
 		for _, n := range []string{goNode, pyNode} {
 			if l, _ := reg[n].([]any); !slices.Contains(l, any("diag.sleep")) {
 				t.Errorf("%s registered: %v", n, reg[n])
 			}
 		}
 		// Human output of the CLI for our worker, as for Python's.
-		out, code := celeryCLI(t, qgo, "inspect", "registered", "-d", goNode)
+		out, code := celeryCLI(t, py, qgo, "inspect", "registered", "-d", goNode)
 		if code != 0 || !strings.Contains(out, "* diag.sleep") {
 			t.Errorf("registered (exit %d):\n%s", code, out)
 		}
@@ -264,37 +280,47 @@ func TestControlInterop(t *testing.T) {
 
 	t.Run("revoke before receipt", func(t *testing.T) {
 		goID, pyID := "rv-go-"+uniqueQueue(t, "id"), "rv-py-"+uniqueQueue(t, "id")
-		r := celeryJSON(t, qgo, toBoth("control", "revoke", goID, pyID)...)
-		// "tasks a, b flagged as revoked" (5.2.6; Python's set order varies)
-		idsOf := func(s string) []string {
+		r := celeryJSON(t, py, qgo, toBoth("control", "revoke", goID, pyID)...)
+		// celery 5.2.6: "tasks a, b flagged as revoked"; celery 5.5.2
+		// formats the Python set: "tasks {'a', 'b'} flagged as revoked"
+		// (Python's set order varies). omics-worker cannot know the
+		// client's version and keeps the 5.2 text (docs/protocol.md).
+		idsOf := func(s string, setRepr bool) []string {
 			s = strings.TrimSuffix(strings.TrimPrefix(s, "tasks "), " flagged as revoked")
+			if setRepr {
+				if !strings.HasPrefix(s, "{'") || !strings.HasSuffix(s, "'}") {
+					return nil
+				}
+				s = strings.ReplaceAll(strings.Trim(s, "{}"), "'", "")
+			}
 			l := strings.Split(s, ", ")
 			sort.Strings(l)
 			return l
 		}
 		want := []string{goID, pyID}
 		sort.Strings(want)
-		if g, p := idsOf(okText(t, r, goNode)), idsOf(okText(t, r, pyNode)); !slices.Equal(g, want) || !slices.Equal(p, want) {
+		g, p := idsOf(okText(t, r, goNode), false), idsOf(okText(t, r, pyNode), py.AtLeast("5.5"))
+		if !slices.Equal(g, want) || !slices.Equal(p, want) {
 			t.Errorf("revoke replies: %v", r)
 		}
-		ctlPy(t, "send", qgo, "diag.noop", "[]", goID)
-		ctlPy(t, "send", qpy, "diag.noop", "[]", pyID)
+		ctlPy(t, py, "send", qgo, "diag.noop", "[]", goID)
+		ctlPy(t, py, "send", qpy, "diag.noop", "[]", pyID)
 		for _, id := range []string{goID, pyID} {
-			if s := waitState(t, id, 20*time.Second); s.State != "REVOKED" {
+			if s := waitState(t, py, id, 20*time.Second); s.State != "REVOKED" {
 				t.Errorf("%s: %+v, want REVOKED", id, s)
 			}
 		}
-		rv := celeryJSON(t, qgo, "inspect", "revoked", "-d", goNode)
+		rv := celeryJSON(t, py, qgo, "inspect", "revoked", "-d", goNode)
 		if l, _ := rv[goNode].([]any); !slices.Contains(l, any(goID)) {
 			t.Errorf("revoked: %v", rv)
 		}
 	})
 
 	t.Run("terminate running task", func(t *testing.T) {
-		id := ctlPy(t, "send", qgo, "diag.sleep", "[30]")
+		id := ctlPy(t, py, "send", qgo, "diag.sleep", "[30]")
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			a := celeryJSON(t, qgo, "inspect", "active", "-d", goNode)
+			a := celeryJSON(t, py, qgo, "inspect", "active", "-d", goNode)
 			l, _ := a[goNode].([]any)
 			if len(l) == 1 && l[0].(map[string]any)["id"] == id {
 				info := l[0].(map[string]any)
@@ -303,7 +329,7 @@ func TestControlInterop(t *testing.T) {
 						t.Errorf("request info lacks %q: %v", k, info)
 					}
 				}
-				q := celeryJSON(t, qgo, "inspect", "query_task", id, "-d", goNode)
+				q := celeryJSON(t, py, qgo, "inspect", "query_task", id, "-d", goNode)
 				if st, _ := q[goNode].(map[string]any)[id].([]any); len(st) != 2 || st[0] != "active" {
 					t.Errorf("query_task: %v", q)
 				}
@@ -314,11 +340,11 @@ func TestControlInterop(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		r := celeryJSON(t, qgo, toBoth("control", "terminate", "TERM", id)...)
+		r := celeryJSON(t, py, qgo, toBoth("control", "terminate", "TERM", id)...)
 		if okText(t, r, goNode) != "terminate: "+id || okText(t, r, pyNode) != "terminate: tasks unknown" {
 			t.Errorf("terminate replies: %v", r)
 		}
-		s := waitState(t, id, 20*time.Second)
+		s := waitState(t, py, id, 20*time.Second)
 		if s.State != "REVOKED" || !strings.Contains(s.Result, "terminated") {
 			t.Errorf("after terminate: %+v", s)
 		}
@@ -326,40 +352,40 @@ func TestControlInterop(t *testing.T) {
 
 	t.Run("add and cancel consumer", func(t *testing.T) {
 		extra := uniqueQueue(t, "ctlextra")
-		r := celeryJSON(t, qgo, "control", "add_consumer", extra, "-d", goNode)
+		r := celeryJSON(t, py, qgo, "control", "add_consumer", extra, "-d", goNode)
 		if okText(t, r, goNode) != "add consumer "+extra {
 			t.Errorf("add_consumer: %v", r)
 		}
-		id := ctlPy(t, "send", extra, "diag.echo", `[1]`)
-		if s := waitState(t, id, 20*time.Second); s.State != "SUCCESS" {
+		id := ctlPy(t, py, "send", extra, "diag.echo", `[1]`)
+		if s := waitState(t, py, id, 20*time.Second); s.State != "SUCCESS" {
 			t.Errorf("task on the added queue: %+v", s)
 		}
-		aq := celeryJSON(t, qgo, "inspect", "active_queues", "-d", goNode)
+		aq := celeryJSON(t, py, qgo, "inspect", "active_queues", "-d", goNode)
 		if l, _ := aq[goNode].([]any); len(l) != 2 {
 			t.Errorf("active_queues after add: %v", aq)
 		}
-		r = celeryJSON(t, qgo, "control", "cancel_consumer", extra, "-d", goNode)
+		r = celeryJSON(t, py, qgo, "control", "cancel_consumer", extra, "-d", goNode)
 		if okText(t, r, goNode) != "no longer consuming from "+extra {
 			t.Errorf("cancel_consumer: %v", r)
 		}
-		aq = celeryJSON(t, qgo, "inspect", "active_queues", "-d", goNode)
+		aq = celeryJSON(t, py, qgo, "inspect", "active_queues", "-d", goNode)
 		if l, _ := aq[goNode].([]any); len(l) != 1 {
 			t.Errorf("active_queues after cancel: %v", aq)
 		}
 	})
 
 	t.Run("enable_events and events dump", func(t *testing.T) {
-		r := celeryJSON(t, qgo, "control", "enable_events", "-d", goNode)
+		r := celeryJSON(t, py, qgo, "control", "enable_events", "-d", goNode)
 		if okText(t, r, goNode) != "task events enabled" {
 			t.Errorf("enable_events: %v", r)
 		}
-		dump := startProc(t, "events --dump", interopDir(t), controlDBs.env(qgo), pythonBin,
+		dump := startPyProc(t, py, "events --dump", interopDir(t), controlDBsOf(py).env(qgo),
 			"-m", "celery", "-A", "omics_app", "events", "--dump")
 		// Generous deadlines: each wait ends as soon as the line is there.
 		dump.waitFor(t, "starting capture", 1, 60*time.Second)
 		dump.waitFor(t, goNode+" [", 1, 30*time.Second) // a heartbeat: the receiver is subscribed
-		id := ctlPy(t, "send", qgo, "diag.echo", `["ev"]`)
-		if s := waitState(t, id, 30*time.Second); s.State != "SUCCESS" {
+		id := ctlPy(t, py, "send", qgo, "diag.echo", `["ev"]`)
+		if s := waitState(t, py, id, 30*time.Second); s.State != "SUCCESS" {
 			t.Fatalf("%+v", s)
 		}
 		for _, want := range []string{
@@ -370,7 +396,7 @@ func TestControlInterop(t *testing.T) {
 		} {
 			dump.waitFor(t, want, 1, 30*time.Second)
 		}
-		r = celeryJSON(t, qgo, "control", "disable_events", "-d", goNode)
+		r = celeryJSON(t, py, qgo, "control", "disable_events", "-d", goNode)
 		if okText(t, r, goNode) != "task events disabled" {
 			t.Errorf("disable_events: %v", r)
 		}
@@ -386,7 +412,7 @@ func TestControlInterop(t *testing.T) {
 			{[]string{"time_limit", "no.such.task", "10"}},
 			{[]string{"autoscale", "4", "1"}},
 		} {
-			r := celeryJSON(t, qgo, toBoth(append([]string{"control"}, tc.args...)...)...)
+			r := celeryJSON(t, py, qgo, toBoth(append([]string{"control"}, tc.args...)...)...)
 			g, _ := json.Marshal(r[goNode])
 			p, _ := json.Marshal(r[pyNode])
 			if !bytes.Equal(g, p) {
@@ -401,11 +427,11 @@ func TestControlInterop(t *testing.T) {
 		// noops are sent and purged; that takes several Python start-ups,
 		// so the sleeps must outlast a loaded machine's seconds.
 		for range 2 {
-			running = append(running, ctlPy(t, "send", qgo, "diag.sleep", "[12]"))
+			running = append(running, ctlPy(t, py, "send", qgo, "diag.sleep", "[12]"))
 		}
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			a := celeryJSON(t, qgo, "inspect", "active", "-d", goNode)
+			a := celeryJSON(t, py, qgo, "inspect", "active", "-d", goNode)
 			if l, _ := a[goNode].([]any); len(l) == 2 {
 				break
 			}
@@ -415,25 +441,25 @@ func TestControlInterop(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		for range 4 {
-			queued = append(queued, ctlPy(t, "send", qgo, "diag.noop", "[]"))
+			queued = append(queued, ctlPy(t, py, "send", qgo, "diag.noop", "[]"))
 		}
-		out, code := celeryCLI(t, qgo, "purge", "-f", "-Q", qgo)
+		out, code := celeryCLI(t, py, qgo, "purge", "-f", "-Q", qgo)
 		if code != 0 || !strings.Contains(out, "Purged 4 messages from 1 known task queue") {
 			t.Errorf("purge (exit %d): %s", code, out)
 		}
 		// The default-queue form (no -Q) finds nothing left.
-		out, code = celeryCLI(t, qgo, "purge", "-f")
+		out, code = celeryCLI(t, py, qgo, "purge", "-f")
 		if code != 0 || !strings.Contains(out, "No messages purged") {
 			t.Errorf("purge -f (exit %d): %s", code, out)
 		}
 		for _, id := range running {
-			if s := waitState(t, id, 30*time.Second); s.State != "SUCCESS" {
+			if s := waitState(t, py, id, 30*time.Second); s.State != "SUCCESS" {
 				t.Errorf("in-flight %s: %+v", id, s)
 			}
 		}
 		for _, id := range queued {
 			var s taskState
-			_ = json.Unmarshal([]byte(ctlPy(t, "peek", id)), &s)
+			_ = json.Unmarshal([]byte(ctlPy(t, py, "peek", id)), &s)
 			if s.State != "PENDING" {
 				t.Errorf("purged %s ran: %+v", id, s)
 			}
@@ -499,7 +525,7 @@ func TestControlInterop(t *testing.T) {
 	})
 
 	t.Run("remote shutdown", func(t *testing.T) {
-		out, code := celeryCLI(t, qgo, "control", "shutdown", "-d", goNode)
+		out, code := celeryCLI(t, py, qgo, "control", "shutdown", "-d", goNode)
 		if code == 0 || !strings.Contains(out, "No nodes replied") {
 			t.Errorf("shutdown must not be answered (exit %d): %s", code, out)
 		}
@@ -514,7 +540,7 @@ func TestControlInterop(t *testing.T) {
 		if !strings.Contains(gw.out.String(), "Got shutdown from remote") {
 			t.Error("no shutdown log line")
 		}
-		r := celeryJSON(t, qgo, "inspect", "ping", "-t", "5")
+		r := celeryJSON(t, py, qgo, "inspect", "ping", "-t", "5")
 		if _, ok := r[goNode]; ok || r[pyNode] == nil {
 			t.Errorf("after shutdown: %v", r)
 		}
@@ -526,44 +552,47 @@ func TestControlInterop(t *testing.T) {
 // --statedb, and a Python worker started later learns them from the Go
 // worker's hello reply.
 func TestControlInteropMingleStateDB(t *testing.T) {
-	requireInterop(t)
-	qgo, qpy := uniqueQueue(t, "mglgo"), uniqueQueue(t, "mglpy")
-	goNode, pyNode := nodeName(t, "gomgl"), nodeName(t, "pymgl")
-	state := filepath.Join(t.TempDir(), "worker.state")
-	py := startPyControlWorker(t, qpy, pyNode)
-	idX := "mingle-x-" + uniqueQueue(t, "id")
-	celeryJSON(t, qpy, "control", "revoke", idX, "-d", pyNode)
+	forEachCelery(t, true, testControlInteropMingleStateDB)
+}
 
-	g := startGoWorker(t, controlDBs, qgo, "-n", goNode, "--statedb", state)
+func testControlInteropMingleStateDB(t *testing.T, rt pyRuntime) {
+	qgo, qpy := uniqueQueue(t, "mglgo"), uniqueQueue(t, "mglpy")
+	goNode, pyNode := nodeName(t, "gomgl"+verTag(rt)), nodeName(t, "pymgl"+verTag(rt))
+	state := filepath.Join(t.TempDir(), "worker.state")
+	py := startPyControlWorker(t, rt, qpy, pyNode)
+	idX := "mingle-x-" + uniqueQueue(t, "id")
+	celeryJSON(t, rt, qpy, "control", "revoke", idX, "-d", pyNode)
+
+	g := startGoWorker(t, controlDBsOf(rt), qgo, "-n", goNode, "--statedb", state)
 	g.waitFor(t, "mingle: sync with", 1, 30*time.Second)
-	rv := celeryJSON(t, qgo, "inspect", "revoked", "-d", goNode)
+	rv := celeryJSON(t, rt, qgo, "inspect", "revoked", "-d", goNode)
 	if l, _ := rv[goNode].([]any); !slices.Contains(l, any(idX)) {
 		t.Fatalf("mingle did not bring %s: %v", idX, rv)
 	}
 	idY := "mingle-y-" + uniqueQueue(t, "id")
-	celeryJSON(t, qgo, "control", "revoke", idY, "-d", goNode)
+	celeryJSON(t, rt, qgo, "control", "revoke", idY, "-d", goNode)
 	g.stop(syscall.SIGTERM, 30*time.Second)
 
 	// Restart without mingle: only the statedb can remember.
-	g2 := startGoWorker(t, controlDBs, qgo, "-n", goNode, "--statedb", state, "--without-mingle")
-	rv = celeryJSON(t, qgo, "inspect", "revoked", "-d", goNode)
+	g2 := startGoWorker(t, controlDBsOf(rt), qgo, "-n", goNode, "--statedb", state, "--without-mingle")
+	rv = celeryJSON(t, rt, qgo, "inspect", "revoked", "-d", goNode)
 	l, _ := rv[goNode].([]any)
 	if !slices.Contains(l, any(idX)) || !slices.Contains(l, any(idY)) {
 		t.Fatalf("after restart: %v", rv)
 	}
-	id := ctlPy(t, "send", qgo, "diag.noop", "[]", idY)
-	if s := waitState(t, id, 20*time.Second); s.State != "REVOKED" {
+	id := ctlPy(t, rt, "send", qgo, "diag.noop", "[]", idY)
+	if s := waitState(t, rt, id, 20*time.Second); s.State != "REVOKED" {
 		t.Errorf("%+v", s)
 	}
 
 	// A Python worker starting now syncs with the Go worker (our hello
 	// reply must parse: float timestamps).
 	py.stop(syscall.SIGTERM, 30*time.Second)
-	py2 := startPyControlWorker(t, qpy, pyNode)
+	py2 := startPyControlWorker(t, rt, qpy, pyNode)
 	if !strings.Contains(py2.out.String(), "mingle: sync with") || strings.Contains(py2.out.String(), "failed") {
 		t.Errorf("python mingle:\n%s", py2.out.String())
 	}
-	rv = celeryJSON(t, qpy, "inspect", "revoked", "-d", pyNode)
+	rv = celeryJSON(t, rt, qpy, "inspect", "revoked", "-d", pyNode)
 	if l, _ := rv[pyNode].([]any); !slices.Contains(l, any(idY)) {
 		t.Errorf("python did not learn %s from the Go worker: %v", idY, rv)
 	}

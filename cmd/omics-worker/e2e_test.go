@@ -1,7 +1,8 @@
 package main
 
 // End-to-end interop tests of the file tasks: the real Python Celery
-// client (testdata/interop/e2e/e2e.py, run with /usr/bin/python3) enqueues
+// client (testdata/interop/e2e/e2e.py, run once per Celery version: see
+// pyruntime_test.go) enqueues
 // process_file_async.delay(raw_file_id=..., sample_id=...) for every file
 // of testdata/demo, polls the FastAPI status endpoint's logic until every
 // task is finished and checks every response and every stored state; the
@@ -117,7 +118,7 @@ func (e *e2eEnv) env(dbURL string) []string {
 
 func (e *e2eEnv) startWorker(t *testing.T, dbURL string, args ...string) *proc {
 	t.Helper()
-	all := append([]string{"worker", "-Q", e.queue + "," + e.queue + "_large", "-c", "2", "-n", "omics-e2e@%h",
+	all := append([]string{"worker", "-Q", e.queue + "," + e.queue + "_large", "-c", "2", "-n", uniqueNode("omics-e2e"),
 		"--result-expires", "600"}, args...)
 	p := startProc(t, "go worker", interopDir(t), e.env(dbURL), workerBinary(t), all...)
 	p.waitFor(t, "worker ready", 1, 30*time.Second)
@@ -138,7 +139,7 @@ type e2eReport struct {
 	} `json:"tasks"`
 }
 
-func runE2EPy(t *testing.T, env []string, input any, args ...string) []byte {
+func runE2EPy(t *testing.T, py pyRuntime, env []string, input any, args ...string) []byte {
 	t.Helper()
 	in, err := json.Marshal(input)
 	if err != nil {
@@ -146,15 +147,19 @@ func runE2EPy(t *testing.T, env []string, input any, args ...string) []byte {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, pythonBin, append([]string{"e2e.py"}, args...)...)
+	cmd := py.CommandContext(ctx, append([]string{"e2e.py"}, args...)...)
 	cmd.Dir = filepath.Join(interopDir(t), "e2e")
-	cmd.Env = append(os.Environ(), env...)
+	// On the deadline, SIGABRT first: faulthandler prints every thread's
+	// stack to stderr (shown below), then SIGKILL after WaitDelay.
+	cmd.Env = append(os.Environ(), append(env, "PYTHONFAULTHANDLER=1")...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGABRT) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil && len(out) == 0 {
-		t.Fatalf("e2e.py %v: %v\n%s", args, err, stderr.String())
+		t.Fatalf("e2e.py (%s) %v: %v\n%s", py.Name(), args, err, stderr.String())
 	}
 	return out
 }
@@ -169,6 +174,10 @@ func bigVCF(size int) []byte {
 }
 
 func TestEndToEndPythonClient(t *testing.T) {
+	forEachCelery(t, true, testEndToEndPythonClient)
+}
+
+func testEndToEndPythonClient(t *testing.T, py pyRuntime) {
 	e := newE2EEnv(t)
 	ctx := context.Background()
 	files, err := e.seed.SeedDir(ctx, filepath.Join("..", "..", "testdata", "demo"))
@@ -202,7 +211,7 @@ func TestEndToEndPythonClient(t *testing.T) {
 	missing := omicsapp.PlanFile{Name: "(missing row)", RawFileID: 987654, Expect: omicsapp.Expect{Success: false, Error: "File 987654 not found"}}
 	e.startWorker(t, e.dbURL)
 
-	out := runE2EPy(t, e.env(e.dbURL), omicsapp.Plan{Files: append(files, missing), Timeout: 120}, "run")
+	out := runE2EPy(t, py, e.env(e.dbURL), omicsapp.Plan{Files: append(files, missing), Timeout: 120}, "run")
 	var rep e2eReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("e2e.py output: %v\n%s", err, out)
@@ -289,7 +298,7 @@ func TestEndToEndPythonClient(t *testing.T) {
 	if rows != len(seen)+successes {
 		t.Errorf("%d rows, want %d raw + %d processed", rows, len(seen), successes)
 	}
-	vout := runE2EPy(t, nil, map[string]any{"master_key": e2eMasterKey, "items": items}, "verify")
+	vout := runE2EPy(t, py, nil, map[string]any{"master_key": e2eMasterKey, "items": items}, "verify")
 	var v struct {
 		OK      bool     `json:"ok"`
 		Errors  []string `json:"errors"`
@@ -307,6 +316,10 @@ func TestEndToEndPythonClient(t *testing.T) {
 // retried with backoff (RETRY states, readable by the status endpoint),
 // then fails with a clear ConnectionError message.
 func TestEndToEndDatabaseOutage(t *testing.T) {
+	forEachCelery(t, true, testEndToEndDatabaseOutage)
+}
+
+func testEndToEndDatabaseOutage(t *testing.T, py pyRuntime) {
 	e := newE2EEnv(t)
 	pf, err := e.seed.Store(context.Background(), "counts.tsv", []byte("gene\ta\nG1\t1\n"))
 	if err != nil {
@@ -316,7 +329,7 @@ func TestEndToEndDatabaseOutage(t *testing.T) {
 	down := "postgresql+asyncpg://postgres:" + masktest.EncodedPassword + "@127.0.0.1:1/omics"
 	e.startWorker(t, down, "--file-tasks-retry-delay", "0.05")
 	pf.Expect = omicsapp.Expect{Success: false, ErrorPrefix: fmt.Sprintf("database unavailable while loading file %d: ", pf.RawFileID)}
-	out := runE2EPy(t, e.env(down), omicsapp.Plan{Files: []omicsapp.PlanFile{pf}, Timeout: 60}, "run")
+	out := runE2EPy(t, py, e.env(down), omicsapp.Plan{Files: []omicsapp.PlanFile{pf}, Timeout: 60}, "run")
 	var rep e2eReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("e2e.py output: %v\n%s", err, out)

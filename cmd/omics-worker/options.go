@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/loadgen"
@@ -71,6 +73,14 @@ type controlOptions struct {
 	withoutGossip     bool
 	withoutControl    bool
 	heartbeatInterval float64
+	// revokesMax / revokeExpires bound the revoked set; celery 5.5 reads
+	// them from CELERY_WORKER_REVOKES_MAX / CELERY_WORKER_REVOKE_EXPIRES
+	// (5.2 has the constants only). 0 = unlimited / never, as Python's
+	// LimitedSet; unset = celery's defaults (50000, 10800 s).
+	revokesMax    int
+	revokeExpires float64
+	revokesSet    bool
+	expiresSet    bool
 }
 
 // fileTaskOptions configure the Omicsomics file tasks
@@ -200,6 +210,9 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 	// An empty flag value takes the environment's.
 	o.control.metricsAddr = cmpOr(o.control.metricsAddr, getenv("OMICS_WORKER_METRICS_ADDR"))
 	o.control.statedb = cmpOr(o.control.statedb, getenv("OMICS_WORKER_STATEDB"))
+	if err := revokedLimitsFromEnv(&o.control, getenv); err != nil {
+		return err
+	}
 	o.files.tmpDir = cmpOr(o.files.tmpDir, getenv("OMICS_WORKER_TMPDIR"))
 	o.files.databaseURL = cmpOr(getenv("DATABASE_URL"), defaultDatabaseURL)
 	o.files.masterKey = getenv("MASTER_KEY")
@@ -392,4 +405,43 @@ func parseConvertOptions(args []string, stderr io.Writer) (*convertOptions, int)
 	}
 	o.file = files[0]
 	return o, 0
+}
+
+// revokedLimitsFromEnv reads celery 5.5's CELERY_WORKER_REVOKES_MAX (an
+// integer) and CELERY_WORKER_REVOKE_EXPIRES (seconds, a float), the limits
+// of the revoked set (celery/worker/state.py). Python fails at import on a
+// value int()/float() refuses; so does the Go worker, at start-up.
+func revokedLimitsFromEnv(c *controlOptions, getenv func(string) string) error {
+	if v := strings.TrimSpace(getenv("CELERY_WORKER_REVOKES_MAX")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("CELERY_WORKER_REVOKES_MAX=%q: want a whole number >= 0 (0: unlimited)", v)
+		}
+		c.revokesMax, c.revokesSet = n, true
+	}
+	if v := strings.TrimSpace(getenv("CELERY_WORKER_REVOKE_EXPIRES")); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("CELERY_WORKER_REVOKE_EXPIRES=%q: want seconds >= 0 (0: never)", v)
+		}
+		c.revokeExpires, c.expiresSet = f, true
+	}
+	return nil
+}
+
+// applyRevokedLimits sets the revoked set's bounds from the options.
+func applyRevokedLimits(rv *worker.RevokedSet, c controlOptions) {
+	const never = 100 * 365 * 24 * time.Hour
+	if c.revokesSet {
+		rv.MaxLen = c.revokesMax
+		if rv.MaxLen == 0 {
+			rv.MaxLen = math.MaxInt
+		}
+	}
+	if c.expiresSet {
+		rv.Expires = max(seconds(c.revokeExpires), time.Nanosecond)
+		if c.revokeExpires == 0 {
+			rv.Expires = never
+		}
+	}
 }

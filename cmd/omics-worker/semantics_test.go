@@ -10,13 +10,14 @@ package main
 // pub/sub channel, and the final AsyncResult; the two must match.
 //
 // Redis: DB 15 of the shared server (broker and results), unique queues.
+// Runs once per Celery version (celery5.2/..., celery5.5/...): client and
+// Python worker of that version, in parallel with the other version.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -35,6 +36,8 @@ type semanticsEntry struct {
 	Exc       string   `json:"exc"`
 	RunsAfter *float64 `json:"runs_after"`
 	MinAfter  float64  `json:"min_after"`
+	MetaKeys  []string `json:"meta_keys"`
+	DateDone  string   `json:"date_done_form"`
 }
 
 func semanticsEnv(queue string) []string {
@@ -46,10 +49,10 @@ func semanticsEnv(queue string) []string {
 	}
 }
 
-func runSemantics(t *testing.T, queue string) (map[string]semanticsEntry, error) {
+func runSemantics(t *testing.T, py pyRuntime, queue string) (map[string]semanticsEntry, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, pythonBin, "semantics.py")
+	cmd := py.CommandContext(ctx, "semantics.py")
 	cmd.Dir = filepath.Join(interopDir(t), "semantics")
 	cmd.Env = append(os.Environ(), semanticsEnv(queue)...)
 	var stderr strings.Builder
@@ -66,7 +69,10 @@ func runSemantics(t *testing.T, queue string) (map[string]semanticsEntry, error)
 }
 
 func TestSemanticsMatchPython(t *testing.T) {
-	requireInterop(t)
+	forEachCelery(t, true, testSemanticsMatchPython)
+}
+
+func testSemanticsMatchPython(t *testing.T, py pyRuntime) {
 	base := fmt.Sprintf("sem_%d_%d", os.Getpid(), time.Now().UnixNano())
 	pyQ, goQ := base+"_py", base+"_go"
 	t.Cleanup(func() {
@@ -74,20 +80,20 @@ func TestSemanticsMatchPython(t *testing.T) {
 			redisDelDB(hostileDB, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169")
 		}
 	})
-	py := startProc(t, "python worker", filepath.Join(interopDir(t), "semantics"), semanticsEnv(pyQ), pythonBin,
-		"-m", "celery", "-A", "semantics_app", "worker", "-P", "prefork", "-c", "2", "-Q", pyQ, "-n", "py-sem@%h",
+	pw := startPyProc(t, py, "python worker", filepath.Join(interopDir(t), "semantics"), semanticsEnv(pyQ),
+		"-m", "celery", "-A", "semantics_app", "worker", "-P", "prefork", "-c", "2", "-Q", pyQ, "-n", uniqueNode("py-sem"),
 		"--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "info")
 	gw := startProc(t, "go worker", interopDir(t), semanticsEnv(goQ), workerBinary(t), "worker", "--diagnostic-tasks",
-		"-Q", goQ, "-c", "2", "-n", "go-sem@%h", "--result-expires", "600",
+		"-Q", goQ, "-c", "2", "-n", uniqueNode("go-sem"), "--result-expires", "600",
 		"--without-mingle", "--without-heartbeat", "-l", "info")
-	py.waitFor(t, " ready.", 1, 60*time.Second)
+	pw.waitFor(t, " ready.", 1, 60*time.Second)
 	gw.waitFor(t, "worker ready", 1, 30*time.Second)
 
 	var wg sync.WaitGroup
 	var pyRes, goRes map[string]semanticsEntry
 	var pyErr, goErr error
-	wg.Go(func() { pyRes, pyErr = runSemantics(t, pyQ) })
-	wg.Go(func() { goRes, goErr = runSemantics(t, goQ) })
+	wg.Go(func() { pyRes, pyErr = runSemantics(t, py, pyQ) })
+	wg.Go(func() { goRes, goErr = runSemantics(t, py, goQ) })
 	wg.Wait()
 	if pyErr != nil || goErr != nil {
 		t.Fatalf("python side: %v\ngo side: %v", pyErr, goErr)
@@ -118,6 +124,16 @@ func TestSemanticsMatchPython(t *testing.T) {
 			}
 			if p.State != g.State || !reflect.DeepEqual(p.Result, g.Result) || p.ExcType != g.ExcType {
 				t.Errorf("final differs: python %s %v %s, go %s %v %s", p.State, p.Result, p.ExcType, g.State, g.Result, g.ExcType)
+			}
+			if !slices.Equal(p.MetaKeys, g.MetaKeys) {
+				t.Errorf("stored result keys differ: python %v, go %v", p.MetaKeys, g.MetaKeys)
+			}
+			// date_done: omics-worker writes aware UTC, what celery ≥ 5.4
+			// writes (with timezone UTC); celery 5.2.6 writes naive UTC,
+			// which every 5.x client parses the same (docs/protocol.md).
+			if wantPy := map[bool]string{true: "aware", false: "naive"}[py.AtLeast("5.4")]; p.DateDone != "none" &&
+				(p.DateDone != wantPy || g.DateDone != "aware") {
+				t.Errorf("date_done form: python %s (want %s), go %s (want aware)", p.DateDone, wantPy, g.DateDone)
 			}
 			if !semanticsSameMessage(name, p.Exc, g.Exc) {
 				t.Errorf("exception text differs: python %q, go %q", p.Exc, g.Exc)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"io"
+	"math"
 	"testing"
 	"time"
+
+	"github.com/omicsomics/omics-worker/worker"
 )
 
 func TestWorkerFlagsAndEnv(t *testing.T) {
@@ -103,5 +106,59 @@ func TestWorkerConfigErrors(t *testing.T) {
 		if _, err := workerConfig(&o); err == nil {
 			t.Errorf("%+v: no error", o)
 		}
+	}
+}
+
+// TestRevokedLimitsFromEnv: celery 5.5 reads the revoked set's limits from
+// CELERY_WORKER_REVOKES_MAX / CELERY_WORKER_REVOKE_EXPIRES (0: unlimited /
+// never); the Go worker follows (issue 11 #2).
+func TestRevokedLimitsFromEnv(t *testing.T) {
+	tests := []struct {
+		name, max, expires string
+		wantLen            int
+		wantExp            time.Duration
+		wantErr            bool
+	}{
+		{"unset: celery defaults", "", "", 0, 0, false},
+		{"values", "10", "2.5", 10, 2500 * time.Millisecond, false},
+		{"zero: unlimited, never", "0", "0", math.MaxInt, 100 * 365 * 24 * time.Hour, false},
+		{"bad max", "1e3", "", 0, 0, true},
+		{"negative max", "-1", "", 0, 0, true},
+		{"bad expires", "", "soon", 0, 0, true},
+		{"negative expires", "", "-5", 0, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"CELERY_WORKER_REVOKES_MAX": tc.max, "CELERY_WORKER_REVOKE_EXPIRES": tc.expires}
+			var o workerOptions
+			fs := newWorkerFlags(&o, io.Discard)
+			if err := fs.Parse(nil); err != nil {
+				t.Fatal(err)
+			}
+			err := applyEnv(fs, &o, func(k string) string { return env[k] })
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			var rv worker.RevokedSet
+			applyRevokedLimits(&rv, o.control)
+			if rv.MaxLen != tc.wantLen || rv.Expires != tc.wantExp {
+				t.Errorf("MaxLen %d Expires %v, want %d %v", rv.MaxLen, rv.Expires, tc.wantLen, tc.wantExp)
+			}
+		})
+	}
+	// The limit is honoured: with max 2, the oldest of three is dropped.
+	var o workerOptions
+	o.control.revokesMax, o.control.revokesSet = 2, true
+	var rv worker.RevokedSet
+	applyRevokedLimits(&rv, o.control)
+	rv.Add("a")
+	rv.Add("b")
+	rv.Add("c")
+	rv.Purge()
+	if rv.Len() != 2 || rv.Contains("a") || !rv.Contains("c") {
+		t.Errorf("revoked set with max 2: len %d, a %v, c %v", rv.Len(), rv.Contains("a"), rv.Contains("c"))
 	}
 }

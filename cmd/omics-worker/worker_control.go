@@ -54,6 +54,7 @@ func startControl(ctx context.Context, w *worker.Worker, broker *redistransport.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	rt := &controlRuntime{log: log, w: w, rv: w.Revoked(), statedb: cf.statedb, cancel: cancel,
 		evDone: make(chan struct{})}
+	applyRevokedLimits(rt.rv, cf)
 	names := broker.Names()
 
 	coll := metrics.New(metrics.Config{Version: version, Logger: log, Ready: func() bool {

@@ -58,6 +58,13 @@ const (
 	// remote-control tests (celery inspect/control against both workers).
 	RedisDBControl        = 10
 	RedisDBControlResults = 11
+	// RedisDBControl55 is the celery 5.5 half of cmd/omics-worker's
+	// control matrix (broker and results in one database, as Celery's
+	// default configuration has them): it runs in parallel with the 5.2
+	// half on RedisDBControl*. The canvas and 5.3+ control tests are
+	// top-level tests of the same package (never run at the same time as
+	// the control matrix) and reuse RedisDBControl*.
+	RedisDBControl55 = 14
 	// RedisDBDemo is scripts/demo.sh's database (DEMO_REDIS_DB); no test
 	// writes it (the inspect-conf test only names it in a flag).
 	RedisDBDemo = 12
@@ -80,7 +87,8 @@ var RedisDBs = map[string]int{
 	"RedisDBCrash": RedisDBCrash, "RedisDBCrashResults": RedisDBCrashResults,
 	"RedisDBE2E": RedisDBE2E, "RedisDBE2EResults": RedisDBE2EResults,
 	"RedisDBControl": RedisDBControl, "RedisDBControlResults": RedisDBControlResults,
-	"RedisDBDemo": RedisDBDemo, "RedisDBLoadgen": RedisDBLoadgen, "RedisDBHostile": RedisDBHostile,
+	"RedisDBControl55": RedisDBControl55,
+	"RedisDBDemo":      RedisDBDemo, "RedisDBLoadgen": RedisDBLoadgen, "RedisDBHostile": RedisDBHostile,
 }
 
 // The start commands of this machine's services, shown when one is missing.

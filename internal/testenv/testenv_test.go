@@ -24,7 +24,7 @@ func TestRedisDBsDistinct(t *testing.T) {
 		}
 		seen[db] = name
 	}
-	if len(RedisDBs) != 14 {
+	if len(RedisDBs) != 15 {
 		t.Errorf("RedisDBs lists %d databases; add every new constant to it", len(RedisDBs))
 	}
 }

@@ -6,15 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
-	"github.com/omicsomics/omics-worker/internal/testenv"
+	"github.com/omicsomics/omics-worker/internal/pyruntime"
 )
 
-// pythonScript is our own Python re-statement of crypto.py, run with the
-// Debian interpreter (testenv.PythonBin) and its python3-cryptography.
+// pythonScript is our own Python re-statement of crypto.py, run with each
+// interpreter of the test matrix (internal/pyruntime) and its
+// python3-cryptography: Debian bookworm's (celery 5.2 runtime) and trixie's
+// (celery 5.5 runtime, what a current deployment installs).
 var pythonScript = filepath.Join("..", "..", "testdata", "interop", "crypto", "envelope.py")
 
 type pyRequest struct {
@@ -31,11 +32,17 @@ type pyResponse struct {
 }
 
 // runPython runs all requests in one interpreter (start-up dominates).
-func runPython(t *testing.T, reqs []pyRequest) []pyResponse {
+func runPython(t *testing.T, py pyruntime.Runtime, reqs []pyRequest) []pyResponse {
 	t.Helper()
-	debianPython := testenv.NeedPythonModules(t, "python3-cryptography", "cryptography")
+	if out, err := py.Command("-c", "import cryptography").CombinedOutput(); err != nil {
+		t.Fatalf("the Python cross-check needs python3-cryptography in %s (apt-get install python3-cryptography): %v\n%s", py.Name(), err, out)
+	}
+	script, err := filepath.Abs(pythonScript)
+	if err != nil {
+		t.Fatal(err)
+	}
 	in, _ := json.Marshal(reqs)
-	cmd := exec.Command(debianPython, pythonScript, "batch")
+	cmd := py.Command(script, "batch")
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -51,6 +58,13 @@ func runPython(t *testing.T, reqs []pyRequest) []pyResponse {
 }
 
 func TestPythonCrossCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live Python cross-check skipped with -short")
+	}
+	pyruntime.Run(t, true, testPythonCrossCheck)
+}
+
+func testPythonCrossCheck(t *testing.T, py pyruntime.Runtime) {
 	masters := []string{
 		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		"8f3b2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e2f8a9d6c4e", // the repo's public dev default
@@ -143,7 +157,7 @@ func TestPythonCrossCheck(t *testing.T) {
 		return nil
 	})
 
-	for i, r := range runPython(t, reqs) {
+	for i, r := range runPython(t, py, reqs) {
 		if err := checks[i].verify(r); err != nil {
 			t.Errorf("%s: %v", checks[i].name, err)
 		}

@@ -19,6 +19,7 @@ Our own code, written for the omics-worker tests and demo.
 """
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -35,6 +36,14 @@ def cmd_run(args):
     plan = json.load(sys.stdin)
     timeout = plan.get("timeout", 60)
     errors = []
+
+    # celery 5.5.2 + redis-py >= 5 client deadlock (celery issue #10477,
+    # fixed after 5.5.2): a cyclic garbage collection that lands inside the
+    # result consumer's UNSUBSCRIBE runs AsyncResult.__del__, whose own
+    # UNSUBSCRIBE re-enters redis-py's non-reentrant PubSub._lock and hangs
+    # for ever. The status endpoint's AsyncResult-per-poll pattern hits it.
+    # Collect only between polls, where no pub/sub lock is held.
+    gc.disable()
 
     # Capture every state the worker stores: Celery publishes each one on
     # the channel named like the result key.
@@ -80,6 +89,7 @@ def cmd_run(args):
                 t["final"] = resp
                 pending.remove(t)
         drain(ps, by_id)
+        gc.collect()
         time.sleep(0.005)
     time.sleep(0.05)
     drain(ps, by_id)

@@ -8,7 +8,8 @@ celery-task-meta-<id> before sending, so no transition is missed -- then
 reads the final state through AsyncResult. Prints one JSON object:
 {scenario: {"states": [...], "state": ..., "result": ..., "exc_type": ...,
 "exc": ..., "runs_after": seconds from send to date_done, "min_after":
-seconds the task had to wait}}.
+seconds the task had to wait, "meta_keys": keys of the final stored
+document, "date_done_form": "aware", "naive" or "none"}}.
 """
 
 import datetime
@@ -70,6 +71,7 @@ def main():
         send(ids[name])
     by_id = {tid: name for name, tid in ids.items()}
     states = {name: [] for name in todo}
+    final = {}
     done = set()
     deadline = time.time() + TIMEOUT
     while len(done) < len(todo) and time.time() < deadline:
@@ -82,6 +84,7 @@ def main():
         states[name].append(meta["status"])
         if meta["status"] in READY:
             done.add(name)
+            final[name] = meta
     out = {}
     for name, tid in ids.items():
         res = AsyncResult(tid, app=app)
@@ -96,6 +99,14 @@ def main():
             if dd.tzinfo is None:
                 dd = dd.replace(tzinfo=datetime.timezone.utc)
             entry["runs_after"] = round(dd.timestamp() - sent[name], 3)
+        meta = final.get(name)
+        if meta is not None:
+            # The stored document's shape: its keys, and date_done's
+            # form (celery 5.2 writes naive UTC, 5.4+ aware).
+            entry["meta_keys"] = sorted(meta)
+            dd = meta.get("date_done")
+            entry["date_done_form"] = "none" if dd is None else (
+                "aware" if datetime.datetime.fromisoformat(dd).tzinfo is not None else "naive")
         out[name] = entry
     print(json.dumps(out, sort_keys=True))
 
