@@ -50,14 +50,18 @@ type workerOptions struct {
 	maxMessageSize    int
 	brokerURL         string
 	backendURL        string
-	app               string
-	pool              string
-	pidfile           string
-	logfile           string
-	ignoredStr        string
-	ignoredInt        int
-	control           controlOptions
-	files             fileTaskOptions
+	// transportOptionsJSON is --broker-transport-options (env
+	// CELERY_BROKER_TRANSPORT_OPTIONS), parsed into transportOptions.
+	transportOptionsJSON string
+	transportOptions     map[string]any
+	app                  string
+	pool                 string
+	pidfile              string
+	logfile              string
+	ignoredStr           string
+	ignoredInt           int
+	control              controlOptions
+	files                fileTaskOptions
 }
 
 // controlOptions configure remote control, events, mingle, statedb and
@@ -122,6 +126,7 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.maxPerUser, "max-per-user", 0, "at most N file tasks of one uploading user run at once; the others wait, leased (0 = no limit; docs/hardening.md)")
 	str(&o.brokerURL, "b", "broker", "", "broker URL (env CELERY_BROKER_URL, default "+defaultRedisURL+")")
 	str(&o.backendURL, "", "result-backend", "", "result backend URL (env CELERY_RESULT_BACKEND, default "+defaultRedisURL+")")
+	str(&o.transportOptionsJSON, "", "broker-transport-options", "", "broker_transport_options as a JSON object, kombu's keys (env CELERY_BROKER_TRANSPORT_OPTIONS)")
 	str(&o.app, "A", "app", "", "accepted for compatibility with `celery -A app worker`; ignored")
 	str(&o.pool, "P", "pool", "", "accepted for compatibility; tasks always run as goroutines")
 	str(&o.pidfile, "", "pidfile", "", "write the process id to this file (removed at exit)")
@@ -177,6 +182,14 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 	if !given("result-backend") {
 		o.backendURL = cmpOr(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
 	}
+	if !given("broker-transport-options") {
+		o.transportOptionsJSON = getenv("CELERY_BROKER_TRANSPORT_OPTIONS")
+	}
+	to, err := parseTransportOptions(o.transportOptionsJSON)
+	if err != nil {
+		return err
+	}
+	o.transportOptions = to
 	if !given("l", "loglevel") {
 		o.loglevel = cmpOr(getenv("LOG_LEVEL"), o.loglevel)
 	}
