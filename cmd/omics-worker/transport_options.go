@@ -68,9 +68,10 @@ func redisTransportOptionsEnv(t *transportOptionFlags, set map[string]bool, gete
 // redisTransportOptionsApply returns the broker and backend configurations
 // (copies of base with the options applied) and the visibility timeout to
 // use (the flag's, unless only the options give one); ignored keys are
-// logged.
+// logged (the broker's only when the broker is Redis: the AMQP transport
+// reads its own keys).
 func (t *transportOptionFlags) redisTransportOptionsApply(base redistransport.Config, visibility time.Duration,
-	log *slog.Logger) (broker, backend redistransport.Config, vis time.Duration) {
+	redisBroker bool, log *slog.Logger) (broker, backend redistransport.Config, vis time.Duration) {
 	broker, backend, vis = base, base, visibility
 	if t.broker.visible > 0 && !t.visibilityFlagGiven {
 		vis = t.broker.visible
@@ -82,7 +83,7 @@ func (t *transportOptionFlags) redisTransportOptionsApply(base redistransport.Co
 	if t.backend.set != nil {
 		t.backend.set(&backend)
 	}
-	if len(t.broker.ignored) > 0 {
+	if len(t.broker.ignored) > 0 && redisBroker { // an AMQP broker reads its own keys (broker.go)
 		log.Warn("broker transport options without effect in the Go worker", "keys", t.broker.ignored)
 	}
 	if len(t.backend.ignored) > 0 {

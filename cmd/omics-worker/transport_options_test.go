@@ -53,7 +53,7 @@ func TestRedisTransportOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, rb, vis := o.transport.redisTransportOptionsApply(redistransport.Config{}, cfg.VisibilityTimeout, slog.New(slog.DiscardHandler))
+			b, rb, vis := o.transport.redisTransportOptionsApply(redistransport.Config{}, cfg.VisibilityTimeout, true, slog.New(slog.DiscardHandler))
 			if vis != tt.wantVis {
 				t.Errorf("visibility = %s; want %s", vis, tt.wantVis)
 			}
@@ -125,7 +125,7 @@ func TestComposeSentinelFile(t *testing.T) {
 	if o == nil {
 		t.Fatalf("worker options: exit %d", code)
 	}
-	b, rb, _ := o.transport.redisTransportOptionsApply(redistransport.Config{}, time.Hour, slog.New(slog.DiscardHandler))
+	b, rb, _ := o.transport.redisTransportOptionsApply(redistransport.Config{}, time.Hour, true, slog.New(slog.DiscardHandler))
 	for _, u := range []struct {
 		url string
 		cfg redistransport.Config

@@ -152,9 +152,9 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 	} else {
 		rcfg.ResultExpires = -1
 	}
-	bcfg, rbcfg, vis := o.transport.redisTransportOptionsApply(rcfg, cfg.VisibilityTimeout, logger)
+	bcfg, rbcfg, vis := o.transport.redisTransportOptionsApply(rcfg, cfg.VisibilityTimeout, !isAMQP(o.brokerURL), logger)
 	cfg.VisibilityTimeout = vis
-	broker, err := redistransport.NewBroker(o.brokerURL, bcfg)
+	broker, bmeta, err := newBroker(o, cfg, bcfg, logger)
 	if err != nil {
 		logger.Error("broker URL", "err", err, "url", mask.URL(o.brokerURL))
 		return 1, cleanup
@@ -172,14 +172,13 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 		return 1, cleanup
 	}
 	cleanup = append(cleanup, func() { _ = backend.Close() })
-	backend.UseBroker(broker) // StoreAndAck: result + ack in one round trip
 
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = broker.Ping(pingCtx)
 	cancel()
 	if err != nil {
 		logger.Error("cannot reach the broker", "err", err, "url", mask.URL(o.brokerURL),
-			"hint", "is Redis running? set CELERY_BROKER_URL or -b")
+			"hint", "is the broker (Redis or RabbitMQ) running? set CELERY_BROKER_URL or -b")
 		return 1, cleanup
 	}
 
@@ -203,14 +202,14 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 			"hint", "use --diagnostic-tasks or build with the file tasks")
 	}
 
-	w, err := worker.New(cfg, broker, backend, reg, logger)
+	w, err := worker.New(cfg, broker, resultsFor(broker, backend), reg, logger)
 	if err != nil {
 		logger.Error("worker", "err", err)
 		return 1, cleanup
 	}
 	extCtx, extCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer extCancel() // runs before the cleanups: extensions stop first
-	ctl, err := startControl(extCtx, w, broker, logger, o)
+	ctl, err := startControl(extCtx, w, broker, bmeta, logger, o)
 	if err != nil {
 		logger.Error("starting worker extension", "extension", "control", "err", err)
 		return 1, cleanup

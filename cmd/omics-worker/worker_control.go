@@ -41,10 +41,10 @@ type controlRuntime struct {
 // the control.Mailbox, events.Publisher and metrics.Broker itself). It
 // must run after worker.New and before w.Run; ctx is cancelled once the
 // worker has stopped, then the runtime's stop runs.
-func startControl(ctx context.Context, w *worker.Worker, broker *redistransport.Broker,
+func startControl(ctx context.Context, w *worker.Worker, broker workerBroker, bmeta brokerMeta,
 	logger *slog.Logger, o *workerOptions) (*controlRuntime, error) {
 	cf := o.control
-	ws := control.NewSettings(broker.Endpoint().String(), o.backendURL, w.Config(), o.taskEvents, version)
+	ws := control.NewSettings(bmeta.url, o.backendURL, w.Config(), o.taskEvents, version)
 	// A remote shutdown is a warm shutdown, exactly like SIGTERM.
 	stopWorker := func() { _ = syscall.Kill(os.Getpid(), syscall.SIGTERM) }
 	if cf.heartbeatInterval <= 0 {
@@ -85,7 +85,7 @@ func startControl(ctx context.Context, w *worker.Worker, broker *redistransport.
 
 	conf := control.ConfReply(ws)
 	srv := control.NewServer(control.Config{
-		Names: names, BrokerInfo: control.BrokerInfo(brokerAddress(broker.Endpoint()), ws.Config), Conf: conf,
+		Names: names, BrokerInfo: bmeta.info(ws.Config), Conf: conf,
 		Report: control.ReportText(ws, conf), Shutdown: stopWorker, OnRevoke: rt.save, Logger: log,
 	}, w, broker, ev)
 
