@@ -532,7 +532,7 @@ func (g *gzipMembers) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		n, err := g.zr.Read(p)
-		if err != io.EOF {
+		if !errors.Is(err, io.EOF) {
 			return n, err
 		}
 		// End of a member: skip padding, then the next member or the end.
@@ -574,7 +574,7 @@ func (g *gzipMembers) skipZeros() (bool, error) {
 		for i < len(buf) && buf[i] == 0 {
 			i++
 		}
-		g.src.Discard(i)
+		_, _ = g.src.Discard(i) // i bytes are buffered: Discard cannot fail
 	}
 }
 

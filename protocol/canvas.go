@@ -454,7 +454,7 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	} else if s, ok := o["eta"].(string); ok && s != "" {
 		t, err := ParseISO(s)
 		if err != nil {
-			return out, fmt.Errorf("%w: eta %q of %s: %v", ErrCanvasUnsupported, s, sig.Task, err)
+			return out, fmt.Errorf("%w: eta %q of %s: %w", ErrCanvasUnsupported, s, sig.Task, err)
 		}
 		msg.ETA = &t
 	}
@@ -464,7 +464,7 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	} else if s, ok := o["expires"].(string); ok && s != "" {
 		t, err := ParseISO(s)
 		if err != nil {
-			return out, fmt.Errorf("%w: expires %q of %s: %v", ErrCanvasUnsupported, s, sig.Task, err)
+			return out, fmt.Errorf("%w: expires %q of %s: %w", ErrCanvasUnsupported, s, sig.Task, err)
 		}
 		msg.Expires = &t
 	}
@@ -587,7 +587,7 @@ func ChordError(partID string, exc *ExceptionInfo) *ExceptionInfo {
 // ChordPartEntry encodes one header result as the Redis backend stores it
 // in the group's .j key: [1, task_id, state, result].
 func ChordPartEntry(taskID, state string, result any) ([]byte, error) {
-	var r any = result
+	var r any
 	if e, ok := result.(*ExceptionInfo); ok && e != nil {
 		r = *e
 	} else {

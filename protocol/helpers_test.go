@@ -14,11 +14,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
 
-// pythonRuntimes are the interpreters of the test matrix: celery 5.2 from
-// Debian's /usr/bin/python3 and celery 5.5 from the scripts/celery55.sh
-// root (internal/pyruntime).
-func pythonRuntimes() []pyruntime.Runtime { return pyruntime.All() }
-
 // forEachCelery skips under -short, then runs f once per Celery version as
 // subtests "celery5.2", "celery5.5" (one after the other: the decode
 // script shares Redis DB 15); a runtime that is not installed fails its

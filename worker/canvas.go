@@ -224,9 +224,7 @@ func (w *Worker) failChordBody(ctx context.Context, log *slog.Logger, body proto
 	if id, _ := sig.Options["task_id"].(string); id != "" {
 		ids = append(ids, id)
 	}
-	for _, e := range protocol.SigListOption(sig.Options["link_error"]) {
-		errbacks = append(errbacks, e)
-	}
+	errbacks = append(errbacks, protocol.SigListOption(sig.Options["link_error"])...)
 	if len(ids) == 0 && sig.Type == "chain" {
 		tasks, _ := sig.Kwargs["tasks"].([]any)
 		for _, t := range tasks {

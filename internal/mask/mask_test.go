@@ -84,7 +84,7 @@ func TestError(t *testing.T) {
 	if strings.Contains(err.Error(), testSecret) || !errors.Is(err, base) {
 		t.Errorf("Error: %q, Is(base) %v", err, errors.Is(err, base))
 	}
-	if Error(nil) != nil || Error(base) != base {
+	if Error(nil) != nil || Error(base) != base { //nolint:errorlint // identity: an error without a URL is returned as it is
 		t.Error("Error changed an error without a URL")
 	}
 }

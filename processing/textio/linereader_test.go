@@ -313,7 +313,7 @@ func TestSkipBOM(t *testing.T) {
 		}
 	}
 	r := SkipBOM(io.MultiReader(strings.NewReader(BOM+"abc"), iotest.ErrReader(iotest.ErrTimeout)))
-	if got, err := io.ReadAll(r); string(got) != "abc" || err != iotest.ErrTimeout {
+	if got, err := io.ReadAll(r); string(got) != "abc" || !errors.Is(err, iotest.ErrTimeout) {
 		t.Errorf("read error lost: %q, %v", got, err)
 	}
 }

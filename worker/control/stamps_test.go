@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -64,9 +65,10 @@ func TestSignum(t *testing.T) {
 		{"BOGUS", `AttributeError("module 'signal' has no attribute 'SIGBOGUS'")`},
 	} {
 		n, err := signum(tc.in)
-		got := ""
-		if err != nil {
-			got = err.(*pyExc).repr()
+		var got string
+		var pe *pyExc
+		if errors.As(err, &pe) {
+			got = pe.repr()
 		} else {
 			got = strconv.Itoa(n)
 		}

@@ -96,21 +96,6 @@ func (p *pgProxy) url(dbURL string) string {
 	return "postgres://postgres@" + p.ln.Addr().String() + "/" + path
 }
 
-// cutAt is a Reporter that cuts the proxy when a given progress is
-// reported.
-type cutAt struct {
-	recorder
-	at    int
-	proxy *pgProxy
-}
-
-func (c *cutAt) UpdateState(ctx context.Context, state string, meta any) error {
-	if m, ok := meta.(Progress); ok && m.Progress == c.at {
-		c.proxy.cut()
-	}
-	return c.recorder.UpdateState(ctx, state, meta)
-}
-
 func TestDatabaseOutageAtLoadIsTransient(t *testing.T) {
 	e := newEnv(t, "local")
 	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))

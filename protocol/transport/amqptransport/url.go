@@ -54,8 +54,8 @@ func ParseURL(raw string) (Endpoint, error) {
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("amqp: bad URL: %w", err)
 	}
-	switch p := u.Path; {
-	case p == "" || p == "/" || p == "//":
+	switch p := u.Path; p {
+	case "", "/", "//":
 		uri.Vhost = "/"
 	default:
 		uri.Vhost = p[1:]
