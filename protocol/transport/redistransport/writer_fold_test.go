@@ -41,7 +41,7 @@ func TestFold(t *testing.T) {
 		return &writeOp{key: key, meta: []byte(meta), done: make(chan error, 1)}
 	}
 	plain := func(key, meta string) *writeOp { return &writeOp{key: key, meta: []byte(meta)} } // no-wait SUCCESS
-	many := func() []*writeOp { // > 16 writes: the map path
+	many := func() []*writeOp {                                                                // > 16 writes: the map path
 		var ops []*writeOp
 		for i := range 10 {
 			ops = append(ops, nw(string(rune('a'+i)), "S"))
@@ -80,7 +80,9 @@ func TestFold(t *testing.T) {
 func TestTake(t *testing.T) {
 	w := &writer{}
 	nw := func(key string) *writeOp { return &writeOp{key: key, meta: []byte(key), foldable: true} }
-	wt := func(key string) *writeOp { return &writeOp{key: key, meta: []byte(key + "!"), done: make(chan error, 1)} }
+	wt := func(key string) *writeOp {
+		return &writeOp{key: key, meta: []byte(key + "!"), done: make(chan error, 1)}
+	}
 	w.queue = []*writeOp{nw("a"), nw("b"), wt("a"), nw("c"), nw("a")}
 	if got := opsString(w.take(nil, false)); got != "a:a a:a! a:a" {
 		t.Fatalf("first batch %s", got)
