@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // The commit gate: the step that makes a task's effect permanent (a
@@ -87,4 +88,12 @@ func (g *commitGate) limit() bool {
 		g.mu.Unlock()
 		<-done
 	}
+}
+
+func (w *Worker) newHardTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	if w.cfg.hardTimer != nil {
+		return w.cfg.hardTimer(d)
+	}
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }

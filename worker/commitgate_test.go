@@ -15,7 +15,7 @@ import (
 // race is forced deterministically. The state must be SUCCESS exactly when
 // the commit happened, FAILURE TimeLimitExceeded exactly when it did not.
 func TestHardLimitAndCommitDecideInOnePlace(t *testing.T) {
-	fire := make(chan func(), 1) // the hard limit of the running task
+	fire := make(chan time.Time)
 	type step struct {
 		at       string // where the handler waits for the limit: "before", "during", "after"
 		commitOK bool   // what the commit step returns
@@ -55,9 +55,8 @@ func TestHardLimitAndCommitDecideInOnePlace(t *testing.T) {
 		wait("after")
 		return "committed", nil
 	}, TaskOptions{})
-	cfg := Config{Concurrency: 1, hardTimer: func(_ time.Duration, f func()) func() bool {
-		fire <- f
-		return func() bool { return true }
+	cfg := Config{Concurrency: 1, hardTimer: func(time.Duration) (<-chan time.Time, func() bool) {
+		return fire, func() bool { return true }
 	}}
 	h := start(t, cfg, reg)
 	ten := 10.0
@@ -71,7 +70,7 @@ func TestHardLimitAndCommitDecideInOnePlace(t *testing.T) {
 				calls <- c
 				m := h.send(t, "t.commit", nil, nil, func(m *protocol.TaskMessage) { m.TimeLimit = [2]*float64{&ten, nil} })
 				<-c.reached
-				(<-fire)() // the hard limit expires now
+				fire <- time.Now() // the hard limit expires now
 				if s.at == "before" {
 					// The limit wins before the commit began: FAILURE,
 					// then the late commit is refused.

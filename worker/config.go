@@ -81,10 +81,9 @@ type Config struct {
 	// a file task) run at once; the zero value means no limit.
 	Fairness Fairness
 
-	// hardTimer, when set (tests only), replaces time.AfterFunc for the
-	// hard time limit so a test can fire it at a chosen moment: it
-	// receives the function to call and returns the timer's Stop.
-	hardTimer func(d time.Duration, fire func()) (stop func() bool)
+	// hardTimer, when set (tests only), replaces time.NewTimer for the
+	// hard time limit so a test can fire it at a chosen moment.
+	hardTimer func(time.Duration) (<-chan time.Time, func() bool)
 }
 
 // DefaultQueue is the queue consumed when Config.Queues is empty

@@ -23,21 +23,15 @@ type outcome struct {
 	frames   []string // Go stack of a panic
 }
 
-// execute runs one reserved job on the calling pool goroutine, the
-// handler included (no goroutine of its own: each hand-off between
-// goroutines costs thread wake-ups). It reports false when the job was
-// taken over while its handler ran (hard time limit, cold shutdown
-// abandon, see hardLimit and abandonRunning): the taker settled the job
-// and owns the pool slot now, so the caller must leave the pool without
-// touching the job.
-func (w *Worker) execute(j *job) bool {
+// execute runs one reserved job on the calling pool goroutine.
+func (w *Worker) execute(j *job) {
 	ctx := context.Background()
 	msg, def := j.msg, j.def
 	if w.expired(ctx, j) {
-		return true
+		return
 	}
 	if w.hookStart(ctx, j) { // revoked while reserved
-		return true
+		return
 	}
 	t := &Task{
 		ID:           msg.ID,
@@ -105,10 +99,22 @@ func (w *Worker) execute(j *job) bool {
 
 	if err := t.checkSignature(); err != nil {
 		w.finish(ctx, j, t, tctx, outcome{err: err}, time.Now())
-		return true
+		return
 	}
 
 	begin := time.Now()
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		defer func() {
+			if r := recover(); r != nil {
+				o = outcome{err: fmt.Errorf("panic: %v", r), panicked: true, frames: goFrames(3)}
+			}
+			done <- o
+		}()
+		o.result, o.err = def.handler(tctx, t)
+	}()
+
 	if soft > 0 {
 		st := time.AfterFunc(soft, func() {
 			j.log.Warn(fmt.Sprintf("Soft time limit (%gs) exceeded for %s[%s]", soft.Seconds(), msg.Task, msg.ID))
@@ -116,132 +122,44 @@ func (w *Worker) execute(j *job) bool {
 		})
 		defer st.Stop()
 	}
-	j.task = t
-	j.exec.Store(execRunning) // from here abandonRunning and hardLimit may take j over
-	var stopHard func() bool
+	var hardC <-chan time.Time
 	if hard > 0 {
-		stopHard = w.armHardLimit(hard, j, t, cancel)
+		var stop func() bool
+		hardC, stop = w.newHardTimer(hard)
+		defer stop()
 	}
+
 	select {
-	case <-w.abandon: // cold shutdown began before the handler
-		if stopHard != nil {
-			stopHard()
-		}
-		if !j.reclaim() {
-			return false
+	case o := <-done:
+		w.finish(ctx, j, t, tctx, o, begin)
+	case <-hardC:
+		if !t.gate.limit() {
+			// The task committed its effect (Task.Commit) before the
+			// limit could stop it: its own outcome is the result.
+			j.log.Warn(fmt.Sprintf("Hard time limit (%gs) reached after %s[%s] committed; waiting for its result", hard.Seconds(), msg.Task, msg.ID))
+			select {
+			case o := <-done:
+				w.finish(ctx, j, t, tctx, o, begin)
+			case <-w.abandon:
+				t.finished.Store(true)
+				w.abandonJob(ctx, j, t)
+			}
+			return
 		}
 		t.finished.Store(true)
+		cancel(ErrHardTimeLimit)
+		j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))
+		var m *protocol.ResultMeta
+		exc := timeLimitError(msg, hard).Info() // timelimit.go
+		if !w.ignoreResult(j) {                 // spec §3.7: main-process records
+			m = w.meta(t, protocol.StateFailure, exc)
+		}
+		w.settleFinal(ctx, j, m)
+		w.canvasFailed(ctx, j, exc, nil) // canvas.go
+	case <-w.abandon:
+		t.finished.Store(true)
 		w.abandonJob(ctx, j, t)
-		return true
-	default:
 	}
-	o := callHandler(def.handler, tctx, t)
-	if stopHard != nil {
-		stopHard()
-	}
-	if !j.reclaim() {
-		return false // taken over: the outcome is dropped, as the limit decided
-	}
-	w.finish(ctx, j, t, tctx, o, begin)
-	return true
-}
-
-// Handler states of a job (job.exec).
-const (
-	execIdle     int32 = iota // the handler has not started
-	execRunning               // the handler runs on its pool goroutine
-	execLimiting              // hardLimit is deciding (the commit gate), see limitDone
-	execReturned              // it returned (or never ran): its goroutine settles the job
-	execTaken                 // hardLimit or abandonRunning took the job over
-)
-
-// reclaim is called by j's pool goroutine when the handler returned: true
-// when the goroutine still owns j (then nobody can take it over any more),
-// false when j was taken over. While the hard limit decides, it waits for
-// the decision: the limit that fired first wins, as when the handler
-// returns just after.
-func (j *job) reclaim() bool {
-	for {
-		if j.exec.CompareAndSwap(execRunning, execReturned) {
-			return true
-		}
-		if j.exec.Load() != execLimiting {
-			return false
-		}
-		<-j.limitDone
-	}
-}
-
-// callHandler runs the handler, turning a panic into an outcome.
-func callHandler(h Handler, ctx context.Context, t *Task) (o outcome) {
-	defer func() {
-		if r := recover(); r != nil {
-			o = outcome{err: fmt.Errorf("panic: %v", r), panicked: true, frames: goFrames(3)}
-		}
-	}()
-	o.result, o.err = h(ctx, t)
-	return o
-}
-
-// armHardLimit calls hardLimit when the hard limit passes; the returned
-// stop disarms it.
-func (w *Worker) armHardLimit(hard time.Duration, j *job, t *Task, cancel context.CancelCauseFunc) (stop func() bool) {
-	if w.cfg.hardTimer != nil { // tests fire the limit themselves
-		return w.cfg.hardTimer(hard, func() {
-			if j.claimLimit() {
-				go w.hardLimit(hard, j, t, cancel)
-			}
-		})
-	}
-	return time.AfterFunc(hard, func() {
-		if j.claimLimit() {
-			w.hardLimit(hard, j, t, cancel)
-		}
-	}).Stop
-}
-
-// claimLimit moves a running handler's job to execLimiting: from here
-// the hard limit decides (hardLimit), even if the handler returns first.
-// False when the handler returned or the job was taken already.
-func (j *job) claimLimit() bool {
-	if j.exec.Load() != execRunning {
-		return false
-	}
-	j.limitDone = make(chan struct{}) // read only by whoever sees execLimiting
-	return j.exec.CompareAndSwap(execRunning, execLimiting)
-}
-
-// hardLimit runs on the hard limit's timer goroutine, after claimLimit,
-// while j's handler may still be running on its pool goroutine (which
-// then waits for this decision, reclaim). Unless the task committed its
-// effect first (Task.Commit: then its own outcome is the result), it
-// takes the job over: cancels the
-// handler's context, records TimeLimitExceeded as celery's main process
-// does (spec §3.7), and goes on as the pool slot, so a handler that
-// ignores its context costs one goroutine, not a slot. The handler's
-// outcome, whenever it comes, is dropped.
-func (w *Worker) hardLimit(hard time.Duration, j *job, t *Task, cancel context.CancelCauseFunc) {
-	msg := j.msg
-	if !t.gate.limit() {
-		j.log.Warn(fmt.Sprintf("Hard time limit (%gs) reached after %s[%s] committed; waiting for its result", hard.Seconds(), msg.Task, msg.ID))
-		j.exec.Store(execRunning)
-		close(j.limitDone)
-		return
-	}
-	j.exec.Store(execTaken)
-	close(j.limitDone)
-	ctx := context.Background()
-	t.finished.Store(true)
-	cancel(ErrHardTimeLimit)
-	j.log.Error(fmt.Sprintf("Hard time limit (%gs) exceeded for %s[%s]", hard.Seconds(), msg.Task, msg.ID))
-	var m *protocol.ResultMeta
-	exc := timeLimitError(msg, hard).Info() // timelimit.go
-	if !w.ignoreResult(j) {                 // spec §3.7: main-process records
-		m = w.meta(t, protocol.StateFailure, exc)
-	}
-	w.settleFinal(ctx, j, m)
-	w.canvasFailed(ctx, j, exc, nil) // canvas.go
-	w.continueSlot(j)
 }
 
 // limits returns the effective hard and soft limits (see limit).

@@ -48,7 +48,7 @@ func (w *Worker) PoolGrow(n int) error {
 	x.retire -= cancelRetire
 	x.mu.Unlock()
 	for range n - cancelRetire {
-		w.startSlot(pool)
+		pool.Go(func() { w.poolLoop() })
 	}
 	select {
 	case w.windowCh <- struct{}{}:

@@ -31,18 +31,15 @@ const (
 
 // job is one held delivery.
 type job struct {
-	d         *protocol.Delivery
-	msg       *protocol.TaskMessage
-	def       *taskDef
-	state     jobState
-	inWindow  bool // occupies a prefetch slot
-	acked     bool // early-acked (or finished)
-	timer     *time.Timer
-	cancel    context.CancelCauseFunc
-	log       *slog.Logger
-	exec      atomic.Int32  // execIdle … execTaken (exec.go)
-	task      *Task         // set before exec becomes execRunning
-	limitDone chan struct{} // closed when hardLimit decided (execLimiting)
+	d        *protocol.Delivery
+	msg      *protocol.TaskMessage
+	def      *taskDef
+	state    jobState
+	inWindow bool // occupies a prefetch slot
+	acked    bool // early-acked (or finished)
+	timer    *time.Timer
+	cancel   context.CancelCauseFunc
+	log      *slog.Logger
 }
 
 // Worker consumes Celery task messages and runs registered handlers. Build
@@ -214,10 +211,10 @@ func (w *Worker) run(ctx context.Context) error {
 	}
 
 	var pool sync.WaitGroup
-	w.hookPool(&pool)
 	for range w.cfg.Concurrency {
-		w.startSlot(&pool)
+		pool.Go(func() { w.poolLoop() })
 	}
+	w.hookPool(&pool)
 	fetchDone := make(chan struct{})
 	go func() {
 		defer close(fetchDone)
@@ -262,7 +259,6 @@ func (w *Worker) run(ctx context.Context) error {
 		// are restored (or were acked early) and their goroutines leak
 		// until the process exits.
 		close(w.abandon)
-		w.abandonRunning(io)
 		<-poolDone
 	}
 	close(bgStop)
@@ -437,94 +433,19 @@ func (w *Worker) next() *job {
 	}
 }
 
-// startSlot starts one pool slot: a goroutine running tasks one after the
-// other, holding one count of pool until it leaves (shutdown, pool_shrink)
-// or passes the slot to the goroutine that took its task over.
-func (w *Worker) startSlot(pool *sync.WaitGroup) {
-	pool.Add(1)
-	go func() {
-		if w.poolLoop() {
-			pool.Done()
-		}
-	}()
-}
-
-// poolLoop runs tasks until shutdown or retirement (true) or until its
-// running task is taken over (false: the slot and its pool count passed
-// to the taker).
-func (w *Worker) poolLoop() bool {
+func (w *Worker) poolLoop() {
 	for {
 		j := w.next()
 		if j == nil {
-			return true
+			return
 		}
-		if !w.execute(j) {
-			return false
-		}
+		w.execute(j)
 		w.mu.Lock()
 		delete(w.running, j)
 		w.mu.Unlock()
 		if w.hookRetire() { // pool_shrink
-			return true
+			return
 		}
-	}
-}
-
-// continueSlot makes the calling goroutine, which took over j, the pool
-// slot j's goroutine held: it finishes j's bookkeeping and runs the pool
-// loop, with the slot's pool count.
-func (w *Worker) continueSlot(j *job) {
-	w.mu.Lock()
-	delete(w.running, j)
-	w.mu.Unlock()
-	x := &w.mon
-	x.mu.Lock()
-	pool := x.pool
-	x.mu.Unlock()
-	if w.hookRetire() || w.poolLoop() {
-		pool.Done()
-	}
-}
-
-// takeRunning takes j over if its handler is running (waiting for a hard
-// limit's decision first).
-func (j *job) takeRunning() bool {
-	for {
-		if j.exec.CompareAndSwap(execRunning, execTaken) {
-			return true
-		}
-		if j.exec.Load() != execLimiting {
-			return false
-		}
-		<-j.limitDone
-	}
-}
-
-// abandonRunning gives up, at the end of a cold shutdown (w.abandon
-// closed), every task whose handler still runs: its message is restored
-// (or WorkerLostError recorded after an early ack) and its slot's pool
-// count released; the handler's goroutine leaks until the process exits.
-func (w *Worker) abandonRunning(ctx context.Context) {
-	w.mu.Lock()
-	jobs := make([]*job, 0, len(w.running))
-	for j := range w.running {
-		jobs = append(jobs, j)
-	}
-	w.mu.Unlock()
-	x := &w.mon
-	x.mu.Lock()
-	pool := x.pool
-	x.mu.Unlock()
-	for _, j := range jobs {
-		if !j.takeRunning() {
-			continue
-		}
-		j.task.finished.Store(true)
-		w.abandonJob(ctx, j, j.task)
-		w.mu.Lock()
-		delete(w.running, j)
-		w.mu.Unlock()
-		pool.Done()
 	}
 }
 
