@@ -59,7 +59,9 @@ type ghash struct {
 	nbuf   int
 	length uint64 // ciphertext bytes hashed so far
 
-	// fast path (nil aead: table method only)
+	// fast path (nil blk: table method only), set up by initFast at its
+	// first use, so that short blobs never pay for the inverse
+	blk  cipher.Block
 	aead cipher.AEAD
 	e0   [16]byte // E(K, fastNonce || 0^31 || 1)
 	inv  *[256]fieldElement
@@ -74,6 +76,12 @@ var fastNonce [12]byte
 // fastMin is the shortest run of blocks given to the fast path: below it
 // the table method is cheaper than the call and the inverse step.
 const fastMin = 256
+
+// fastAfter is how much ciphertext the table method hashes before the
+// fast path is set up: the set-up (mostly the inverse of H, bit by bit)
+// costs about as much as hashing this with the table, so small blobs
+// (the many-small-files case) never pay for it.
+const fastAfter = 16 << 10
 
 func shoupTable(t *[256]fieldElement, e fieldElement) {
 	// t[0x80>>j] = x^j * e; the byte bit 0x80 is the lowest power.
@@ -100,20 +108,28 @@ func newGHASH(h [16]byte) *ghash {
 // hashes long runs with the standard library's GCM.
 func newGHASHFast(block cipher.Block, h [16]byte) *ghash {
 	g := newGHASH(h)
-	aead, err := cipher.NewGCM(block)
+	g.blk = block
+	return g
+}
+
+// initFast sets the fast path up (the GCM, E(K, J0) of fastNonce and the
+// table of H^-1); false, leaving the table method only, if the block
+// cannot make a GCM.
+func (g *ghash) initFast() bool {
+	aead, err := cipher.NewGCM(g.blk)
 	if err != nil {
-		return g // table method only
+		g.blk = nil
+		return false
 	}
 	var j [16]byte
 	copy(j[:], fastNonce[:])
 	j[15] = 1
-	block.Encrypt(g.e0[:], j[:])
-	he := fieldElement{binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:])}
+	g.blk.Encrypt(g.e0[:], j[:])
 	g.inv = new([256]fieldElement)
-	shoupTable(g.inv, gfInverse(he))
+	shoupTable(g.inv, gfInverse(g.table[0x80])) // table[0x80] = H
 	g.aead = aead
 	g.tag = make([]byte, 0, 16)
-	return g
+	return true
 }
 
 // gfMul multiplies two field elements bit by bit (slow; set-up only).
@@ -208,7 +224,7 @@ func (g *ghash) write(p []byte) {
 		g.block(g.buf[:])
 		g.nbuf = 0
 	}
-	if g.aead != nil && len(p) >= fastMin {
+	if g.blk != nil && len(p) >= fastMin && (g.aead != nil || g.length >= fastAfter && g.initFast()) {
 		k := len(p) &^ 15
 		g.run(p[:k])
 		p = p[k:]

@@ -23,7 +23,7 @@ func TestGHASHFastMatchesTable(t *testing.T) {
 		var h [16]byte
 		block.Encrypt(h[:], h[:])
 		slow, fast := newGHASH(h), newGHASHFast(block, h)
-		if fast.aead == nil {
+		if fast.blk == nil {
 			t.Fatal("no fast path")
 		}
 		data := make([]byte, rng.IntN(5000))
@@ -43,5 +43,36 @@ func TestGHASHFastMatchesTable(t *testing.T) {
 		if s, f := slow.sum(), fast.sum(); s != f {
 			t.Fatalf("iteration %d (%d bytes): table %x, fast %x", iter, len(data), s, f)
 		}
+	}
+}
+
+// TestGHASHFastLazy: the fast path (GCM and the table of H^-1) is set up
+// only after fastAfter bytes, so a small blob never pays for the inverse;
+// the result is the table method's either way.
+func TestGHASHFastLazy(t *testing.T) {
+	block, err := aes.NewCipher(make([]byte, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h [16]byte
+	block.Encrypt(h[:], h[:])
+	slow, fast := newGHASH(h), newGHASHFast(block, h)
+	short := make([]byte, fastAfter-1)
+	slow.write(short)
+	fast.write(short)
+	if fast.aead != nil || fast.inv != nil {
+		t.Fatal("fast path set up for a short run")
+	}
+	long := make([]byte, 4*fastMin+3)
+	for i := range long {
+		long[i] = byte(i)
+	}
+	slow.write(long)
+	fast.write(long)
+	if fast.aead == nil {
+		t.Fatal("fast path not used for a long run")
+	}
+	if s, f := slow.sum(), fast.sum(); s != f {
+		t.Fatalf("table %x, fast %x", s, f)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -92,5 +94,46 @@ func reportCPU(b *testing.B, c0 time.Duration, inBytes int64) {
 	b.ReportMetric(cpu*1e3, "cpu-ms/op")
 	if cpu > 0 {
 		b.ReportMetric(float64(inBytes)/1e6/cpu, "MB/cpu-s")
+	}
+}
+
+// BenchmarkProcessSmallConcurrent runs 1 KB file tasks with c of them in
+// flight (as a worker at -c c): real PostgreSQL, local store (one fsync
+// per object, one commit per file), tasks/s and CPU per task. Issue 13 #5.
+func BenchmarkProcessSmallConcurrent(b *testing.B) {
+	for _, c := range []int{1, 2, 8} {
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			e := newEnv(b, "local")
+			p := e.processor(b)
+			content := []byte("gene_id\ts1\ts2\n")
+			for i := 0; len(content) < 1000; i++ {
+				content = fmt.Appendf(content, "G%05d\t%d\t%d.5\n", i, i, i*2)
+			}
+			ids := make([]int64, b.N)
+			for i := range ids {
+				ids[i] = e.upload(b, "small.tsv", content).ID
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			c0 := cpuTime()
+			for range c {
+				wg.Go(func() {
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						if _, err := p.Process(context.Background(), nil, Request{RawFileID: ids[i]}, Tuning{}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
+			b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(b.N), "cpu-us/task")
+		})
 	}
 }

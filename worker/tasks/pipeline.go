@@ -310,14 +310,9 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	}
 
 	r.report(ctx, StateProgress, progressConvertFrom, StatusConverting)
-	out, err := os.CreateTemp(p.cfg.TempDir, "omics-processed-*.json")
-	if err != nil {
-		return nil, p.localFault(err, "creating the temporary processed document of file %d", raw.ID)
-	}
-	defer func() {
-		out.Close()
-		os.Remove(out.Name())
-	}()
+	// The document: in memory up to spillMemory, else a temporary file.
+	out := newSpillDoc(p.cfg.TempDir, spillMemory)
+	defer out.Close()
 	bw := bufio.NewWriterSize(out, 256<<10)
 	plainSize := blobSize - envelope.Overhead
 	prog := newProgressReporter(r, plainSize, p.cfg.Now)
@@ -390,7 +385,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		return nil, p.localFault(err, "writing the processed document of file %d", raw.ID)
 	}
 	size := conv.BytesOut
-	if _, err := out.Seek(0, io.SeekStart); err != nil {
+	if err := out.Rewind(); err != nil {
 		return nil, p.localFault(err, "reading the processed document of file %d", raw.ID)
 	}
 	objKey := storage.ObjectKey(raw.ProjectID, raw.UploadedByID)
@@ -438,12 +433,9 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 // reopen reads the raw object again for a second conversion and empties
 // the temporary document out (written through bw). It returns the new
 // decrypting reader and the object body to close, or the task's error.
-func (r *run) reopen(ctx context.Context, key []byte, out *os.File, bw *bufio.Writer) (*envelope.DecryptReader, io.Closer, error) {
+func (r *run) reopen(ctx context.Context, key []byte, out *spillDoc, bw *bufio.Writer) (*envelope.DecryptReader, io.Closer, error) {
 	p, raw := r.p, r.raw
-	if err := out.Truncate(0); err != nil {
-		return nil, nil, p.localFault(err, "rewriting the processed document of file %d", raw.ID)
-	}
-	if _, err := out.Seek(0, io.SeekStart); err != nil {
+	if err := out.Reset(); err != nil {
 		return nil, nil, p.localFault(err, "rewriting the processed document of file %d", raw.ID)
 	}
 	bw.Reset(out)

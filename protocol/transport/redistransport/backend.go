@@ -97,7 +97,8 @@ func (r *ResultBackend) StoreNoWait(ctx context.Context, meta *protocol.ResultMe
 	if meta.TaskID == "" {
 		return errors.New("redis: result without task id")
 	}
-	if !r.w.enqueue(&writeOp{key: r.names.ResultKey(meta.TaskID), meta: raw}) {
+	op := &writeOp{key: r.names.ResultKey(meta.TaskID), meta: raw, foldable: meta.Status != protocol.StateSuccess}
+	if !r.w.enqueue(op) {
 		return errWriterClosed
 	}
 	return nil

@@ -143,12 +143,23 @@ return 1
 // all (a plain substring search): a stored SUCCESS state always does, so
 // the guard is unchanged, and the common writes (over nothing, STARTED or
 // PROGRESS) skip the decode.
+//
+// ARGV[first..] are earlier states of the same task (never SUCCESS) folded
+// into this write by the group-commit writer: each is only PUBLISHed, in
+// order, before meta is stored and published. Inside one atomic script
+// their SETEX would be overwritten before any client could read it, and
+// the guard gives the same answer for all of them (none is SUCCESS), so
+// subscribers see the same messages and GET the same values as with one
+// write per state.
 const storeFn = `
-local function store(key, meta, ex)
+local function store(key, meta, ex, first)
   local cur = redis.call('GET', key)
   if cur and string.find(cur, 'SUCCESS', 1, true) then
     local ok, m = pcall(cjson.decode, cur)
     if ok and type(m) == 'table' and m['status'] == 'SUCCESS' then return 0 end
+  end
+  for i = first, #ARGV do
+    redis.call('PUBLISH', key, ARGV[i])
   end
   if ex ~= '0' then
     redis.call('SETEX', key, ex, meta)
@@ -161,7 +172,7 @@ end
 `
 
 var storeScript = redis.NewScript(1, storeFn+`
-return store(KEYS[1], ARGV[1], ARGV[2])
+return store(KEYS[1], ARGV[1], ARGV[2], 3)
 `)
 
 // storeAckScript acknowledges a delivery (ZREM unacked_index, HDEL unacked
@@ -169,12 +180,13 @@ return store(KEYS[1], ARGV[1], ARGV[2])
 // SELECTed inside the script when it differs) in one atomic round trip.
 // KEYS[1] = result key, KEYS[2] = unacked, KEYS[3] = unacked_index;
 // ARGV[1] = meta, ARGV[2] = expires, ARGV[3] = tag ("" = no ack),
-// ARGV[4] = result db, ARGV[5] = broker db. Runs on a broker connection.
+// ARGV[4] = result db, ARGV[5] = broker db, ARGV[6..] = earlier states
+// to publish first (see storeFn). Runs on a broker connection.
 var storeAckScript = redis.NewScript(3, storeFn+`
 if ARGV[3] ~= '' then
   redis.call('ZREM', KEYS[3], ARGV[3])
   redis.call('HDEL', KEYS[2], ARGV[3])
 end
 if ARGV[4] ~= ARGV[5] then redis.call('SELECT', ARGV[4]) end
-return store(KEYS[1], ARGV[1], ARGV[2])
+return store(KEYS[1], ARGV[1], ARGV[2], 6)
 `)

@@ -56,7 +56,8 @@ type writer struct {
 	armed  bool // timer set for queued no-wait writes
 	timer  *time.Timer
 
-	rc redis.Conn // owned by the leader
+	rc    redis.Conn // owned by the leader
+	units []*writeOp // send's script calls, owned by the leader
 }
 
 // writeOp is one queued write.
@@ -74,6 +75,15 @@ type writeOp struct {
 	// fetch, when set on a waited write, asks for one more message to be
 	// popped (fetchScript) in the same pipeline, right after the writes.
 	fetch *fetchReq
+	// foldable marks a no-wait write of a non-SUCCESS state: when a later
+	// write of the same key is in the same batch, it is folded into that
+	// write's script call (published only, see storeFn and fold).
+	foldable bool
+	// skipped is set when a batch left this no-wait write queued (take);
+	// the next batch always carries it.
+	skipped bool
+	// pre are the earlier writes folded into this one for one send.
+	pre []*writeOp
 }
 
 // fetchReq is the fetch folded into a write's round trip.
@@ -147,13 +157,7 @@ func (w *writer) lead(own *writeOp) {
 	var batch []*writeOp
 	for {
 		w.mu.Lock()
-		n := min(len(w.queue), maxBatch)
-		batch = append(batch[:0], w.queue[:n]...)
-		clear(w.queue[:n])
-		w.queue = w.queue[n:]
-		if len(w.queue) == 0 {
-			w.queue = nil
-		}
+		batch = w.take(batch[:0], own == nil)
 		if w.armed {
 			w.armed = false
 			w.timer.Stop()
@@ -180,6 +184,111 @@ func (w *writer) lead(own *writeOp) {
 		w.armed = true
 		w.timer.Reset(flushDelay)
 	}
+}
+
+// take moves the next batch from the queue to dst. With all (timer, close)
+// that is the first maxBatch writes. Otherwise a leader carries the writes
+// of the keys that have a waited write (final states) or a write a previous
+// batch left behind, and leaves the other no-wait writes (STARTED,
+// PROGRESS of tasks still running) queued, marked skipped: they usually
+// ride with their own task's final state, where fold merges them into one
+// script call, and never wait more than one more batch (or flushDelay, the
+// timer armed when no leader follows). Every key's writes are taken or
+// left together, so each key keeps its order. w.mu is held.
+func (w *writer) take(dst []*writeOp, all bool) []*writeOp {
+	n := min(len(w.queue), maxBatch)
+	win := w.queue[:n]
+	var keys []string
+	var keySet map[string]struct{}
+	if !all {
+		for _, op := range win {
+			if op.done == nil && !op.skipped {
+				continue
+			}
+			if n > 16 {
+				if keySet == nil {
+					keySet = make(map[string]struct{}, n)
+				}
+				keySet[op.key] = struct{}{}
+			} else if !slices.Contains(keys, op.key) {
+				keys = append(keys, op.key)
+			}
+		}
+		all = len(keys) == 0 && len(keySet) == 0
+	}
+	kept := 0
+	for _, op := range win {
+		carry := all
+		if !carry {
+			if keySet != nil {
+				_, carry = keySet[op.key]
+			} else {
+				carry = slices.Contains(keys, op.key)
+			}
+		}
+		if carry {
+			dst = append(dst, op)
+			continue
+		}
+		op.skipped = true
+		w.queue[kept] = op
+		kept++
+	}
+	kept += copy(w.queue[kept:], w.queue[n:])
+	clear(w.queue[kept:])
+	w.queue = w.queue[:kept]
+	if kept == 0 {
+		w.queue = nil
+	}
+	return dst
+}
+
+// fold returns the script calls for batch: a foldable write followed in
+// the batch by a later write of the same key becomes part of that write
+// (its pre), so a task's STARTED and PROGRESS states that travel with its
+// final state cost one GET, one PUBLISH each and no SETEX and no script
+// call of their own (storeFn). Writes keep their order within a key; only
+// writes of different keys may change their relative order, which no
+// reader can rely on. units is reused.
+func fold(units, batch []*writeOp) []*writeOp {
+	units = units[:0]
+	var last map[string]*writeOp
+	find := func(key string) *writeOp {
+		if last != nil {
+			return last[key]
+		}
+		for i := len(units) - 1; i >= 0; i-- { // the nearest successor
+			if units[i].key == key {
+				return units[i]
+			}
+		}
+		return nil
+	}
+	if len(batch) > 16 {
+		last = make(map[string]*writeOp, len(batch))
+	}
+	folded := false
+	for i := len(batch) - 1; i >= 0; i-- { // backwards: a write's successor is known
+		op := batch[i]
+		if op.foldable {
+			if u := find(op.key); u != nil {
+				u.pre = append(u.pre, op) // reversed below
+				folded = true
+				continue
+			}
+		}
+		units = append(units, op)
+		if last != nil {
+			last[op.key] = op
+		}
+	}
+	slices.Reverse(units)
+	if folded {
+		for _, u := range units {
+			slices.Reverse(u.pre)
+		}
+	}
+	return units
 }
 
 // timerFlush sends queued no-wait writes nobody carried.
@@ -262,6 +371,8 @@ func (w *writer) send(batch []*writeOp) {
 	rdb, bdb := w.rb.c.ep.DB, w.b.c.ep.DB
 	unacked, index := w.b.names.UnackedKey(), w.b.names.UnackedIndexKey()
 	all := batch
+	w.units = fold(w.units, batch)
+	batch = w.units
 	var fetches []*writeOp
 	for _, op := range batch {
 		if op.fetch != nil && (len(fetches) == 0 || slices.Equal(op.fetch.queues, fetches[0].fetch.queues)) {
@@ -288,7 +399,16 @@ func (w *writer) send(batch []*writeOp) {
 			continue
 		}
 		for _, op := range batch {
-			err = storeAckScript.SendHash(rc, op.key, unacked, index, op.meta, w.rb.expires, op.tag, rdb, bdb)
+			if len(op.pre) == 0 {
+				err = storeAckScript.SendHash(rc, op.key, unacked, index, op.meta, w.rb.expires, op.tag, rdb, bdb)
+			} else {
+				args := make([]any, 0, 8+len(op.pre))
+				args = append(args, op.key, unacked, index, op.meta, w.rb.expires, op.tag, rdb, bdb)
+				for _, p := range op.pre {
+					args = append(args, p.meta)
+				}
+				err = storeAckScript.SendHash(rc, args...)
+			}
 			if err != nil {
 				break
 			}
@@ -376,6 +496,14 @@ func (w *writer) send(batch []*writeOp) {
 	for _, op := range batch {
 		op.err = err
 	}
+	for _, u := range w.units {
+		for _, p := range u.pre {
+			p.stored, p.err = u.stored, u.err
+		}
+		clear(u.pre)
+		u.pre = u.pre[:0]
+	}
+	clear(w.units)
 	for _, op := range all {
 		w.finish(op, op.err)
 	}
