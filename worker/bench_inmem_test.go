@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/worker/workertest"
 )
 
 // BenchmarkRuntimeNoop: the worker runtime alone (in-memory broker and
@@ -18,7 +19,7 @@ func BenchmarkRuntimeNoop(b *testing.B) {
 	if err := reg.Register("t.noop", func(context.Context, *Task) (any, error) { return nil, nil }, TaskOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	br, be := newMemBroker(), newMemBackend()
+	br, be := workertest.NewBroker(), workertest.NewBackend()
 	for range b.N {
 		raw, err := protocol.EncodeTask(protocol.NewTaskMessage("t.noop", nil, nil), protocol.PublishOptions{Queue: "q"})
 		if err != nil {
@@ -28,7 +29,7 @@ func BenchmarkRuntimeNoop(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		br.put(&protocol.Delivery{Queue: "q", Tag: env.Properties.DeliveryTag, Raw: raw, Envelope: env})
+		br.Put(&protocol.Delivery{Queue: "q", Tag: env.Properties.DeliveryTag, Raw: raw, Envelope: env})
 	}
 	w, err := New(Config{Queues: []string{"q"}, Concurrency: 2, RestoreInterval: -1, LeaseInterval: -1,
 		FetchTimeout: 20 * time.Millisecond, TimeLimit: time.Hour, SoftTimeLimit: 55 * time.Minute}, br, be, reg, nil)
@@ -44,18 +45,16 @@ func BenchmarkRuntimeNoop(b *testing.B) {
 	go func() { done <- w.Run(ctx) }()
 	n, seen := 0, 0
 	for {
-		be.mu.Lock()
-		for _, m := range be.metas[seen:] {
+		for _, m := range be.MetasSince(seen) {
+			seen++
 			if m.Status == protocol.StateSuccess {
 				n++
 			}
 		}
-		seen = len(be.metas)
-		be.mu.Unlock()
 		if n >= b.N {
 			break
 		}
-		<-be.notify
+		<-be.Notify()
 	}
 	b.StopTimer()
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

@@ -231,6 +231,19 @@ func (r *Backend) Metas() []*protocol.ResultMeta {
 	return append([]*protocol.ResultMeta(nil), r.metas...)
 }
 
+// MetasSince returns the metas stored after the first i, in order.
+func (r *Backend) MetasSince(i int) []*protocol.ResultMeta {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i >= len(r.metas) {
+		return nil
+	}
+	return append([]*protocol.ResultMeta(nil), r.metas[i:]...)
+}
+
+// Notify is signalled (at most one pending signal) after each Store.
+func (r *Backend) Notify() <-chan struct{} { return r.notify }
+
 // Reset forgets the stored metas.
 func (r *Backend) Reset() {
 	r.mu.Lock()
