@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omicsomics/omics-worker/internal/loadgen"
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/amqptransport"
@@ -171,7 +172,7 @@ func TestAMQPChaos(t *testing.T) {
 	for _, p := range ws.all {
 		reconnects += strings.Count(p.out.String(), "connection lost")
 	}
-	fmt.Printf("amqp chaos: tasks sent %d, succeeded %d, executions %d, duplicates executed %d, lost %d, "+
+	fmt.Printf("chaos (amqp): tasks sent %d, succeeded %d, executions %d, duplicates executed %d, lost %d, "+
 		"SIGKILLs %d, connection kills 1 (%d worker reconnects logged), worker processes %d, time %.1fs\n",
 		n, n-lost, runs, dup, lost, killed, reconnects, len(ws.all), elapsed.Seconds())
 	if lost > 0 {
@@ -189,5 +190,54 @@ func TestAMQPChaos(t *testing.T) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAMQPLoadgen: `omics-worker loadgen` publishes over amqp:// (the
+// RabbitMQ column of make bench) to a Go worker, results in a private
+// Redis; every task is counted, the worker's CPU is measured, and
+// --redis-stats is refused on an AMQP broker.
+func TestAMQPLoadgen(t *testing.T) {
+	e := requireRabbit(t)
+	e.queue = "lgq"
+	rs := startPrivateRedis(t)
+	env := []string{"CELERY_BROKER_URL=" + e.brokerURL(), "CELERY_RESULT_BACKEND=" + rs.url(1), "OMICS_TEST_QUEUE=" + e.queue}
+	w := startProc(t, "go worker", interopDir(t), env, workerBinary(t), "worker", "--diagnostic-tasks", "-Q", e.queue,
+		"-c", "2", "--prefetch-multiplier", "1", "--without-mingle", "--without-heartbeat", "-l", "info")
+	w.waitFor(t, "worker ready", 1, 30*time.Second)
+	cfg := loadgen.Config{BrokerURL: e.brokerURL(), BackendURL: rs.url(1), Queue: e.queue, N: 300, Batch: 64,
+		Timeout: 2 * time.Minute, WatchPID: w.cmd.Process.Pid}
+	for _, tt := range []struct {
+		name   string
+		task   string
+		kwargs map[string]any
+	}{
+		{"noop", "diag.noop", nil},
+		{"progress", "diag.progress", map[string]any{"steps": 5}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			c.Task, c.Kwargs, c.Label = tt.task, tt.kwargs, tt.name
+			rep, err := loadgen.Run(context.Background(), c)
+			if err != nil {
+				t.Fatalf("loadgen.Run: %v", err)
+			}
+			if rep.Done != c.N || rep.Missing != 0 || rep.Failures != 0 {
+				t.Fatalf("done %d, missing %d, failures %d; want %d done", rep.Done, rep.Missing, rep.Failures, c.N)
+			}
+			if rep.TasksPerS <= 0 || rep.WorkerCPUusPerTask <= 0 || rep.LastResult < rep.FirstEnqueue {
+				t.Errorf("throughput or CPU not measured: %+v", rep)
+			}
+			t.Logf("%s over AMQP: %.0f tasks/s, worker CPU %.0f us/task, publish %.3fs", tt.name, rep.TasksPerS,
+				rep.WorkerCPUusPerTask, rep.PublishS)
+		})
+	}
+	c := cfg
+	c.RedisStats = true
+	if _, err := loadgen.Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "redis-stats") {
+		t.Errorf("--redis-stats on an AMQP broker: err %v, want a refusal", err)
+	}
+	if ready, unacked := amqpQueueCounts(t, e, e.queue); ready != 0 || unacked != 0 {
+		t.Errorf("queue: %d ready, %d unacknowledged left", ready, unacked)
 	}
 }
