@@ -29,7 +29,7 @@ fmt: ## gofmt check
 lint: ## golangci-lint (v2, config in .golangci.yml)
 	golangci-lint run $(PKGS)
 
-bench: build ## Go worker vs Python worker on the same Redis, plus micro-benchmarks
+bench: build ## Go worker vs Python worker on the same Redis and the same RabbitMQ, plus micro-benchmarks
 	./scripts/bench.sh
 
 bench-convert: ## converter throughput and memory vs the Python converters

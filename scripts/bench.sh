@@ -16,6 +16,13 @@
 # and prints a table with the Go/Python ratios; results go to
 # bench-results/bench-<time>.json.
 #
+# RabbitMQ column: when RabbitMQ answers on 127.0.0.1:5672 (and rabbitmqctl
+# is there), the Go and the Python worker run again with an amqp:// broker
+# in a private vhost (created and deleted here; results still in the
+# private Redis), same -c and prefetch multiplier, kinds "go-amqp" and
+# "py-amqp"; loadgen publishes over AMQP (persistent, publisher confirms).
+# Redis round trips do not apply there; worker CPU per task does.
+#
 # Environment (defaults in brackets):
 #   BIN [bin/omics-worker]   the binary (built if missing)
 #   BENCH_C [2]              concurrency of every worker
@@ -25,7 +32,11 @@
 #   LAT_N [500] LAT_RATE [100]  rated latency runs
 #   BENCH_REDIS_URL          use this Redis instead of a private redis-server
 #                            (round-trip counts then include other clients)
-#   BENCH_ONLY               "go", "py" or "py50" to run one configuration
+#   GO_AMQP_N [10000] GO_AMQP_N_PROGRESS [5000]  Go bursts on RabbitMQ
+#   PY_AMQP_N [3000]         Python bursts on RabbitMQ
+#   BENCH_AMQP [auto]        "0" skips the RabbitMQ column, "1" requires it
+#   BENCH_ONLY               "go", "py", "py50", "go-amqp" or "py-amqp" to
+#                            run one configuration
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,6 +49,9 @@ PY_N=${PY_N:-3000}
 PY_N_RECYCLE=${PY_N_RECYCLE:-1500}
 LAT_N=${LAT_N:-500}
 LAT_RATE=${LAT_RATE:-100}
+GO_AMQP_N=${GO_AMQP_N:-10000}
+GO_AMQP_N_PROGRESS=${GO_AMQP_N_PROGRESS:-5000}
+PY_AMQP_N=${PY_AMQP_N:-3000}
 PY=/usr/bin/python3
 
 if [[ ! -x $BIN ]]; then
@@ -57,6 +71,7 @@ mkdir -p "$RUNS"
 TMP=$(mktemp -d /tmp/omics-bench.XXXXXX)
 
 PIDS=()
+VHOST=
 cleanup() {
 	for p in "${PIDS[@]}"; do
 		kill "$p" 2>/dev/null || true
@@ -64,6 +79,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
+	[[ -n $VHOST ]] && rabbitmqctl delete_vhost "$VHOST" >/dev/null 2>&1
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -97,7 +113,31 @@ else
 	echo "bench: private redis-server pid $REDIS_PID on port $PORT" >&2
 fi
 
-lg() { "$BIN" loadgen -b "$URL" --backend "$URL" "$@"; }
+# --- RabbitMQ: a private vhost on the machine's server (the column is
+# skipped when it is not running, unless BENCH_AMQP=1) ---
+AMQP_URL=
+if [[ ${BENCH_AMQP:-auto} != 0 ]]; then
+	if command -v rabbitmqctl >/dev/null && (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null \
+		&& $PY -c 'import amqp' 2>/dev/null; then
+		VHOST=omics-bench-$$
+		rabbitmqctl add_vhost "$VHOST" >/dev/null
+		rabbitmqctl set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+		AMQP_URL=amqp://guest:guest@127.0.0.1:5672/$VHOST
+		echo "bench: RabbitMQ vhost $VHOST" >&2
+	elif [[ ${BENCH_AMQP:-auto} == 1 ]]; then
+		echo "bench: BENCH_AMQP=1 but RabbitMQ (127.0.0.1:5672, rabbitmqctl, python3-amqp) is not available" >&2
+		exit 1
+	else
+		echo "bench: RabbitMQ not available; skipping the RabbitMQ column" >&2
+	fi
+fi
+
+# BURL is the broker URL of the configuration being measured (the Redis
+# URL, or AMQP_URL for the *-amqp kinds); RSTATS its loadgen flag for
+# Redis counters (none on RabbitMQ).
+BURL=$URL
+RSTATS=--redis-stats
+lg() { "$BIN" loadgen -b "$BURL" --backend "$URL" "$@"; }
 
 # tree_pids PID: PID and its descendants.
 tree_pids() {
@@ -129,17 +169,17 @@ start_worker() {
 	local kind=$1 q=$2
 	shift 2
 	case $kind in
-	go)
+	go | go-amqp)
 		"$BIN" worker --diagnostic-tasks -Q "$q" -c "$C" --prefetch-multiplier 1 \
 			--time-limit 3600 --soft-time-limit 3300 \
-			-b "$URL" --result-backend "$URL" -l warning "$@" >"$TMP/$kind.log" 2>&1 &
+			-b "$BURL" --result-backend "$URL" -l warning "$@" >"$TMP/$kind.log" 2>&1 &
 		;;
-	py | py50)
+	py | py50 | py-amqp)
 		local mtpc=
 		[[ $kind == py50 ]] && mtpc=50
 		(
 			cd "$ROOT/testdata/interop/bench"
-			export CELERY_BROKER_URL=$URL CELERY_RESULT_BACKEND=$URL OMICS_TEST_QUEUE=$q \
+			export CELERY_BROKER_URL=$BURL CELERY_RESULT_BACKEND=$URL OMICS_TEST_QUEUE=$q \
 				OMICS_TEST_MAX_TASKS_PER_CHILD=$mtpc PYTHONPATH=.. PYTHONDONTWRITEBYTECODE=1
 			exec $PY -m celery -A bench_app worker -c "$C" --prefetch-multiplier 1 -Q "$q" \
 				-l warning -n "bench-$kind@%h" "$@"
@@ -181,6 +221,10 @@ startup_run() {
 # bench_worker KIND NOOP_N PROGRESS_N
 bench_worker() {
 	local kind=$1 nn=$2 np=$3 q
+	BURL=$URL RSTATS=--redis-stats
+	if [[ $kind == *-amqp ]]; then
+		BURL=$AMQP_URL RSTATS=
+	fi
 	q=bench_${kind}_$$_$(date +%s)
 	echo "== $kind: queue $q" >&2
 
@@ -205,8 +249,8 @@ bench_worker() {
 	lg -Q "$q" -n 200 --label "$kind warmup" >/dev/null
 
 	# Throughput bursts.
-	lg -Q "$q" -n "$nn" --pid "$WPID" --redis-stats --label "$kind noop" | tee "$RUNS/$kind-noop.txt" | sed -n 2p >&2
-	lg -Q "$q" -n "$np" --task diag.progress --kwargs '{"steps": 5}' --pid "$WPID" --redis-stats \
+	lg -Q "$q" -n "$nn" --pid "$WPID" $RSTATS --label "$kind noop" | tee "$RUNS/$kind-noop.txt" | sed -n 2p >&2
+	lg -Q "$q" -n "$np" --task diag.progress --kwargs '{"steps": 5}' --pid "$WPID" $RSTATS \
 		--label "$kind progress" | tee "$RUNS/$kind-progress.txt" | sed -n 2p >&2
 	# Latency at a fixed rate.
 	lg -Q "$q" -n "$LAT_N" --rate "$LAT_RATE" --pid "$WPID" --label "$kind noop@rate" \
@@ -221,6 +265,10 @@ ONLY=${BENCH_ONLY:-}
 [[ -z $ONLY || $ONLY == go ]] && bench_worker go "$GO_N" "$GO_N_PROGRESS"
 [[ -z $ONLY || $ONLY == py ]] && bench_worker py "$PY_N" "$PY_N"
 [[ -z $ONLY || $ONLY == py50 ]] && bench_worker py50 "$PY_N_RECYCLE" "$PY_N_RECYCLE"
+if [[ -n $AMQP_URL ]]; then
+	[[ -z $ONLY || $ONLY == go-amqp ]] && bench_worker go-amqp "$GO_AMQP_N" "$GO_AMQP_N_PROGRESS"
+	[[ -z $ONLY || $ONLY == py-amqp ]] && bench_worker py-amqp "$PY_AMQP_N" "$PY_AMQP_N"
+fi
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 RESULT=$OUT/bench-$STAMP.json
@@ -228,6 +276,7 @@ $PY "$ROOT/testdata/interop/bench/bench_table.py" "$RUNS" "$RESULT" \
 	--concurrency "$C" --load-start "$START_LOAD" --load-end "$END_LOAD" \
 	--cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" --cores "$(nproc)" \
 	--redis "$(redis-server --version 2>/dev/null | awk '{print $3}')" \
+	--rabbitmq "$([[ -n $AMQP_URL ]] && rabbitmqctl version 2>/dev/null)" \
 	--celery "$($PY -c 'import celery; print(celery.__version__)')" \
 	--go-version "$("$BIN" version 2>/dev/null | head -1)"
 echo "results: $RESULT (per-run output in $RUNS)"

@@ -42,7 +42,8 @@ import (
 // Config describes one load run. The zero value of every optional field
 // means its default.
 type Config struct {
-	// BrokerURL and BackendURL are Redis URLs.
+	// BrokerURL is a Redis or an AMQP URL (amqp.go); BackendURL is a
+	// Redis URL.
 	BrokerURL, BackendURL string
 	// Queue receives the messages (default "celery").
 	Queue string
@@ -147,11 +148,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, bnames, err := dial(ctx, cfg.BrokerURL)
+	push, pub, closeBroker, err := openBroker(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	defer pub.Close()
+	defer closeBroker()
 	sub, rnames, err := dial(ctx, cfg.BackendURL)
 	if err != nil {
 		return nil, fmt.Errorf("result backend: %w", err)
@@ -175,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	m := startMeters(cfg.WatchPID, cfg.SampleEvery)
 	col.start()
-	p, err := publish(ctx, pub, bnames.QueueKey(cfg.Queue, cfg.Priority), msgs, cfg, col.t0)
+	p, err := publish(ctx, push, msgs, cfg, col.t0)
 	if err != nil {
 		_ = sub.Close()
 		return nil, fmt.Errorf("publish: %w", err)
@@ -230,9 +231,34 @@ type published struct {
 	duration time.Duration
 }
 
-// publish LPUSHes msgs in pipelined batches of cfg.Batch, paced to
-// cfg.Rate when set.
-func publish(ctx context.Context, c redigo.Conn, queueKey string, msgs [][]byte, cfg Config, t0 time.Time) (published, error) {
+// pushFunc sends one batch of messages to the broker, setting enq[i] to
+// now for each.
+type pushFunc func(msgs [][]byte, enq []time.Duration, now time.Duration) error
+
+// openBroker connects to the broker: a Redis URL publishes with pipelined
+// LPUSHes on pub (also used for --redis-stats); an AMQP URL publishes
+// through amqptransport (amqp.go) and pub is nil.
+func openBroker(ctx context.Context, cfg Config) (push pushFunc, pub redigo.Conn, closeFn func(), err error) {
+	if isAMQP(cfg.BrokerURL) {
+		if cfg.RedisStats {
+			return nil, nil, nil, fmt.Errorf("--redis-stats needs a Redis broker, not %s", cfg.BrokerURL)
+		}
+		return openAMQP(ctx, cfg)
+	}
+	c, bnames, err := dial(ctx, cfg.BrokerURL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	key := bnames.QueueKey(cfg.Queue, cfg.Priority)
+	push = func(msgs [][]byte, enq []time.Duration, now time.Duration) error {
+		return pushBatch(c, key, msgs, enq, now)
+	}
+	return push, c, func() { _ = c.Close() }, nil
+}
+
+// publish sends msgs in batches of cfg.Batch (pipelined LPUSHes on Redis,
+// parallel confirmed publishes on AMQP), paced to cfg.Rate when set.
+func publish(ctx context.Context, push pushFunc, msgs [][]byte, cfg Config, t0 time.Time) (published, error) {
 	p := published{enq: make([]time.Duration, len(msgs))}
 	for start := 0; start < len(msgs); start += cfg.Batch {
 		end := min(start+cfg.Batch, len(msgs))
@@ -242,7 +268,7 @@ func publish(ctx context.Context, c redigo.Conn, queueKey string, msgs [][]byte,
 				time.Sleep(d)
 			}
 		}
-		if err := pushBatch(c, queueKey, msgs[start:end], p.enq[start:end], time.Since(t0)); err != nil {
+		if err := push(msgs[start:end], p.enq[start:end], time.Since(t0)); err != nil {
 			return p, err
 		}
 		p.batches++

@@ -16,7 +16,9 @@ import platform
 
 KINDS = [("go", "Go omics-worker"),
          ("py", "Python celery"),
-         ("py50", "Python, max_tasks_per_child=50")]
+         ("py50", "Python, max_tasks_per_child=50"),
+         ("go-amqp", "Go omics-worker on RabbitMQ"),
+         ("py-amqp", "Python celery on RabbitMQ")]
 RUNS = ["startup", "noop", "progress", "noop-rate", "progress-rate"]
 
 
@@ -30,13 +32,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("runs")
     ap.add_argument("out")
-    for opt in ("concurrency", "load-start", "load-end", "cpu", "cores", "redis", "celery", "go-version"):
+    for opt in ("concurrency", "load-start", "load-end", "cpu", "cores", "redis", "rabbitmq", "celery", "go-version"):
         ap.add_argument("--" + opt, default="")
     a = ap.parse_args()
 
     doc = {"machine": {"cpu": a.cpu, "cores": a.cores, "kernel": platform.release(),
                        "loadavg_start": a.load_start, "loadavg_end": a.load_end,
-                       "redis": a.redis, "celery": a.celery, "omics_worker": a.go_version},
+                       "redis": a.redis, "rabbitmq": a.rabbitmq, "celery": a.celery, "omics_worker": a.go_version},
            "concurrency": a.concurrency, "workers": {}}
     for kind, _ in KINDS:
         p = os.path.join(a.runs, kind + "-idle.json")
@@ -92,22 +94,22 @@ def main():
     ]
     kinds = [k for k, _ in KINDS if k in ws]
     hdr = ["metric"] + kinds
-    if "go" in ws:
-        hdr += ["go/%s" % k for k in kinds if k != "go"]
+    # Ratio columns: Go against each Python worker on the same broker.
+    pairs = [("go", k) for k in ("py", "py50") if "go" in ws and k in ws]
+    if "go-amqp" in ws and "py-amqp" in ws:
+        pairs.append(("go-amqp", "py-amqp"))
+    hdr += ["%s/%s" % pr for pr in pairs]
     table = [hdr]
     for name, f, fmt, higher in rows:
         vals = {k: f(k) for k in kinds}
         row = [name] + [(fmt % vals[k]) if vals[k] is not None else "-" for k in kinds]
-        if "go" in ws:
-            for k in kinds:
-                if k == "go":
-                    continue
-                g, p = vals["go"], vals[k]
-                if not g or not p or higher is None:
-                    row.append("-")
-                else:
-                    # ratio > 1 means Go is better
-                    row.append("%.1fx" % ((g / p) if higher else (p / g)))
+        for gk, pk in pairs:
+            g, p = vals[gk], vals[pk]
+            if not g or not p or higher is None:
+                row.append("-")
+            else:
+                # ratio > 1 means Go is better
+                row.append("%.1fx" % ((g / p) if higher else (p / g)))
         table.append(row)
     widths = [max(len(r[i]) for r in table) for i in range(len(hdr))]
     for i, r in enumerate(table):
@@ -116,9 +118,9 @@ def main():
             print("  ".join("-" * w for w in widths))
     m = doc["machine"]
     print("\nratio columns: how many times better Go is (throughput: go/py; latency, memory, startup: py/go)")
-    print("machine: %s, %s cores, load average %s at start, %s at end; redis %s, celery %s; -c %s"
-          % (m["cpu"], m["cores"], m["loadavg_start"], m["loadavg_end"], m["redis"], m["celery"],
-             a.concurrency))
+    print("machine: %s, %s cores, load average %s at start, %s at end; redis %s, rabbitmq %s, celery %s; -c %s"
+          % (m["cpu"], m["cores"], m["loadavg_start"], m["loadavg_end"], m["redis"], m["rabbitmq"] or "-",
+             m["celery"], a.concurrency))
 
 
 if __name__ == "__main__":
