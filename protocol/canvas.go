@@ -448,25 +448,12 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if f, ok := optFloat(o["countdown"]); ok {
-		eta := now.Add(time.Duration(f * float64(time.Second))).UTC()
-		msg.ETA = &eta
-	} else if s, ok := o["eta"].(string); ok && s != "" {
-		t, err := ParseISO(s)
-		if err != nil {
-			return out, fmt.Errorf("%w: eta %q of %s: %w", ErrCanvasUnsupported, s, sig.Task, err)
-		}
-		msg.ETA = &t
+	var err error
+	if msg.ETA, err = optTime(o, "countdown", "eta", now, sig.Task); err != nil {
+		return out, err
 	}
-	if f, ok := optFloat(o["expires"]); ok {
-		exp := now.Add(time.Duration(f * float64(time.Second))).UTC()
-		msg.Expires = &exp
-	} else if s, ok := o["expires"].(string); ok && s != "" {
-		t, err := ParseISO(s)
-		if err != nil {
-			return out, fmt.Errorf("%w: expires %q of %s: %w", ErrCanvasUnsupported, s, sig.Task, err)
-		}
-		msg.Expires = &t
+	if msg.Expires, err = optTime(o, "expires", "expires", now, sig.Task); err != nil {
+		return out, err
 	}
 	if f, ok := optFloat(o["time_limit"]); ok {
 		msg.TimeLimit[0] = &f
@@ -549,6 +536,25 @@ func optName(v any) string {
 		return s
 	}
 	return ""
+}
+
+// optTime reads a time option as apply_async does: seconds from now in
+// o[relKey] (countdown, expires), else an ISO 8601 string in o[absKey]
+// (eta, expires). Neither present is a nil time.
+func optTime(o map[string]any, relKey, absKey string, now time.Time, task string) (*time.Time, error) {
+	if f, ok := optFloat(o[relKey]); ok {
+		t := now.Add(time.Duration(f * float64(time.Second))).UTC()
+		return &t, nil
+	}
+	s, ok := o[absKey].(string)
+	if !ok || s == "" {
+		return nil, nil
+	}
+	t, err := ParseISO(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q of %s: %w", ErrCanvasUnsupported, absKey, s, task, err)
+	}
+	return &t, nil
 }
 
 func optFloat(v any) (float64, bool) {
