@@ -426,7 +426,7 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	msg.Shadow, _ = o["shadow"].(string)
 	msg.IgnoreResult, _ = o["ignore_result"].(bool)
 	msg.Group, _ = o["group_id"].(string)
-	if n, ok := optInt(o["group_index"]); ok {
+	if n, ok := NumberInt(o["group_index"]); ok {
 		msg.GroupIndex = &n
 	}
 	if call.GroupID != "" {
@@ -455,10 +455,10 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	if msg.Expires, err = optTime(o, "expires", "expires", now, sig.Task); err != nil {
 		return out, err
 	}
-	if f, ok := optFloat(o["time_limit"]); ok {
+	if f, ok := NumberFloat(o["time_limit"]); ok {
 		msg.TimeLimit[0] = &f
 	}
-	if f, ok := optFloat(o["soft_time_limit"]); ok {
+	if f, ok := NumberFloat(o["soft_time_limit"]); ok {
 		msg.TimeLimit[1] = &f
 	}
 	msg.Embed.Callbacks = toSigs(o["link"])
@@ -508,7 +508,7 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	}
 	pub.Exchange = ""
 	pub.RoutingKey = pub.Queue
-	if p, ok := optInt(o["priority"]); ok {
+	if p, ok := NumberInt(o["priority"]); ok {
 		pub.Priority = p
 	}
 	if call.Priority != nil {
@@ -542,7 +542,7 @@ func optName(v any) string {
 // o[relKey] (countdown, expires), else an ISO 8601 string in o[absKey]
 // (eta, expires). Neither present is a nil time.
 func optTime(o map[string]any, relKey, absKey string, now time.Time, task string) (*time.Time, error) {
-	if f, ok := optFloat(o[relKey]); ok {
+	if f, ok := NumberFloat(o[relKey]); ok {
 		t := now.Add(time.Duration(f * float64(time.Second))).UTC()
 		return &t, nil
 	}
@@ -555,32 +555,6 @@ func optTime(o map[string]any, relKey, absKey string, now time.Time, task string
 		return nil, fmt.Errorf("%w: %s %q of %s: %w", ErrCanvasUnsupported, absKey, s, task, err)
 	}
 	return &t, nil
-}
-
-func optFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	}
-	return 0, false
-}
-
-func optInt(v any) (int, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		n, err := x.Int64()
-		return int(n), err == nil
-	case float64:
-		return int(x), true
-	case int:
-		return x, true
-	}
-	return 0, false
 }
 
 // ChordError is celery.exceptions.ChordError with the message the Redis
