@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/safeout/safeouttest"
 )
 
 const (
@@ -26,21 +28,6 @@ var docTimes = regexp.MustCompile(`"(created|updated)_at": "[^"]*"`)
 // sameDoc compares two documents but their timestamps.
 func sameDoc(a, b string) bool {
 	return docTimes.ReplaceAllString(a, "T") == docTimes.ReplaceAllString(b, "T")
-}
-
-// dirNames lists the names in dir, sorted.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	return names
 }
 
 // createMode is the mode os.Create gives a new file here.
@@ -164,12 +151,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 			name: "existing file",
 			setup: func(t *testing.T, dir string) string {
 				p := filepath.Join(dir, "out.json")
-				if err := os.WriteFile(p, []byte(precious), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Chmod(p, 0o600); err != nil {
-					t.Fatal(err)
-				}
+				safeouttest.WriteFile(t, p, precious, 0o600)
 				return p
 			},
 			check: func(t *testing.T, path string, ok bool, _ []byte) {
@@ -199,7 +181,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 			t.Run(tg.name+"/"+in.name, func(t *testing.T) {
 				dir := t.TempDir()
 				path := tg.setup(t, dir)
-				before := dirNames(t, dir)
+				before := safeouttest.DirNames(t, dir)
 				var got []byte
 				done := make(chan struct{})
 				st, _ := os.Lstat(path)
@@ -234,7 +216,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 					t.Errorf("stdout got %d bytes with -o", stdout.Len())
 				}
 				tg.check(t, path, in.ok, got)
-				after := dirNames(t, dir)
+				after := safeouttest.DirNames(t, dir)
 				if in.ok && tg.name == "new file" {
 					before = append(before, "new.json")
 					sort.Strings(before)
@@ -262,7 +244,7 @@ func TestConvertOutputRefusesDirectory(t *testing.T) {
 	if rc := runConvert(context.Background(), []string{in, "-q", "-o", out}, &stdout, &stderr); rc != 1 {
 		t.Fatalf("rc %d, want 1", rc)
 	}
-	if got := dirNames(t, dir); strings.Join(got, "|") != "good.vcf|sub" {
+	if got := safeouttest.DirNames(t, dir); strings.Join(got, "|") != "good.vcf|sub" {
 		t.Errorf("directory holds %q", got)
 	}
 }
