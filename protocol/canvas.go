@@ -268,14 +268,7 @@ func applyGroup(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 	}
 	var out []Outgoing
 	for i, t := range tasks {
-		c := call
-		c.GroupID = gid
-		idx := i
-		c.GroupIndex = &idx
-		if sig.Immutable {
-			c.Args = nil
-		}
-		msgs, err := applySig(t, c)
+		msgs, err := applySig(t, memberCall(call, sig, gid, i))
 		if err != nil {
 			return nil, err
 		}
@@ -333,14 +326,7 @@ func applyChord(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 			return nil, fmt.Errorf("%w: a %s in a chord header", ErrCanvasUnsupported, p.Type)
 		}
 		p.Options["chord"] = bodySig
-		c := call
-		c.GroupID = gid
-		idx := i
-		c.GroupIndex = &idx
-		if sig.Immutable {
-			c.Args = nil
-		}
-		msgs, err := applySig(p, c)
+		msgs, err := applySig(p, memberCall(call, sig, gid, i))
 		if err != nil {
 			return nil, err
 		}
@@ -400,6 +386,18 @@ var honouredOptions = map[string]bool{
 	"headers": true, "serializer": true, "content_type": true, "add_to_parent": true,
 	"task_type": true, "result_cls": true, "replaced_task_nesting": true,
 	"argsrepr": true, "kwargsrepr": true, "delivery_mode": true, "mandatory": true,
+}
+
+// memberCall is the call of member i of the group (or chord header) sig
+// with id gid: the group id and index set, the parent's args dropped when
+// sig is immutable.
+func memberCall(call CanvasCall, sig *Sig, gid string, i int) CanvasCall {
+	call.GroupID = gid
+	call.GroupIndex = &i
+	if sig.Immutable {
+		call.Args = nil
+	}
+	return call
 }
 
 // taskMessage is Task.apply_async of a plain signature: args merged,
