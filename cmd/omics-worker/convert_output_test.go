@@ -30,21 +30,6 @@ func sameDoc(a, b string) bool {
 	return docTimes.ReplaceAllString(a, "T") == docTimes.ReplaceAllString(b, "T")
 }
 
-// createMode is the mode os.Create gives a new file here.
-func createMode(t *testing.T) os.FileMode {
-	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "ref"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Mode().Perm()
-}
-
 // TestConvertOutputNeverDestroys runs `convert -o` against every kind of
 // output path with a failing and a valid input (issue 9 #1: `-o /dev/null`
 // deleted /dev/null on failure), end to end; internal/safeout has the
@@ -169,7 +154,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 					}
 					return
 				}
-				regular(t, path, ok, "", createMode(t))
+				regular(t, path, ok, "", safeouttest.CreateMode(t))
 			},
 		},
 	}

@@ -193,16 +193,7 @@ func TestDirectoryRefused(t *testing.T) {
 
 // TestNewFileMode: a new output gets the mode os.Create would give.
 func TestNewFileMode(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "ref"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := newFileMode(); got != st.Mode().Perm() {
-		t.Errorf("newFileMode() = %v, os.Create gives %v", got, st.Mode().Perm())
+	if got, want := newFileMode(), safeouttest.CreateMode(t); got != want {
+		t.Errorf("newFileMode() = %v, os.Create gives %v", got, want)
 	}
 }

@@ -7,6 +7,7 @@ package safeouttest
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -33,4 +34,20 @@ func WriteFile(t testing.TB, path, s string, perm os.FileMode) {
 	if err := os.Chmod(path, perm); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// CreateMode is the mode os.Create gives a new file here (0o666 less the
+// umask).
+func CreateMode(t testing.TB) os.FileMode {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "ref"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
 }
