@@ -2,31 +2,28 @@ package protocol
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
+// TestNumberFloatInt: each input with what NumberFloat and NumberInt
+// return, printed "float ok / int ok" ("-" where not ok).
 func TestNumberFloatInt(t *testing.T) {
-	cases := []struct {
-		v   any
-		f   float64
-		fok bool
-		n   int
-		nok bool
-	}{
-		{json.Number("3"), 3, true, 3, true},
-		{json.Number("2.5"), 2.5, true, 0, false},
-		{json.Number("x"), 0, false, 0, false},
-		{2.9, 2.9, true, 2, true},
-		{7, 7, true, 7, true},
-		{"4", 0, false, 0, false},
-		{nil, 0, false, 0, false},
+	want := map[any]string{
+		json.Number("3"): "3 / 3", json.Number("2.5"): "2.5 / -", json.Number("x"): "- / -",
+		2.9: "2.9 / 2", 7: "7 / 7", "4": "- / -", nil: "- / -",
 	}
-	for _, c := range cases {
-		if f, ok := NumberFloat(c.v); ok != c.fok || (ok && f != c.f) {
-			t.Errorf("NumberFloat(%#v) = %v, %v; want %v, %v", c.v, f, ok, c.f, c.fok)
+	show := func(v any, ok bool) string {
+		if !ok {
+			return "-"
 		}
-		if n, ok := NumberInt(c.v); ok != c.nok || (ok && n != c.n) {
-			t.Errorf("NumberInt(%#v) = %v, %v; want %v, %v", c.v, n, ok, c.n, c.nok)
+		return fmt.Sprint(v)
+	}
+	for v, w := range want {
+		f, fok := NumberFloat(v)
+		n, nok := NumberInt(v)
+		if got := show(f, fok) + " / " + show(n, nok); got != w {
+			t.Errorf("%#v: got %s, want %s", v, got, w)
 		}
 	}
 }
