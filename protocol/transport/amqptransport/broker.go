@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/protocol/transport"
 )
 
 // Broker is the AMQP transport of one worker process. It satisfies
@@ -49,7 +49,7 @@ type Broker struct {
 	inbox chan incoming
 	now   func() time.Time
 
-	mailboxErr atomic.Pointer[func(op string)]
+	mailboxErr transport.ErrorHook
 }
 
 // held is one delivery the runtime holds (not yet acked or rejected).

@@ -35,17 +35,10 @@ type pidboxState struct {
 
 // OnMailboxError installs fn, called with the operation's name whenever a
 // mailbox operation fails (the metrics' broker error counter).
-func (b *Broker) OnMailboxError(fn func(op string)) { b.mailboxErr.Store(&fn) }
+func (b *Broker) OnMailboxError(fn func(op string)) { b.mailboxErr.Set(fn) }
 
-func (b *Broker) fail(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if fn := b.mailboxErr.Load(); fn != nil && *fn != nil {
-		(*fn)(op)
-	}
-	return err
-}
+// fail reports err (if not nil) to the OnMailboxError hook and returns it.
+func (b *Broker) fail(op string, err error) error { return b.mailboxErr.Fail(op, err) }
 
 // ErrUnsupported is returned for a subscription other than the pidbox.
 var ErrUnsupported = errors.New("amqp: unsupported subscription")
