@@ -24,15 +24,7 @@ func capturedCanvas(t *testing.T, version, name string) ([]*TaskMessage, map[str
 	}
 	var out []*TaskMessage
 	for _, raw := range f.Envelopes {
-		env, err := DecodeEnvelope(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := DecodeTask(env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
+		out = append(out, decodeTask(t, raw))
 	}
 	return out, f.ChordSize
 }
@@ -44,6 +36,12 @@ func roundTrip(t *testing.T, o Outgoing) *TaskMessage {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decodeTask(t, raw)
+}
+
+// decodeTask decodes an envelope and its task message as a worker would.
+func decodeTask(t *testing.T, raw []byte) *TaskMessage {
+	t.Helper()
 	env, err := DecodeEnvelope(raw)
 	if err != nil {
 		t.Fatal(err)
