@@ -68,6 +68,21 @@ func (s *session) killOnClose(c <-chan *amqp.Error) {
 	}()
 }
 
+// isDeclared reports whether the exchange or queue key ("x:", "q:" or
+// "p:" and its name) was declared on this session.
+func (s *session) isDeclared(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.declared[key]
+}
+
+// setDeclared records that key was declared on this session.
+func (s *session) setDeclared(key string) {
+	s.mu.Lock()
+	s.declared[key] = true
+	s.mu.Unlock()
+}
+
 func (s *session) alive() bool {
 	select {
 	case <-s.done:

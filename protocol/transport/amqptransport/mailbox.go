@@ -73,10 +73,7 @@ func (b *Broker) controlArgs() amqp.Table {
 
 // declareExchange declares an exchange once per session.
 func (b *Broker) declareExchange(s *session, name string) error {
-	s.mu.Lock()
-	done := s.declared["x:"+name]
-	s.mu.Unlock()
-	if done {
+	if s.isDeclared("x:" + name) {
 		return nil
 	}
 	kind, durable := "direct", true
@@ -94,9 +91,7 @@ func (b *Broker) declareExchange(s *session, name string) error {
 	if err != nil {
 		return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
 	}
-	s.mu.Lock()
-	s.declared["x:"+name] = true
-	s.mu.Unlock()
+	s.setDeclared("x:" + name)
 	return nil
 }
 
