@@ -5,10 +5,9 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/omicsomics/omics-worker/internal/cpubench"
 	"github.com/omicsomics/omics-worker/processing"
 	_ "github.com/omicsomics/omics-worker/processing/all"
 	"github.com/omicsomics/omics-worker/processing/internal/gen"
@@ -24,8 +23,8 @@ func benchConvert(b *testing.B, delim byte, name string, size int64) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	dir := b.TempDir()
-	c0 := cpuTime()
-	defer func() { reportCPU(b, c0, int64(len(data))) }()
+	c0 := cpubench.Now()
+	defer func() { cpubench.Report(b, c0, int64(len(data))) }()
 	for b.Loop() {
 		res, err := processing.Convert(context.Background(), bytes.NewReader(data), io.Discard,
 			processing.Options{Name: name, Size: int64(len(data)), TempDir: dir})
@@ -83,7 +82,7 @@ func BenchmarkConvertVCF(b *testing.B) {
 			b.ReportAllocs()
 			dir := b.TempDir()
 			var out int64
-			c0 := cpuTime()
+			c0 := cpubench.Now()
 			for b.Loop() {
 				res, err := processing.Convert(context.Background(), bytes.NewReader(data), io.Discard,
 					processing.Options{Name: "b.vcf", Size: int64(len(data)), TempDir: dir, Stream: stream})
@@ -92,7 +91,7 @@ func BenchmarkConvertVCF(b *testing.B) {
 				}
 				out = res.BytesOut
 			}
-			reportCPU(b, c0, int64(len(data)))
+			cpubench.Report(b, c0, int64(len(data)))
 			b.ReportMetric(float64(out)/float64(len(data)), "out/in")
 		})
 	}
@@ -120,22 +119,5 @@ func BenchmarkCopyLimit(b *testing.B) {
 			}
 		}
 		bw.Flush()
-	}
-}
-
-// cpuTime is the user+system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports CPU time per op since c0 and MB of input per CPU
-// second: on a shared machine these are steadier than ns/op (wall time).
-func reportCPU(b *testing.B, c0 time.Duration, inBytes int64) {
-	cpu := (cpuTime() - c0).Seconds() / float64(b.N)
-	b.ReportMetric(cpu*1e3, "cpu-ms/op")
-	if cpu > 0 {
-		b.ReportMetric(float64(inBytes)/1e6/cpu, "MB/cpu-s")
 	}
 }

@@ -3,9 +3,9 @@ package processing_test
 import (
 	"strings"
 	"testing"
-	"unicode/utf16"
 
 	"github.com/omicsomics/omics-worker/processing"
+	"github.com/omicsomics/omics-worker/processing/internal/gen/enctest"
 )
 
 // Issue 9 item 18: a UTF-16 mzML (with or without BOM) was refused as
@@ -17,9 +17,9 @@ func TestConvertUTF16MzML(t *testing.T) {
 		name string
 		in   []byte
 	}{
-		{"le-bom", utf16Bytes(doc, false, true)},
-		{"be-bom", utf16Bytes(doc, true, true)},
-		{"le", utf16Bytes(doc, false, false)},
+		{"le-bom", enctest.UTF16(doc, false, true)},
+		{"be-bom", enctest.UTF16(doc, true, true)},
+		{"le", enctest.UTF16(doc, false, false)},
 	} {
 		res, out := convertString(t, "x.mzML", string(c.in), processing.Options{})
 		if res.Err != nil || res.Reason != "" || !strings.Contains(out, `"spectrum_id": "\u00e91"`) {
@@ -27,24 +27,8 @@ func TestConvertUTF16MzML(t *testing.T) {
 		}
 	}
 	// Other formats keep the binary check (their converters read UTF-8).
-	res, _ := convertString(t, "x.vcf", string(utf16Bytes("##fileformat=VCFv4.2\n", false, false)), processing.Options{})
+	res, _ := convertString(t, "x.vcf", string(enctest.UTF16("##fileformat=VCFv4.2\n", false, false)), processing.Options{})
 	if res.Err == nil {
 		t.Errorf("UTF-16 VCF without BOM: converted")
 	}
-}
-
-func utf16Bytes(s string, bigEndian, bom bool) []byte {
-	units := utf16.Encode([]rune(s))
-	if bom {
-		units = append([]uint16{0xFEFF}, units...)
-	}
-	var b []byte
-	for _, u := range units {
-		if bigEndian {
-			b = append(b, byte(u>>8), byte(u))
-		} else {
-			b = append(b, byte(u), byte(u>>8))
-		}
-	}
-	return b
 }

@@ -268,14 +268,7 @@ func applyGroup(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 	}
 	var out []Outgoing
 	for i, t := range tasks {
-		c := call
-		c.GroupID = gid
-		idx := i
-		c.GroupIndex = &idx
-		if sig.Immutable {
-			c.Args = nil
-		}
-		msgs, err := applySig(t, c)
+		msgs, err := applySig(t, memberCall(call, sig, gid, i))
 		if err != nil {
 			return nil, err
 		}
@@ -333,14 +326,7 @@ func applyChord(sig *Sig, call CanvasCall) ([]Outgoing, error) {
 			return nil, fmt.Errorf("%w: a %s in a chord header", ErrCanvasUnsupported, p.Type)
 		}
 		p.Options["chord"] = bodySig
-		c := call
-		c.GroupID = gid
-		idx := i
-		c.GroupIndex = &idx
-		if sig.Immutable {
-			c.Args = nil
-		}
-		msgs, err := applySig(p, c)
+		msgs, err := applySig(p, memberCall(call, sig, gid, i))
 		if err != nil {
 			return nil, err
 		}
@@ -402,6 +388,18 @@ var honouredOptions = map[string]bool{
 	"argsrepr": true, "kwargsrepr": true, "delivery_mode": true, "mandatory": true,
 }
 
+// memberCall is the call of member i of the group (or chord header) sig
+// with id gid: the group id and index set, the parent's args dropped when
+// sig is immutable.
+func memberCall(call CanvasCall, sig *Sig, gid string, i int) CanvasCall {
+	call.GroupID = gid
+	call.GroupIndex = &i
+	if sig.Immutable {
+		call.Args = nil
+	}
+	return call
+}
+
 // taskMessage is Task.apply_async of a plain signature: args merged,
 // options turned into headers, embed and routing.
 func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
@@ -426,7 +424,7 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	msg.Shadow, _ = o["shadow"].(string)
 	msg.IgnoreResult, _ = o["ignore_result"].(bool)
 	msg.Group, _ = o["group_id"].(string)
-	if n, ok := optInt(o["group_index"]); ok {
+	if n, ok := NumberInt(o["group_index"]); ok {
 		msg.GroupIndex = &n
 	}
 	if call.GroupID != "" {
@@ -448,30 +446,17 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if f, ok := optFloat(o["countdown"]); ok {
-		eta := now.Add(time.Duration(f * float64(time.Second))).UTC()
-		msg.ETA = &eta
-	} else if s, ok := o["eta"].(string); ok && s != "" {
-		t, err := ParseISO(s)
-		if err != nil {
-			return out, fmt.Errorf("%w: eta %q of %s: %w", ErrCanvasUnsupported, s, sig.Task, err)
-		}
-		msg.ETA = &t
+	var err error
+	if msg.ETA, err = optTime(o, "countdown", "eta", now, sig.Task); err != nil {
+		return out, err
 	}
-	if f, ok := optFloat(o["expires"]); ok {
-		exp := now.Add(time.Duration(f * float64(time.Second))).UTC()
-		msg.Expires = &exp
-	} else if s, ok := o["expires"].(string); ok && s != "" {
-		t, err := ParseISO(s)
-		if err != nil {
-			return out, fmt.Errorf("%w: expires %q of %s: %w", ErrCanvasUnsupported, s, sig.Task, err)
-		}
-		msg.Expires = &t
+	if msg.Expires, err = optTime(o, "expires", "expires", now, sig.Task); err != nil {
+		return out, err
 	}
-	if f, ok := optFloat(o["time_limit"]); ok {
+	if f, ok := NumberFloat(o["time_limit"]); ok {
 		msg.TimeLimit[0] = &f
 	}
-	if f, ok := optFloat(o["soft_time_limit"]); ok {
+	if f, ok := NumberFloat(o["soft_time_limit"]); ok {
 		msg.TimeLimit[1] = &f
 	}
 	msg.Embed.Callbacks = toSigs(o["link"])
@@ -521,7 +506,7 @@ func taskMessage(sig *Sig, call CanvasCall) (Outgoing, error) {
 	}
 	pub.Exchange = ""
 	pub.RoutingKey = pub.Queue
-	if p, ok := optInt(o["priority"]); ok {
+	if p, ok := NumberInt(o["priority"]); ok {
 		pub.Priority = p
 	}
 	if call.Priority != nil {
@@ -551,30 +536,23 @@ func optName(v any) string {
 	return ""
 }
 
-func optFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
+// optTime reads a time option as apply_async does: seconds from now in
+// o[relKey] (countdown, expires), else an ISO 8601 string in o[absKey]
+// (eta, expires). Neither present is a nil time.
+func optTime(o map[string]any, relKey, absKey string, now time.Time, task string) (*time.Time, error) {
+	if f, ok := NumberFloat(o[relKey]); ok {
+		t := now.Add(time.Duration(f * float64(time.Second))).UTC()
+		return &t, nil
 	}
-	return 0, false
-}
-
-func optInt(v any) (int, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		n, err := x.Int64()
-		return int(n), err == nil
-	case float64:
-		return int(x), true
-	case int:
-		return x, true
+	s, ok := o[absKey].(string)
+	if !ok || s == "" {
+		return nil, nil
 	}
-	return 0, false
+	t, err := ParseISO(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q of %s: %w", ErrCanvasUnsupported, absKey, s, task, err)
+	}
+	return &t, nil
 }
 
 // ChordError is celery.exceptions.ChordError with the message the Redis

@@ -2,10 +2,12 @@ package protocol
 
 import (
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // capturedCanvas reads protocol/testdata/canvas/<version>/<name>.json (made
@@ -22,15 +24,7 @@ func capturedCanvas(t *testing.T, version, name string) ([]*TaskMessage, map[str
 	}
 	var out []*TaskMessage
 	for _, raw := range f.Envelopes {
-		env, err := DecodeEnvelope(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := DecodeTask(env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
+		out = append(out, decodeTask(t, raw))
 	}
 	return out, f.ChordSize
 }
@@ -42,6 +36,12 @@ func roundTrip(t *testing.T, o Outgoing) *TaskMessage {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decodeTask(t, raw)
+}
+
+// decodeTask decodes an envelope and its task message as a worker would.
+func decodeTask(t *testing.T, raw []byte) *TaskMessage {
+	t.Helper()
 	env, err := DecodeEnvelope(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -208,3 +208,46 @@ func TestApplySignatureUnsupported(t *testing.T) {
 		t.Fatalf("ids %v", ids)
 	}
 }
+
+// TestOptTime pins the eta/countdown and expires options that taskMessage
+// reads through the one optTime: relative seconds win over an ISO string,
+// a bad string is ErrCanvasUnsupported naming the option.
+func TestOptTime(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	iso := "2026-02-03T04:05:06+00:00"
+	isoT, _ := ParseISO(iso)
+	type tc struct {
+		name, rel, abs, errHas string
+		o                      map[string]any
+		want                   *time.Time
+	}
+	cases := []tc{
+		{name: "none", o: map[string]any{}, rel: "countdown", abs: "eta"},
+		{name: "countdown", o: map[string]any{"countdown": 1.5, "eta": iso}, rel: "countdown", abs: "eta", want: ptrTime(now.Add(1500 * time.Millisecond))},
+		{name: "eta", o: map[string]any{"eta": iso}, rel: "countdown", abs: "eta", want: &isoT},
+		{name: "expires seconds", o: map[string]any{"expires": 10}, rel: "expires", abs: "expires", want: ptrTime(now.Add(10 * time.Second))},
+		{name: "expires iso", o: map[string]any{"expires": iso}, rel: "expires", abs: "expires", want: &isoT},
+		{name: "empty string", o: map[string]any{"eta": ""}, rel: "countdown", abs: "eta"},
+		{name: "bad eta", o: map[string]any{"eta": "soon"}, rel: "countdown", abs: "eta", errHas: `eta "soon" of t`},
+		{name: "bad expires", o: map[string]any{"expires": "later"}, rel: "expires", abs: "expires", errHas: `expires "later" of t`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := optTime(c.o, c.rel, c.abs, now, "t")
+			if c.errHas != "" {
+				if !errors.Is(err, ErrCanvasUnsupported) || !strings.Contains(err.Error(), c.errHas) {
+					t.Fatalf("err = %v, want ErrCanvasUnsupported with %q", err, c.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got == nil) != (c.want == nil) || (got != nil && !got.Equal(*c.want)) {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }

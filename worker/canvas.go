@@ -109,7 +109,7 @@ func (w *Worker) canvasFailed(ctx context.Context, j *job, exc *protocol.Excepti
 		}
 		if body, ok := opts["chord"].(map[string]any); ok && id != "" {
 			var idx *int
-			if n, ok := jsonIntAny(opts["group_index"]); ok {
+			if n, ok := protocol.NumberInt(opts["group_index"]); ok {
 				idx = &n
 			}
 			w.chordPart(ctx, j.log, body, id, gid, idx, protocol.StateFailure, exc, msg)
@@ -345,17 +345,6 @@ func rootOf(msg *protocol.TaskMessage) string {
 		return msg.RootID
 	}
 	return msg.ID
-}
-
-func jsonIntAny(v any) (int, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		n, err := x.Int64()
-		return int(n), err == nil
-	case float64:
-		return int(x), true
-	}
-	return 0, false
 }
 
 // hasCanvas reports whether msg asks for work after its final state.

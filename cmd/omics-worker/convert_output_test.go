@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/safeout/safeouttest"
 )
 
 const (
@@ -26,36 +28,6 @@ var docTimes = regexp.MustCompile(`"(created|updated)_at": "[^"]*"`)
 // sameDoc compares two documents but their timestamps.
 func sameDoc(a, b string) bool {
 	return docTimes.ReplaceAllString(a, "T") == docTimes.ReplaceAllString(b, "T")
-}
-
-// dirNames lists the names in dir, sorted.
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	return names
-}
-
-// createMode is the mode os.Create gives a new file here.
-func createMode(t *testing.T) os.FileMode {
-	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), "ref"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Mode().Perm()
 }
 
 // TestConvertOutputNeverDestroys runs `convert -o` against every kind of
@@ -164,12 +136,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 			name: "existing file",
 			setup: func(t *testing.T, dir string) string {
 				p := filepath.Join(dir, "out.json")
-				if err := os.WriteFile(p, []byte(precious), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Chmod(p, 0o600); err != nil {
-					t.Fatal(err)
-				}
+				safeouttest.WriteFile(t, p, precious, 0o600)
 				return p
 			},
 			check: func(t *testing.T, path string, ok bool, _ []byte) {
@@ -187,7 +154,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 					}
 					return
 				}
-				regular(t, path, ok, "", createMode(t))
+				regular(t, path, ok, "", safeouttest.CreateMode(t))
 			},
 		},
 	}
@@ -199,7 +166,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 			t.Run(tg.name+"/"+in.name, func(t *testing.T) {
 				dir := t.TempDir()
 				path := tg.setup(t, dir)
-				before := dirNames(t, dir)
+				before := safeouttest.DirNames(t, dir)
 				var got []byte
 				done := make(chan struct{})
 				st, _ := os.Lstat(path)
@@ -234,7 +201,7 @@ func TestConvertOutputNeverDestroys(t *testing.T) {
 					t.Errorf("stdout got %d bytes with -o", stdout.Len())
 				}
 				tg.check(t, path, in.ok, got)
-				after := dirNames(t, dir)
+				after := safeouttest.DirNames(t, dir)
 				if in.ok && tg.name == "new file" {
 					before = append(before, "new.json")
 					sort.Strings(before)
@@ -262,7 +229,7 @@ func TestConvertOutputRefusesDirectory(t *testing.T) {
 	if rc := runConvert(context.Background(), []string{in, "-q", "-o", out}, &stdout, &stderr); rc != 1 {
 		t.Fatalf("rc %d, want 1", rc)
 	}
-	if got := dirNames(t, dir); strings.Join(got, "|") != "good.vcf|sub" {
+	if got := safeouttest.DirNames(t, dir); strings.Join(got, "|") != "good.vcf|sub" {
 		t.Errorf("directory holds %q", got)
 	}
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,22 +26,12 @@ func TestInspectConfShowsResultBackendFlag(t *testing.T) {
 	flagBackend := "redis://u:" + masktest.Password + "@127.0.0.1:6379/12"
 	node := fmt.Sprintf("conf%d_%d@test", os.Getpid(), time.Now().UnixNano())
 	queue := "conf_" + strings.NewReplacer("@", "_").Replace(node)
-	ctx, cancel := context.WithCancel(context.Background())
-	var out bytes.Buffer
-	var mu sync.Mutex
-	done := make(chan int, 1)
-	go func() {
-		w := &lockedWriter{w: &out, mu: &mu}
-		done <- runWorker(ctx, []string{"-Q", queue, "-n", node, "-b", loadgenRedisURL, "--result-backend", flagBackend,
-			"--file-tasks=false", "--without-mingle", "--without-heartbeat", "-l", "warning"}, w, w)
-	}()
+	stop := runInprocWorker("-Q", queue, "-n", node, "-b", loadgenRedisURL, "--result-backend", flagBackend,
+		"--file-tasks=false", "--without-mingle", "--without-heartbeat", "-l", "warning")
 	defer func() {
-		cancel()
-		<-done
+		_, out := stop()
 		cleanupLoadgenKeys(t, queue, "")
-		mu.Lock()
-		masktest.Check(t, "worker log", out.String())
-		mu.Unlock()
+		masktest.Check(t, "worker log", out)
 	}()
 
 	broker, err := redistransport.NewBroker(loadgenRedisURL, redistransport.Config{})

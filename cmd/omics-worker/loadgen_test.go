@@ -32,24 +32,33 @@ func requireLoadgenRedis(t *testing.T) {
 // returns a stop function that shuts it down (warm) and waits.
 func startInprocWorker(t *testing.T, queue string) func() {
 	t.Helper()
+	stop := runInprocWorker("--diagnostic-tasks", "-Q", queue, "-c", "2",
+		"-b", loadgenRedisURL, "--result-backend", loadgenRedisURL, "-l", "warning",
+		"--shutdown-timeout", "10", "--without-mingle")
+	return func() {
+		if code, out := stop(); code != 0 {
+			t.Errorf("worker exited with %d:\n%s", code, out)
+		}
+	}
+}
+
+// runInprocWorker runs the worker subcommand in-process with args; stop
+// shuts it down (warm), waits, and returns its exit code and output.
+func runInprocWorker(args ...string) (stop func() (code int, out string)) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out bytes.Buffer
+	var buf bytes.Buffer
 	var mu sync.Mutex
 	done := make(chan int, 1)
 	go func() {
-		w := &lockedWriter{w: &out, mu: &mu}
-		done <- runWorker(ctx, []string{"--diagnostic-tasks", "-Q", queue, "-c", "2",
-			"-b", loadgenRedisURL, "--result-backend", loadgenRedisURL, "-l", "warning",
-			"--shutdown-timeout", "10", "--without-mingle"}, w, w)
+		w := &lockedWriter{w: &buf, mu: &mu}
+		done <- runWorker(ctx, args, w, w)
 	}()
-	return func() {
+	return func() (int, string) {
 		cancel()
 		code := <-done
-		if code != 0 {
-			mu.Lock()
-			t.Errorf("worker exited with %d:\n%s", code, out.String())
-			mu.Unlock()
-		}
+		mu.Lock()
+		defer mu.Unlock()
+		return code, buf.String()
 	}
 }
 

@@ -83,23 +83,17 @@ func safe8(x uint64) bool {
 	return (low|high|q|bs)&msb8 == 0
 }
 
+// jsonShortEscape[c] is the letter of json.dumps' two-character escape
+// of the ASCII byte c (\" \\ \n \r \t \b \f), or 0 where c is written
+// as \u00XX.
+var jsonShortEscape = [utf8.RuneSelf]byte{
+	'"': '"', '\\': '\\', '\n': 'n', '\r': 'r', '\t': 't', '\b': 'b', '\f': 'f',
+}
+
 // appendJSONASCII appends the json.dumps escape of the ASCII byte c.
 func appendJSONASCII(dst []byte, c byte) []byte {
-	switch c {
-	case '"':
-		return append(dst, '\\', '"')
-	case '\\':
-		return append(dst, '\\', '\\')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
+	if e := jsonShortEscape[c]; e != 0 {
+		return append(dst, '\\', e)
 	}
 	return appendHex(append(dst, '\\', 'u'), rune(c), 4)
 }

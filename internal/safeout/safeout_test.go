@@ -8,37 +8,14 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/safeout/safeouttest"
 )
 
 const (
 	precious = "precious data this package did not create\n"
 	doc      = "{\"new\": \"document\"}\n"
 )
-
-// names lists dir's entries, sorted.
-func names(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
-}
-
-// writeFile writes s to path with mode perm, whatever the umask.
-func writeFile(t *testing.T, path, s string, perm os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(s), perm); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, perm); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestRegularOutputs: for a new path, an existing file and a symlink to
 // an existing file, a committed write replaces the content (mode kept,
@@ -57,13 +34,13 @@ func TestRegularOutputs(t *testing.T) {
 		{"existing file",
 			func(t *testing.T, dir string) (string, string) {
 				p := filepath.Join(dir, "out.json")
-				writeFile(t, p, precious, 0o600)
+				safeouttest.WriteFile(t, p, precious, 0o600)
 				return p, precious
 			},
 			func(dir string) (string, os.FileMode) { return filepath.Join(dir, "out.json"), 0o600 }},
 		{"symlink",
 			func(t *testing.T, dir string) (string, string) {
-				writeFile(t, filepath.Join(dir, "target.json"), precious, 0o640)
+				safeouttest.WriteFile(t, filepath.Join(dir, "target.json"), precious, 0o640)
 				p := filepath.Join(dir, "link.json")
 				if err := os.Symlink("target.json", p); err != nil {
 					t.Fatal(err)
@@ -81,7 +58,7 @@ func TestRegularOutputs(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
 				path, before := k.setup(t, dir)
-				entries := names(t, dir)
+				entries := safeouttest.DirNames(t, dir)
 				o, err := Open(path)
 				if err != nil {
 					t.Fatal(err)
@@ -114,7 +91,7 @@ func TestRegularOutputs(t *testing.T) {
 				if ok && before == "" {
 					entries = append(entries, filepath.Base(path))
 				}
-				if got := names(t, dir); !slices.Equal(got, entries) {
+				if got := safeouttest.DirNames(t, dir); !slices.Equal(got, entries) {
 					t.Errorf("directory holds %q, want %q (temporary file left?)", got, entries)
 				}
 			})
@@ -160,7 +137,7 @@ func TestFIFOWrittenThrough(t *testing.T) {
 	if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
 		t.Errorf("FIFO replaced or gone: %v %v", st, err)
 	}
-	if n := names(t, dir); !slices.Equal(n, []string{"pipe"}) {
+	if n := safeouttest.DirNames(t, dir); !slices.Equal(n, []string{"pipe"}) {
 		t.Errorf("directory holds %q", n)
 	}
 }
@@ -206,26 +183,17 @@ func TestDirectoryRefused(t *testing.T) {
 			t.Errorf("Open(%s): %v, want ErrIsDir", p, err)
 		}
 	}
-	if n := names(t, dir); !slices.Equal(n, []string{"link", "sub"}) {
+	if n := safeouttest.DirNames(t, dir); !slices.Equal(n, []string{"link", "sub"}) {
 		t.Errorf("directory holds %q", n)
 	}
-	if n := names(t, sub); len(n) != 0 {
+	if n := safeouttest.DirNames(t, sub); len(n) != 0 {
 		t.Errorf("sub holds %q", n)
 	}
 }
 
 // TestNewFileMode: a new output gets the mode os.Create would give.
 func TestNewFileMode(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "ref"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := newFileMode(); got != st.Mode().Perm() {
-		t.Errorf("newFileMode() = %v, os.Create gives %v", got, st.Mode().Perm())
+	if got, want := newFileMode(), safeouttest.CreateMode(t); got != want {
+		t.Errorf("newFileMode() = %v, os.Create gives %v", got, want)
 	}
 }

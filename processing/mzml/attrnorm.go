@@ -222,24 +222,11 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 				a.dropLF = true
 			}
 		case anComment: // ends at "-->" (the opening "<!-" was consumed)
-			a.tail = endMatch(a.tail, c, '-', '-', '>')
-			if a.tail == 3 {
-				a.state = anText
-			}
+			a.closeAt(c, '-', '-', '>', anText)
 		case anCDATA: // ends at "]]>"
-			a.tail = endMatch(a.tail, c, ']', ']', '>')
-			if a.tail == 3 {
-				a.state = anText
-			}
+			a.closeAt(c, ']', ']', '>', anText)
 		case anPI: // ends at "?>"
-			switch {
-			case c == '?':
-				a.tail = 1
-			case c == '>' && a.tail == 1:
-				a.state = anText
-			default:
-				a.tail = 0
-			}
+			a.closePI(c, anText)
 		case anDoctype:
 			switch c {
 			case '"', '\'':
@@ -276,25 +263,14 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 				a.state = anSubDecl
 			}
 		case anSubCmt: // ends at "-->" (the opening "<!-" was consumed)
-			a.tail = endMatch(a.tail, c, '-', '-', '>')
-			if a.tail == 3 {
-				a.state = anSubset
-			}
+			a.closeAt(c, '-', '-', '>', anSubset)
 		case anSubPI: // ends at "?>"
-			switch {
-			case c == '?':
-				a.tail = 1
-			case c == '>' && a.tail == 1:
-				a.state = anSubset
-			default:
-				a.tail = 0
-				// encoding/xml reads a DOCTYPE's quotes and angle
-				// brackets inside processing instructions as markup
-				// (an apostrophe there made it fail with "unexpected
-				// EOF"); their content means nothing to the converters.
-				if c == '\'' || c == '"' || c == '<' || c == '>' {
-					c = ' '
-				}
+			// encoding/xml reads a DOCTYPE's quotes and angle brackets
+			// inside processing instructions as markup (an apostrophe
+			// there made it fail with "unexpected EOF"); their content
+			// means nothing to the converters.
+			if !a.closePI(c, anSubset) && (c == '\'' || c == '"' || c == '<' || c == '>') {
+				c = ' '
 			}
 		case anSubDecl:
 			switch c {
@@ -308,6 +284,30 @@ func (a *attrNormReader) Read(p []byte) (int, error) {
 		w++
 	}
 	return w, err
+}
+
+// closeAt advances the match of the end marker x y z by c and moves to
+// state next once it is complete (comments, CDATA sections).
+func (a *attrNormReader) closeAt(c, x, y, z byte, next uint8) {
+	a.tail = endMatch(a.tail, c, x, y, z)
+	if a.tail == 3 {
+		a.state = next
+	}
+}
+
+// closePI advances the match of a processing instruction's "?>" by c and
+// moves to state next once it is complete; false when c is content.
+func (a *attrNormReader) closePI(c byte, next uint8) bool {
+	switch {
+	case c == '?':
+		a.tail = 1
+	case c == '>' && a.tail == 1:
+		a.state = next
+	default:
+		a.tail = 0
+		return false
+	}
+	return true
 }
 
 // endMatch advances a match of the three-byte end marker x y z given the

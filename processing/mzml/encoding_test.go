@@ -7,27 +7,11 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"unicode/utf16"
 
 	"github.com/omicsomics/omics-worker/processing"
 	"github.com/omicsomics/omics-worker/processing/internal/gen/convtest"
+	"github.com/omicsomics/omics-worker/processing/internal/gen/enctest"
 )
-
-func encodeUTF16(s string, bigEndian, bom bool) []byte {
-	var b []byte
-	units := utf16.Encode([]rune(s))
-	if bom {
-		units = append([]uint16{0xFEFF}, units...)
-	}
-	for _, u := range units {
-		if bigEndian {
-			b = append(b, byte(u>>8), byte(u))
-		} else {
-			b = append(b, byte(u), byte(u>>8))
-		}
-	}
-	return b
-}
 
 // Issue 9 item 18: declarations and encodings Python (expat) reads. The
 // expected ids are those of xml.etree.ElementTree on the same bytes.
@@ -57,13 +41,13 @@ func TestEncodings(t *testing.T) {
 		{"unsupported", doc(`<?xml version="1.0" encoding="iso-8859-15"?>`, "\xa4"), "", `unsupported XML encoding "iso-8859-15"`, 1},
 		{"UTF-16 named in an 8-bit file", doc(`<?xml version="1.0" encoding="UTF-16"?>`, "a"), "", "the file is not UTF-16", 1},
 		{"multi-line declaration keeps lines", doc("<?xml version=\"1.1\"\n encoding=\"cp1252\"\n?>", "\n\x81"), "", "0x81", 5},
-		{"UTF-16LE BOM", encodeUTF16(utf16Doc, false, true), "é😀 .", "", 0},
-		{"UTF-16BE BOM", encodeUTF16(utf16Doc, true, true), "é😀 .", "", 0},
-		{"UTF-16LE no BOM", encodeUTF16(strings.Replace(utf16Doc, "UTF-16", "UTF-16LE", 1), false, false), "é😀 .", "", 0},
-		{"UTF-16BE no BOM, no declaration", encodeUTF16(body("é"), true, false), "é", "", 0},
-		{"UTF-16 declared UTF-8", encodeUTF16(strings.Replace(utf16Doc, "UTF-16", "UTF-8", 1), false, true), "", `names the encoding "UTF-8" but the file is UTF-16`, 1},
-		{"UTF-16 unpaired surrogate", append(encodeUTF16(`<mzML><spectrum id="`, false, true), 0x3d, 0xd8, '"', 0, '/', 0, '>', 0), "", "unpaired UTF-16 surrogate", 1},
-		{"UTF-16 odd length", append(encodeUTF16(body("a"), false, true), '\n'), "", "ends in the middle of a character", 1},
+		{"UTF-16LE BOM", enctest.UTF16(utf16Doc, false, true), "é😀 .", "", 0},
+		{"UTF-16BE BOM", enctest.UTF16(utf16Doc, true, true), "é😀 .", "", 0},
+		{"UTF-16LE no BOM", enctest.UTF16(strings.Replace(utf16Doc, "UTF-16", "UTF-16LE", 1), false, false), "é😀 .", "", 0},
+		{"UTF-16BE no BOM, no declaration", enctest.UTF16(body("é"), true, false), "é", "", 0},
+		{"UTF-16 declared UTF-8", enctest.UTF16(strings.Replace(utf16Doc, "UTF-16", "UTF-8", 1), false, true), "", `names the encoding "UTF-8" but the file is UTF-16`, 1},
+		{"UTF-16 unpaired surrogate", append(enctest.UTF16(`<mzML><spectrum id="`, false, true), 0x3d, 0xd8, '"', 0, '/', 0, '>', 0), "", "unpaired UTF-16 surrogate", 1},
+		{"UTF-16 odd length", append(enctest.UTF16(body("a"), false, true), '\n'), "", "ends in the middle of a character", 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for _, oneByte := range []bool{false, true} {

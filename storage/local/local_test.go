@@ -13,6 +13,7 @@ import (
 	"testing/iotest"
 
 	"github.com/omicsomics/omics-worker/storage"
+	"github.com/omicsomics/omics-worker/storage/storagetest"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -36,23 +37,14 @@ func TestLayoutAndRoundTrip(t *testing.T) {
 	if err != nil || string(onDisk) != "blob" {
 		t.Fatalf("object not at /root/B/KEY: %q %v", onDisk, err)
 	}
-	rc, size, err := s.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(b) != "blob" || size != 4 {
+	if b, size := storagetest.ReadObject(t, s, key); b != "blob" || size != 4 {
 		t.Fatalf("Get = %q, %d", b, size)
 	}
 	// Overwrite is atomic and complete.
 	if err := s.Put(ctx, key, strings.NewReader("second"), -1, ""); err != nil {
 		t.Fatal(err)
 	}
-	rc, size, _ = s.Get(ctx, key)
-	b, _ = io.ReadAll(rc)
-	rc.Close()
-	if string(b) != "second" || size != 6 {
+	if b, size := storagetest.ReadObject(t, s, key); b != "second" || size != 6 {
 		t.Fatalf("after overwrite: %q, %d", b, size)
 	}
 	// No temporary files are left behind.
@@ -65,20 +57,7 @@ func TestLayoutAndRoundTrip(t *testing.T) {
 func TestPathTraversalRejected(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
-	for _, key := range []string{"", "../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\\b", "a/", "x\x00y", strings.Repeat("k", 1025)} {
-		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Put(%q): %v", key, err)
-		}
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Get(%q): %v", key, err)
-		}
-		if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Delete(%q): %v", key, err)
-		}
-		if _, err := s.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Exists(%q): %v", key, err)
-		}
-	}
+	storagetest.RejectsKeys(t, s, []string{"", "../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\\b", "a/", "x\x00y", strings.Repeat("k", 1025)})
 	for _, bucket := range []string{"..", "a/b"} {
 		if _, err := New(ctx, Config{Root: t.TempDir(), Bucket: bucket}); err == nil {
 			t.Errorf("bucket %q accepted", bucket)
@@ -226,13 +205,7 @@ func TestSymlinksOutOfBucketRefused(t *testing.T) {
 		t.Errorf("outside directory holds %d entries, want 1", len(entries))
 	}
 	// A link that stays inside the bucket works.
-	rc, size, err := s.Get(ctx, "inlink/ok.enc")
-	if err != nil {
-		t.Fatalf("Get through an inside link: %v", err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(b) != "inside" || size != 6 {
+	if b, size := storagetest.ReadObject(t, s, "inlink/ok.enc"); b != "inside" || size != 6 {
 		t.Errorf("Get through an inside link = %q %d", b, size)
 	}
 }

@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,8 +12,8 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
-	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
+	"github.com/omicsomics/omics-worker/storage/storagetest"
 )
 
 // Tests that need an in-process server (one that can be closed or made
@@ -74,22 +73,8 @@ func TestKeyRulesBeforeAnyRequest(t *testing.T) {
 	}))
 	defer ts.Close()
 	s := newStore(t, ts, "omicsomics")
-	ctx := context.Background()
-	for _, key := range []string{"", "../otherbucket/secret.enc", "sandbox/../../../etc/passwd", "/etc/passwd",
-		"a//b", "a/./b", "a/", "a\\b", "x\x00y", "x\ny", "x\xffy", strings.Repeat("k", 1025)} {
-		if err := s.Put(ctx, key, strings.NewReader("x"), 1, ""); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Put(%q): %v", key, err)
-		}
-		if _, _, err := s.Get(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Get(%q): %v", key, err)
-		}
-		if err := s.Delete(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Delete(%q): %v", key, err)
-		}
-		if _, err := s.Exists(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
-			t.Errorf("Exists(%q): %v", key, err)
-		}
-	}
+	storagetest.RejectsKeys(t, s, []string{"", "../otherbucket/secret.enc", "sandbox/../../../etc/passwd", "/etc/passwd",
+		"a//b", "a/./b", "a/", "a\\b", "x\x00y", "x\ny", "x\xffy", strings.Repeat("k", 1025)})
 	if n := requests.Load(); n != 0 {
 		t.Errorf("%d requests reached the server", n)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/omicsomics/omics-worker/storage"
 	"github.com/omicsomics/omics-worker/storage/local"
 	"github.com/omicsomics/omics-worker/storage/s3/s3test"
+	"github.com/omicsomics/omics-worker/storage/storagetest"
 )
 
 func versityStore(t *testing.T, g *s3test.Gateway, bucket string, mod func(*Config)) *Store {
@@ -148,13 +149,7 @@ func TestVersityRoundTrip(t *testing.T) {
 	if st, err := g.Client().StatObject(ctx, "omicsomics", key, minio.StatObjectOptions{}); err != nil || st.ContentType != "application/json" {
 		t.Errorf("content type %q (%v)", st.ContentType, err)
 	}
-	rc, size, err := s.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(b) != "blob" || size != 4 {
+	if b, size := storagetest.ReadObject(t, s, key); b != "blob" || size != 4 {
 		t.Fatalf("Get = %q %d", b, size)
 	}
 	if ok, err := s.Exists(ctx, key); !ok || err != nil {

@@ -144,20 +144,13 @@ func stringList(v any) []string {
 	return []string{protocol.PyRepr(v)}
 }
 
+// number reads a JSON number, or a string holding one (spaces trimmed).
 func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+	if s, ok := v.(string); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		return f, err == nil
 	}
-	return 0, false
+	return protocol.NumberFloat(v)
 }
 
 func seconds(v any) (time.Duration, error) {

@@ -68,14 +68,9 @@ func pyTypeName(v any) string {
 func reprStamps(stamps []worker.Stamp) string {
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, s := range stamps {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(protocol.PyRepr(s.Name))
-		b.WriteString(": ")
-		b.WriteString(protocol.PyRepr(s.Value))
-	}
+	writeStampItems(&b, stamps, func(b *strings.Builder, v any) {
+		b.WriteString(protocol.PyRepr(v))
+	})
 	b.WriteByte('}')
 	return b.String()
 }
@@ -86,23 +81,32 @@ func reprStamps(stamps []worker.Stamp) string {
 func reprStampSets(stamps []worker.Stamp) string {
 	var b strings.Builder
 	b.WriteString("defaultdict(<class 'set'>, {")
+	writeStampItems(&b, stamps, func(b *strings.Builder, v any) {
+		vals, _ := v.([]any)
+		b.WriteByte('{')
+		for k, x := range vals {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(protocol.PyRepr(x))
+		}
+		b.WriteByte('}')
+	})
+	b.WriteString("})")
+	return b.String()
+}
+
+// writeStampItems writes the dict items 'name': value of stamps, comma
+// separated, the value written by value.
+func writeStampItems(b *strings.Builder, stamps []worker.Stamp, value func(*strings.Builder, any)) {
 	for i, s := range stamps {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(protocol.PyRepr(s.Name))
-		b.WriteString(": {")
-		vals, _ := s.Value.([]any)
-		for k, v := range vals {
-			if k > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(protocol.PyRepr(v))
-		}
-		b.WriteString("}")
+		b.WriteString(": ")
+		value(b, s.Value)
 	}
-	b.WriteString("})")
-	return b.String()
 }
 
 func hRevokeByStampedHeaders(_ context.Context, s *Server, args map[string]any) (any, error) {

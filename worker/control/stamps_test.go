@@ -101,3 +101,20 @@ func TestConfWithDefaults(t *testing.T) {
 		t.Error("defaults mutated")
 	}
 }
+
+func TestReprStamps(t *testing.T) {
+	for _, tc := range []struct {
+		in   []worker.Stamp
+		want string
+	}{
+		{nil, `{}`},
+		{[]worker.Stamp{{Name: "a", Value: "x"}, {Name: "b", Value: []any{json.Number("1"), "y"}}}, `{'a': 'x', 'b': [1, 'y']}`},
+	} {
+		if got := reprStamps(tc.in); got != tc.want {
+			t.Errorf("reprStamps(%v) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	if got, want := reprStampSets(nil), `defaultdict(<class 'set'>, {})`; got != want {
+		t.Errorf("reprStampSets(nil) = %s, want %s", got, want)
+	}
+}

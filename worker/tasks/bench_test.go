@@ -8,9 +8,9 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/omicsomics/omics-worker/internal/cpubench"
 )
 
 // BenchmarkProcess measures the pipeline alone (no Redis, no worker
@@ -71,30 +71,13 @@ func BenchmarkProcessVCF(b *testing.B) {
 	}
 	b.SetBytes(int64(buf.Len()))
 	b.ResetTimer()
-	c0 := cpuTime()
+	c0 := cpubench.Now()
 	for i := range b.N {
 		if _, err := p.Process(context.Background(), nil, Request{RawFileID: ids[i]}, LargeFileTuning); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, c0, int64(buf.Len()))
-}
-
-// cpuTime is the user+system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports CPU time per op since c0 and MB of input per CPU
-// second: on a shared machine these are steadier than ns/op (wall time).
-func reportCPU(b *testing.B, c0 time.Duration, inBytes int64) {
-	cpu := (cpuTime() - c0).Seconds() / float64(b.N)
-	b.ReportMetric(cpu*1e3, "cpu-ms/op")
-	if cpu > 0 {
-		b.ReportMetric(float64(inBytes)/1e6/cpu, "MB/cpu-s")
-	}
+	cpubench.Report(b, c0, int64(buf.Len()))
 }
 
 // BenchmarkProcessSmallConcurrent runs 1 KB file tasks with c of them in
@@ -116,7 +99,7 @@ func BenchmarkProcessSmallConcurrent(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
-			c0 := cpuTime()
+			c0 := cpubench.Now()
 			for range c {
 				wg.Go(func() {
 					for {
@@ -133,7 +116,7 @@ func BenchmarkProcessSmallConcurrent(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
-			b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(b.N), "cpu-us/task")
+			b.ReportMetric(float64((cpubench.Now()-c0).Microseconds())/float64(b.N), "cpu-us/task")
 		})
 	}
 }

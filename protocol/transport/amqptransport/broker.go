@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/protocol/transport"
 )
 
 // Broker is the AMQP transport of one worker process. It satisfies
@@ -49,7 +49,7 @@ type Broker struct {
 	inbox chan incoming
 	now   func() time.Time
 
-	mailboxErr atomic.Pointer[func(op string)]
+	mailboxErr transport.ErrorHook
 }
 
 // held is one delivery the runtime holds (not yet acked or rejected).
@@ -187,10 +187,7 @@ func (b *Broker) queueArgs() amqp.Table {
 // the server refuses (PRECONDITION_FAILED: the queue exists with other
 // arguments) the queue is declared passively and used as it is.
 func (b *Broker) declareTaskQueue(s *session, q string) error {
-	s.mu.Lock()
-	done := s.declared["q:"+q]
-	s.mu.Unlock()
-	if done {
+	if s.isDeclared("q:" + q) {
 		return nil
 	}
 	err := s.withTemp(func(ch *amqp.Channel) error {
@@ -217,9 +214,7 @@ func (b *Broker) declareTaskQueue(s *session, q string) error {
 	if err != nil {
 		return fmt.Errorf("amqp: declare queue %s: %w", q, err)
 	}
-	s.mu.Lock()
-	s.declared["q:"+q] = true
-	s.mu.Unlock()
+	s.setDeclared("q:" + q)
 	return nil
 }
 

@@ -65,33 +65,23 @@ func (c Config) parkAfter() time.Duration {
 	return c.ETAParkAfter
 }
 
-func (c Config) controlTTL() time.Duration {
-	if c.ControlQueueTTL <= 0 {
-		return 300 * time.Second
+// positiveOr is d, or def when d is zero or negative.
+func positiveOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
-	return c.ControlQueueTTL
+	return d
 }
+
+func (c Config) controlTTL() time.Duration { return positiveOr(c.ControlQueueTTL, 300*time.Second) }
 
 func (c Config) controlExpires() time.Duration {
-	if c.ControlQueueExpires <= 0 {
-		return 10 * time.Second
-	}
-	return c.ControlQueueExpires
+	return positiveOr(c.ControlQueueExpires, 10*time.Second)
 }
 
-func (c Config) heartbeat() time.Duration {
-	if c.Heartbeat <= 0 {
-		return 60 * time.Second
-	}
-	return c.Heartbeat
-}
+func (c Config) heartbeat() time.Duration { return positiveOr(c.Heartbeat, 60*time.Second) }
 
-func (c Config) connectTimeout() time.Duration {
-	if c.ConnectTimeout <= 0 {
-		return 4 * time.Second
-	}
-	return c.ConnectTimeout
-}
+func (c Config) connectTimeout() time.Duration { return positiveOr(c.ConnectTimeout, 4*time.Second) }
 
 // backoff is the reconnect pause after n failures: 0.2 s doubling to 5 s.
 func backoff(n int) time.Duration {

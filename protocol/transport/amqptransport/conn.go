@@ -51,6 +51,38 @@ func (s *session) kill(err error) {
 	})
 }
 
+// killOnClose kills the session when c (a NotifyClose channel of its
+// connection or a channel) reports a close, amqp.ErrClosed for a clean
+// one; it stops watching once the session is done.
+func (s *session) killOnClose(c <-chan *amqp.Error) {
+	go func() {
+		select {
+		case e := <-c:
+			if e != nil {
+				s.kill(e)
+			} else {
+				s.kill(amqp.ErrClosed)
+			}
+		case <-s.done:
+		}
+	}()
+}
+
+// isDeclared reports whether the exchange or queue key ("x:", "q:" or
+// "p:" and its name) was declared on this session.
+func (s *session) isDeclared(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.declared[key]
+}
+
+// setDeclared records that key was declared on this session.
+func (s *session) setDeclared(key string) {
+	s.mu.Lock()
+	s.declared[key] = true
+	s.mu.Unlock()
+}
+
 func (s *session) alive() bool {
 	select {
 	case <-s.done:
@@ -89,32 +121,10 @@ func (b *Broker) dial(ctx context.Context, gen uint64) (*session, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := ch.NotifyClose(make(chan *amqp.Error, 1))
-		go func() {
-			select {
-			case e := <-c:
-				if e != nil {
-					s.kill(e)
-				} else {
-					s.kill(amqp.ErrClosed)
-				}
-			case <-s.done:
-			}
-		}()
+		s.killOnClose(ch.NotifyClose(make(chan *amqp.Error, 1)))
 		return ch, nil
 	}
-	cc := conn.NotifyClose(make(chan *amqp.Error, 1))
-	go func() {
-		select {
-		case e := <-cc:
-			if e != nil {
-				s.kill(e)
-			} else {
-				s.kill(amqp.ErrClosed)
-			}
-		case <-s.done:
-		}
-	}()
+	s.killOnClose(conn.NotifyClose(make(chan *amqp.Error, 1)))
 	if s.ch, err = open(); err == nil {
 		if s.pub, err = open(); err == nil {
 			if err = s.pub.Confirm(false); err == nil {

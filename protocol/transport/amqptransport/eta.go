@@ -76,10 +76,7 @@ func (b *Broker) park(s *session, q string, d *amqp.Delivery) bool {
 // declarePark declares the wait queue: durable, x-message-ttl = after,
 // dead-lettered to the default exchange with routing key = the task queue.
 func (b *Broker) declarePark(s *session, q, wq string, after time.Duration) error {
-	s.mu.Lock()
-	done := s.declared["p:"+wq]
-	s.mu.Unlock()
-	if done {
+	if s.isDeclared("p:" + wq) {
 		return nil
 	}
 	args := amqp.Table{
@@ -94,8 +91,6 @@ func (b *Broker) declarePark(s *session, q, wq string, after time.Duration) erro
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.declared["p:"+wq] = true
-	s.mu.Unlock()
+	s.setDeclared("p:" + wq)
 	return nil
 }

@@ -35,17 +35,10 @@ type pidboxState struct {
 
 // OnMailboxError installs fn, called with the operation's name whenever a
 // mailbox operation fails (the metrics' broker error counter).
-func (b *Broker) OnMailboxError(fn func(op string)) { b.mailboxErr.Store(&fn) }
+func (b *Broker) OnMailboxError(fn func(op string)) { b.mailboxErr.Set(fn) }
 
-func (b *Broker) fail(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if fn := b.mailboxErr.Load(); fn != nil && *fn != nil {
-		(*fn)(op)
-	}
-	return err
-}
+// fail reports err (if not nil) to the OnMailboxError hook and returns it.
+func (b *Broker) fail(op string, err error) error { return b.mailboxErr.Fail(op, err) }
 
 // ErrUnsupported is returned for a subscription other than the pidbox.
 var ErrUnsupported = errors.New("amqp: unsupported subscription")
@@ -80,10 +73,7 @@ func (b *Broker) controlArgs() amqp.Table {
 
 // declareExchange declares an exchange once per session.
 func (b *Broker) declareExchange(s *session, name string) error {
-	s.mu.Lock()
-	done := s.declared["x:"+name]
-	s.mu.Unlock()
-	if done {
+	if s.isDeclared("x:" + name) {
 		return nil
 	}
 	kind, durable := "direct", true
@@ -101,9 +91,7 @@ func (b *Broker) declareExchange(s *session, name string) error {
 	if err != nil {
 		return fmt.Errorf("amqp: declare exchange %s: %w", name, err)
 	}
-	s.mu.Lock()
-	s.declared["x:"+name] = true
-	s.mu.Unlock()
+	s.setDeclared("x:" + name)
 	return nil
 }
 

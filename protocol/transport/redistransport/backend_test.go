@@ -8,22 +8,12 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
-	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
 func newTestBackend(t testing.TB, db int, cfg Config) (*ResultBackend, redis.Conn, string) {
 	t.Helper()
-	testenv.NeedRedis(t, db)
-	if cfg.ResultKeyPrefix == "" {
-		cfg.ResultKeyPrefix = "omt-" + uniq(t) + ":"
-	}
-	r, err := NewResultBackend(testURL(db), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r, rawConn(t, db, cfg.ResultKeyPrefix), cfg.ResultKeyPrefix
+	return openTest(t, db, &cfg.ResultKeyPrefix, func() (*ResultBackend, error) { return NewResultBackend(testURL(db), cfg) })
 }
 
 // subscribe SUBSCRIBEs (plain, as AsyncResult does) to channel on db and

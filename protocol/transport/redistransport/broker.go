@@ -9,13 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
+	"github.com/omicsomics/omics-worker/protocol/transport"
 )
 
 // Broker is the kombu Redis transport for one consumer process: task queues
@@ -39,7 +39,7 @@ type Broker struct {
 	now func() time.Time
 
 	// mailboxErr is the OnMailboxError hook (mailbox.go).
-	mailboxErr atomic.Pointer[func(op string)]
+	mailboxErr transport.ErrorHook
 }
 
 // NewBroker returns a Broker for a redis://, rediss:// or unix:// URL. It

@@ -258,21 +258,18 @@ func backoff(n int) time.Duration {
 // backoffWait sleeps d before a reconnect attempt; on a sentinel://
 // endpoint a master switch ends the wait at once (the new master is up).
 func (c *client) backoffWait(ctx context.Context, d time.Duration) error {
-	if c.sent == nil || d <= 0 {
+	if c.sent == nil {
 		return sleepCtx(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-	case <-c.sent.nextSwitch():
-	}
-	return nil
+	return waitCtx(ctx, d, c.sent.nextSwitch())
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// sleepCtx sleeps d, or until ctx is done (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error { return waitCtx(ctx, d, nil) }
+
+// waitCtx sleeps d, until wake is closed (nil: never), or until ctx is
+// done (its error). A d <= 0 does not wait.
+func waitCtx(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -282,6 +279,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
-		return nil
+	case <-wake:
 	}
+	return nil
 }

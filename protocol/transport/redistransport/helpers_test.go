@@ -63,16 +63,24 @@ func escapeGlob(s string) string {
 // raw connection and the prefix.
 func newTestBroker(t testing.TB, db int, cfg Config) (*Broker, redis.Conn, string) {
 	t.Helper()
+	return openTest(t, db, &cfg.GlobalKeyPrefix, func() (*Broker, error) { return NewBroker(testURL(db), cfg) })
+}
+
+// openTest opens a broker or backend on db with *prefix (a unique one
+// when empty), closed at cleanup; it returns it, a raw connection and the
+// prefix.
+func openTest[C interface{ Close() error }](t testing.TB, db int, prefix *string, open func() (C, error)) (C, redis.Conn, string) {
+	t.Helper()
 	testenv.NeedRedis(t, db)
-	if cfg.GlobalKeyPrefix == "" {
-		cfg.GlobalKeyPrefix = "omt-" + uniq(t) + ":"
+	if *prefix == "" {
+		*prefix = "omt-" + uniq(t) + ":"
 	}
-	b, err := NewBroker(testURL(db), cfg)
+	c, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
-	return b, rawConn(t, db, cfg.GlobalKeyPrefix), cfg.GlobalKeyPrefix
+	t.Cleanup(func() { c.Close() })
+	return c, rawConn(t, db, *prefix), *prefix
 }
 
 type envOpts struct {

@@ -21,20 +21,10 @@ import (
 // RemoveBinding, PopReply, DeleteQueue) fails: the metrics' Redis error
 // counter. The consume path (Fetch, Ack...) does not report here; the
 // worker runtime counts its own failures.
-func (b *Broker) OnMailboxError(fn func(op string)) {
-	b.mailboxErr.Store(&fn)
-}
+func (b *Broker) OnMailboxError(fn func(op string)) { b.mailboxErr.Set(fn) }
 
 // fail reports err (if not nil) to the OnMailboxError hook and returns it.
-func (b *Broker) fail(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if fn := b.mailboxErr.Load(); fn != nil && *fn != nil {
-		(*fn)(op)
-	}
-	return err
-}
+func (b *Broker) fail(op string, err error) error { return b.mailboxErr.Fail(op, err) }
 
 // SubscribePayloads is Subscribe for one pattern, delivering only the
 // payloads (what a pidbox server reads).
