@@ -114,49 +114,57 @@ func decodeString(v []byte) (string, bool) {
 // false when b is not an object or a key needs encoding/json and that
 // fails.
 func eachMember(b []byte, fn func(k string, v []byte)) bool {
+	_, ok := scanMembers(b, skipValue, fn)
+	return ok
+}
+
+// scanMembers calls fn with the decoded key and the raw value of every
+// member of the JSON object that starts b (after spaces), each value's end
+// found by skip, in order, and returns the index just after the closing
+// brace. ok is false when b does not start with a complete object.
+func scanMembers(b []byte, skip func([]byte, int) (int, bool), fn func(k string, v []byte)) (end int, ok bool) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return false
+		return 0, false
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return true
+		return i + 1, true
 	}
 	for i < len(b) {
 		if b[i] != '"' {
-			return false
+			return 0, false
 		}
 		j, ok := skipString(b, i)
 		if !ok {
-			return false
+			return 0, false
 		}
 		k, ok := decodeString(b[i:j])
 		if !ok {
-			return false
+			return 0, false
 		}
 		i = skipSpace(b, j)
 		if i >= len(b) || b[i] != ':' {
-			return false
+			return 0, false
 		}
 		i = skipSpace(b, i+1)
-		j, ok = skipValue(b, i)
-		if !ok {
-			return false
+		if j, ok = skip(b, i); !ok {
+			return 0, false
 		}
 		fn(k, b[i:j:j])
 		i = skipSpace(b, j)
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		if b[i] == '}' {
-			return true
+			return i + 1, true
 		}
 		if b[i] != ',' {
-			return false
+			return 0, false
 		}
 		i = skipSpace(b, i+1)
 	}
-	return false
+	return 0, false
 }
 
 // elements returns the raw elements of the JSON array b (valid JSON

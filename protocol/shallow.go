@@ -135,59 +135,19 @@ func skipShallow(b []byte, i int) (int, bool) {
 // without validating them (see skipShallow). It reports false when b is
 // not a structurally complete object (trailing non-space bytes included).
 func shallowMembers(b []byte, fn func(k string, v []byte)) bool {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
 	type member struct {
 		k string
 		v []byte
 	}
 	var members []member
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return skipSpace(b, i+1) == len(b)
+	end, ok := scanMembers(b, skipShallow, func(k string, v []byte) { members = append(members, member{k, v}) })
+	if !ok || skipSpace(b, end) != len(b) {
+		return false
 	}
-	for i < len(b) {
-		if b[i] != '"' {
-			return false
-		}
-		j, ok := skipString(b, i)
-		if !ok {
-			return false
-		}
-		k, ok := decodeString(b[i:j])
-		if !ok {
-			return false
-		}
-		i = skipSpace(b, j)
-		if i >= len(b) || b[i] != ':' {
-			return false
-		}
-		i = skipSpace(b, i+1)
-		if j, ok = skipShallow(b, i); !ok {
-			return false
-		}
-		members = append(members, member{k, b[i:j:j]})
-		i = skipSpace(b, j)
-		if i >= len(b) {
-			return false
-		}
-		if b[i] == '}' {
-			if skipSpace(b, i+1) != len(b) {
-				return false
-			}
-			for _, m := range members {
-				fn(m.k, m.v)
-			}
-			return true
-		}
-		if b[i] != ',' {
-			return false
-		}
-		i = skipSpace(b, i+1)
+	for _, m := range members {
+		fn(m.k, m.v)
 	}
-	return false
+	return true
 }
 
 // peekIDTask reads the string members "id" and "task" of object b

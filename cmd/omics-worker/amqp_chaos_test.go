@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -110,46 +109,12 @@ func TestAMQPChaos(t *testing.T) {
 	ws.start(0)
 	ws.start(1)
 
-	done := func() int {
-		k := 0
-		for _, s := range rs.states(t, ids) {
-			if s == protocol.StateSuccess {
-				k++
-			}
-		}
-		return k
-	}
 	// Kills at fixed fractions of the work, on a random worker; the
 	// connection kill halfway.
-	killed, closed := 0, false
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		k := done()
-		if k == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d tasks succeeded after %s (kills %d)", k, n, time.Since(began), killed)
-		}
-		switch {
-		case killed < kills && k >= (killed+1)*n/(kills+2):
-			slot := rand.IntN(2)
-			time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond)
-			ws.kill(slot)
-			killed++
-			t.Logf("SIGKILL %d of worker %d at %d/%d succeeded", killed, slot, k, n)
-		case !closed && k >= n/2:
-			out := rabbitctl(t, "close_all_connections", "-p", e.vh, "chaos")
-			closed = true
-			t.Logf("RabbitMQ connections of vhost %s closed at %d/%d succeeded: %s", e.vh, k, n, strings.TrimSpace(out))
-		default:
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	killed := chaosLoop(t, rs, ws, ids, kills, began, "close of the vhost's RabbitMQ connections", func() string {
+		return strings.TrimSpace(rabbitctl(t, "close_all_connections", "-p", e.vh, "chaos"))
+	})
 	elapsed := time.Since(began)
-	if killed < kills || !closed {
-		t.Errorf("chaos incomplete: %d kills (want %d), connections closed %v", killed, kills, closed)
-	}
 
 	lost := 0
 	for i, s := range rs.states(t, ids) {
@@ -179,7 +144,7 @@ func TestAMQPChaos(t *testing.T) {
 		t.Fatalf("%d tasks lost", lost)
 	}
 	// Nothing left behind: no ready message, and every delivery acked.
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ready, unacked := amqpQueueCounts(t, e, e.queue)
 		if ready == 0 && unacked == 0 {

@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 	"github.com/omicsomics/omics-worker/worker/tasks"
@@ -91,24 +92,11 @@ func (r *privateRedis) start() error {
 	}
 	r.done = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(r.cmd, r.done)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := redigo.Dial("tcp", r.addr(), redigo.DialConnectTimeout(time.Second))
-		if err == nil {
-			_, err = c.Do("PING")
-			c.Close()
-			if err == nil {
-				return nil
-			}
-		}
-		select {
-		case <-r.done:
-			return fmt.Errorf("redis-server exited: %s", r.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := testenv.WaitPing(r.addr(), "", r.done, 10*time.Second); err != nil {
+		r.stop()
+		return fmt.Errorf("redis-server on %d: %w: %s", r.port, err, r.out.String())
 	}
-	r.stop()
-	return fmt.Errorf("redis-server on %d did not answer", r.port)
+	return nil
 }
 
 func (r *privateRedis) stop() {
@@ -159,6 +147,13 @@ func (r *privateRedis) states(t *testing.T, ids []string) []string {
 	if _, err := c.Do("SELECT", 1); err != nil {
 		t.Fatal(err)
 	}
+	return resultStatesOn(t, c, ids)
+}
+
+// resultStatesOn reads the stored state of each task of ids on c (in
+// order; "" = no result, "?" = undecodable), 500 keys per MGET.
+func resultStatesOn(t *testing.T, c redigo.Conn, ids []string) []string {
+	t.Helper()
 	out := make([]string, 0, len(ids))
 	for i := 0; i < len(ids); i += 500 {
 		batch := ids[i:min(i+500, len(ids))]
@@ -296,44 +291,11 @@ func TestChaos(t *testing.T) {
 
 	// Kills at fixed fractions of the work (so each hits a busy worker),
 	// on a random worker; the Redis restart halfway between two kills.
-	done := func() int {
-		k := 0
-		for _, s := range rs.states(t, ids) {
-			if s == protocol.StateSuccess {
-				k++
-			}
-		}
-		return k
-	}
-	killed, restarted := 0, false
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		k := done()
-		if k == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d tasks succeeded after %s (kills %d)", k, n, time.Since(began), killed)
-		}
-		switch {
-		case killed < kills && k >= (killed+1)*n/(kills+2):
-			slot := rand.IntN(2)
-			time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond)
-			ws.kill(slot)
-			killed++
-			t.Logf("SIGKILL %d of worker %d at %d/%d succeeded", killed, slot, k, n)
-		case !restarted && k >= n/2:
-			rs.restart(t, 500*time.Millisecond)
-			restarted = true
-			t.Logf("Redis restarted at %d/%d succeeded", k, n)
-		default:
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	killed := chaosLoop(t, rs, ws, ids, kills, began, "Redis restart", func() string {
+		rs.restart(t, 500*time.Millisecond)
+		return "Redis restarted"
+	})
 	elapsed := time.Since(began)
-	if killed < kills || !restarted {
-		t.Errorf("chaos incomplete: %d kills (want %d), Redis restarted %v", killed, kills, restarted)
-	}
 
 	states := rs.states(t, ids)
 	lost := 0
@@ -366,7 +328,7 @@ func TestChaos(t *testing.T) {
 	if ln, _ := redigo.Int(c.Do("LLEN", queue)); ln != 0 {
 		t.Errorf("%d messages left in the queue", ln)
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		un, _ := redigo.Int(c.Do("HLEN", "unacked"))
 		if un == 0 {
@@ -547,4 +509,53 @@ func TestFairnessFileTasksMaxPerUser(t *testing.T) {
 	if aDoneWhenB > 4 {
 		t.Fatalf("user B waited for %d of user A's tasks; with --max-per-user 1 it should run beside A's first ones", aDoneWhenB)
 	}
+}
+
+// chaosLoop waits until every task of ids succeeded, SIGKILLing a random
+// worker of ws at kills fixed fractions of the work (so each hits a busy
+// worker) and calling disrupt once halfway; it fails the test after 10
+// minutes or when a kill or the disruption did not happen, and returns
+// the number of kills.
+func chaosLoop(t *testing.T, rs *privateRedis, ws *chaosWorkers, ids []string, kills int, began time.Time,
+	what string, disrupt func() string) int {
+	t.Helper()
+	n := len(ids)
+	done := func() int {
+		k := 0
+		for _, s := range rs.states(t, ids) {
+			if s == protocol.StateSuccess {
+				k++
+			}
+		}
+		return k
+	}
+	killed, disrupted := 0, false
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		k := done()
+		if k == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d tasks succeeded after %s (kills %d)", k, n, time.Since(began), killed)
+		}
+		switch {
+		case killed < kills && k >= (killed+1)*n/(kills+2):
+			slot := rand.IntN(2)
+			time.Sleep(time.Duration(rand.IntN(100)) * time.Millisecond)
+			ws.kill(slot)
+			killed++
+			t.Logf("SIGKILL %d of worker %d at %d/%d succeeded", killed, slot, k, n)
+		case !disrupted && k >= n/2:
+			out := disrupt()
+			disrupted = true
+			t.Logf("%s at %d/%d succeeded: %s", what, k, n, out)
+		default:
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if killed < kills || !disrupted {
+		t.Errorf("chaos incomplete: %d kills (want %d), %s done %v", killed, kills, what, disrupted)
+	}
+	return killed
 }

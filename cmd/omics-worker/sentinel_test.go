@@ -143,20 +143,9 @@ func resultStates(t *testing.T, c *sentineltest.Cluster, ids []string) map[strin
 	conn := c.Conn(c.Master(), 1)
 	defer conn.Close()
 	out := map[string]string{}
-	for i := 0; i < len(ids); i += 500 {
-		batch := ids[i:min(i+500, len(ids))]
-		args := make([]any, len(batch))
-		for k, id := range batch {
-			args[k] = "celery-task-meta-" + id
-		}
-		vals, err := redigo.ByteSlices(conn.Do("MGET", args...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range vals {
-			if m, err := protocol.DecodeResultMeta(v); v != nil && err == nil {
-				out[batch[k]] = m.Status
-			}
+	for i, st := range resultStatesOn(t, conn, ids) {
+		if st != "" && st != "?" {
+			out[ids[i]] = st
 		}
 	}
 	return out

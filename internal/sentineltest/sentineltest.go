@@ -21,6 +21,8 @@ import (
 	"time"
 
 	redigo "github.com/gomodule/redigo/redis"
+
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
 // Names and passwords of every cluster.
@@ -142,25 +144,10 @@ func (c *Cluster) start(port int, bin string, args ...string) *Server {
 	if strings.Contains(bin, "sentinel") {
 		pw = SentinelPassword
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := redigo.Dial("tcp", s.Addr(), redigo.DialPassword(pw), redigo.DialConnectTimeout(time.Second))
-		if err == nil {
-			_, err = conn.Do("PING")
-			conn.Close()
-			if err == nil {
-				return s
-			}
-		}
-		select {
-		case <-s.done:
-			c.t.Fatalf("%s exited: %s", bin, s.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s on %d did not answer: %v", bin, port, err)
-		}
+	if err := testenv.WaitPing(s.Addr(), pw, s.done, 10*time.Second); err != nil {
+		c.t.Fatalf("%s on %d: %v: %s", bin, port, err, s.out.String())
 	}
+	return s
 }
 
 // waitReady waits until every sentinel sees one replica and two other

@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -268,4 +269,38 @@ func NeedPythonModules(t testing.TB, debs string, modules ...string) string {
 		missing(t, fmt.Sprintf("%s cannot import %s", PythonBin, key), c.err, "install it with: apt-get install "+debs)
 	}
 	return PythonBin
+}
+
+// ErrExited is returned by WaitPing when the server's process ended
+// before it answered.
+var ErrExited = errors.New("the server exited before it answered")
+
+// WaitPing waits until the Redis-protocol server (redis-server or
+// redis-sentinel) at addr answers PING (with password when not ""), for at
+// most timeout; exited, when not nil, is closed when the server's process
+// ends, which stops the wait with ErrExited.
+func WaitPing(addr, password string, exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	opts := []redis.DialOption{redis.DialConnectTimeout(time.Second)}
+	if password != "" {
+		opts = append(opts, redis.DialPassword(password))
+	}
+	for {
+		c, err := redis.Dial("tcp", addr, opts...)
+		if err == nil {
+			_, err = c.Do("PING")
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer PING within %s: %w", addr, timeout, err)
+		}
+		select {
+		case <-exited:
+			return ErrExited
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
