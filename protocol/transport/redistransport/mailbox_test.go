@@ -1,7 +1,6 @@
 package redistransport
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -11,22 +10,6 @@ import (
 
 	"github.com/omicsomics/omics-worker/internal/testenv"
 )
-
-// The broker satisfies the consumers' interfaces without an adapter
-// (worker/control.Mailbox, worker/events.Publisher, worker/metrics.Broker;
-// declared here structurally so this package imports none of them).
-var _ interface {
-	SubscribePayloads(ctx context.Context, pattern string) (<-chan []byte, error)
-	PublishFanout(ctx context.Context, channel string, payload []byte) error
-	Reply(ctx context.Context, exchange, routingKey string, envelope []byte) error
-	AddBinding(ctx context.Context, exchange, member string) error
-	RemoveBinding(ctx context.Context, exchange, member string) error
-	PopReply(ctx context.Context, queue string, timeout time.Duration) ([]byte, error)
-	DeleteQueue(ctx context.Context, queue string) error
-	QueueLengths(ctx context.Context, queue string) (map[int]int, error)
-	UnackedCount(ctx context.Context) (int, error)
-	Ping(ctx context.Context) error
-} = (*Broker)(nil)
 
 func TestMailboxListOperations(t *testing.T) {
 	b, c, pfx := newTestBroker(t, resultsDB, Config{})
