@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,18 +37,14 @@ func (e amqpEnv) env() []string {
 	}
 }
 
-// requireRabbit creates a vhost (skips when RabbitMQ is not running).
+// requireRabbit creates a vhost (a missing RabbitMQ fails with a hint).
 func requireRabbit(t *testing.T) amqpEnv {
 	t.Helper()
 	requireInterop(t)
 	if out, err := exec.Command(pythonBin, "-c", "import amqp").CombinedOutput(); err != nil {
 		t.Fatalf("python3-amqp missing: %v %s (apt-get install python3-amqp)", err, out)
 	}
-	c, err := net.DialTimeout("tcp", "127.0.0.1:5672", time.Second)
-	if err != nil {
-		t.Skip("RabbitMQ not running on 127.0.0.1:5672")
-	}
-	c.Close()
+	testenv.NeedRabbitMQ(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	vh := "omics-it-" + hex.EncodeToString(b)

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -302,5 +303,26 @@ func WaitPing(addr, password string, exited <-chan struct{}, timeout time.Durati
 			return ErrExited
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// RabbitMQAddr is the shared RabbitMQ of this machine (guest/guest).
+const RabbitMQAddr = "127.0.0.1:5672"
+
+// NeedRabbitMQ skips t under -short and fails it, with the command that
+// starts the server, when RabbitMQ does not accept connections on
+// RabbitMQAddr or rabbitmqctl (which the tests use to make their vhosts)
+// is missing.
+func NeedRabbitMQ(t testing.TB) {
+	t.Helper()
+	skipShort(t, "RabbitMQ on "+RabbitMQAddr)
+	const hint = "start it with: rabbitmq-server -detached"
+	c, err := net.DialTimeout("tcp", RabbitMQAddr, time.Second)
+	if err != nil {
+		missing(t, "RabbitMQ on "+RabbitMQAddr, err, hint)
+	}
+	c.Close()
+	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
+		missing(t, "rabbitmqctl", err, "apt-get install rabbitmq-server, then "+hint)
 	}
 }

@@ -5,29 +5,22 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"os/exec"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 )
 
 // testVhost creates a fresh vhost on the local RabbitMQ (rabbitmqctl) and
-// returns its amqp:// URL; the vhost is deleted at cleanup. The test is
-// skipped when RabbitMQ is not running.
+// returns its amqp:// URL; the vhost is deleted at cleanup. A missing
+// RabbitMQ fails the test with a hint (skipped under -short).
 func testVhost(t *testing.T) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:5672", time.Second)
-	if err != nil {
-		t.Skip("RabbitMQ not running on 127.0.0.1:5672")
-	}
-	c.Close()
-	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
-		t.Skip("rabbitmqctl not found")
-	}
+	testenv.NeedRabbitMQ(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	vh := "omics-test-" + hex.EncodeToString(b)
