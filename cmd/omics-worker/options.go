@@ -61,9 +61,6 @@ type workerOptions struct {
 	control           controlOptions
 	files             fileTaskOptions
 	transport         transportOptionFlags // transport_options.go
-	// transportOptions is the broker's transport options as a JSON
-	// object (the AMQP transport reads its keys from it; broker.go).
-	transportOptions map[string]any
 }
 
 // controlOptions configure remote control, events, mingle, statedb and
@@ -220,15 +217,7 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 	o.files.databaseURL = cmpOr(getenv("DATABASE_URL"), defaultDatabaseURL)
 	o.files.masterKey = getenv("MASTER_KEY")
 	o.files.objects = objectStoreConfigFromEnv(getenv)
-	if err := redisTransportOptionsEnv(&o.transport, set, getenv); err != nil {
-		return err
-	}
-	to, err := parseTransportOptions(o.transport.brokerRaw)
-	if err != nil {
-		return err
-	}
-	o.transportOptions = to
-	return nil
+	return redisTransportOptionsEnv(&o.transport, set, getenv)
 }
 
 // parseWorkerOptions parses the worker's command line and environment;
