@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -249,9 +250,9 @@ func BenchmarkWorkerLoad(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs Redis")
 	}
-	url := cmpOr(os.Getenv("OMICS_BENCH_REDIS_URL"), loadgenRedisURL)
-	task := cmpOr(os.Getenv("OMICS_BENCH_TASK"), "diag.noop")
-	_, kwargs, err := loadgen.ParseArgs("[]", cmpOr(os.Getenv("OMICS_BENCH_KWARGS"), "{}"))
+	url := cmp.Or(os.Getenv("OMICS_BENCH_REDIS_URL"), loadgenRedisURL)
+	task := cmp.Or(os.Getenv("OMICS_BENCH_TASK"), "diag.noop")
+	_, kwargs, err := loadgen.ParseArgs("[]", cmp.Or(os.Getenv("OMICS_BENCH_KWARGS"), "{}"))
 	if err != nil {
 		b.Fatal(err)
 	}
