@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,31 +46,14 @@ func startInprocWorker(t *testing.T, queue string) func() {
 // shuts it down (warm), waits, and returns its exit code and output.
 func runInprocWorker(args ...string) (stop func() (code int, out string)) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var buf bytes.Buffer
-	var mu sync.Mutex
+	var out syncBuffer
 	done := make(chan int, 1)
-	go func() {
-		w := &lockedWriter{w: &buf, mu: &mu}
-		done <- runWorker(ctx, args, w, w)
-	}()
+	go func() { done <- runWorker(ctx, args, &out, &out) }()
 	return func() (int, string) {
 		cancel()
 		code := <-done
-		mu.Lock()
-		defer mu.Unlock()
-		return code, buf.String()
+		return code, out.String()
 	}
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // cleanupLoadgenKeys deletes the queue's lists and the result keys of a run.
