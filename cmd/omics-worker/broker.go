@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/amqptransport"
@@ -37,23 +36,6 @@ type workerBroker interface {
 type brokerMeta struct {
 	url  string // without password
 	info func(cfg worker.Config) map[string]any
-}
-
-// parseTransportOptions parses broker_transport_options given as a JSON
-// object (kombu's keys); "" is no options.
-func parseTransportOptions(s string) (map[string]any, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return map[string]any{}, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, fmt.Errorf("broker transport options: want a JSON object: %w", err)
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m, nil
 }
 
 // isAMQP reports whether the broker URL selects the AMQP transport.
@@ -85,7 +67,11 @@ func newBroker(o *workerOptions, cfg worker.Config, rcfg redistransport.Config, 
 			TLS: ep.URI.Scheme == "amqps"}, c)
 		info["virtual_host"] = ep.URI.Vhost
 		info["transport"] = "pyamqp"
-		info["transport_options"] = o.transportOptions
+		to := o.transport.broker.keys
+		if to == nil {
+			to = map[string]json.RawMessage{}
+		}
+		info["transport_options"] = to
 		return info
 	}}, nil
 }
@@ -100,17 +86,13 @@ func amqpConfig(o *workerOptions, cfg worker.Config, logger *slog.Logger) (amqpt
 	if cfg.PrefetchMultiplier > 0 {
 		ac.Prefetch = max(cfg.Concurrency, 1) * cfg.PrefetchMultiplier
 	}
-	to := o.transportOptions
+	to := o.transport.broker.keys
 	num := func(k string) (float64, bool, error) {
-		v, ok := to[k]
-		if !ok || v == nil {
-			return 0, false, nil
+		var f *float64 // JSON null is not given
+		if err := transportOption(to, k, &f); err != nil || f == nil {
+			return 0, false, err
 		}
-		f, ok := v.(float64)
-		if !ok {
-			return 0, false, fmt.Errorf("broker transport option %s: want a number, got %v", k, v)
-		}
-		return f, true, nil
+		return *f, true, nil
 	}
 	if f, ok, err := num("max_priority"); err != nil {
 		return ac, err
@@ -136,13 +118,26 @@ func amqpConfig(o *workerOptions, cfg worker.Config, logger *slog.Logger) (amqpt
 	} else if ok {
 		ac.ConnectTimeout = seconds(f)
 	}
-	if v, ok := to["queue_type"].(string); ok {
-		ac.QueueType = v
+	if err := transportOption(to, "queue_type", &ac.QueueType); err != nil {
+		return ac, err
 	}
-	if v, ok := to["passive_declare"].(bool); ok {
-		ac.PassiveDeclare = v
+	if err := transportOption(to, "passive_declare", &ac.PassiveDeclare); err != nil {
+		return ac, err
 	}
 	return ac, nil
+}
+
+// transportOption decodes key k of the transport options into dst, which
+// is left alone when k is absent.
+func transportOption(to map[string]json.RawMessage, k string, dst any) error {
+	v, ok := to[k]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		return fmt.Errorf("broker transport option %s: %w", k, err)
+	}
+	return nil
 }
 
 // amqpResults is the Redis result backend used with an AMQP broker: the

@@ -6,19 +6,21 @@ import (
 	"testing"
 )
 
+// TestParseTransportOptions: the one parse of broker_transport_options
+// keeps the object for the AMQP transport.
 func TestParseTransportOptions(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		n    int
 		fail bool
 	}{
-		{"", 0, false}, {"  ", 0, false}, {"null", 0, false},
+		{"", 0, false}, {"  ", 0, false},
 		{`{"master_name":"mymaster","eta_park_after":60}`, 2, false},
-		{`[1]`, 0, true}, {`{`, 0, true},
+		{"null", 0, true}, {`[1]`, 0, true}, {`{`, 0, true}, {`{} {}`, 0, true},
 	} {
-		m, err := parseTransportOptions(tc.in)
-		if (err != nil) != tc.fail || (err == nil && len(m) != tc.n) {
-			t.Errorf("%q: %v %v", tc.in, m, err)
+		o, err := redisTransportOptionsParse(tc.in, false)
+		if (err != nil) != tc.fail || (err == nil && len(o.keys) != tc.n) {
+			t.Errorf("%q: %v %v", tc.in, o.keys, err)
 		}
 	}
 }
@@ -45,8 +47,20 @@ func TestBrokerSchemeSelection(t *testing.T) {
 	}
 	o, _ = parseWorkerOptions([]string{"--broker-transport-options", `{"max_priority": 5}`}, io.Discard,
 		func(k string) string { return env[k] })
-	if o.transportOptions["max_priority"] != 5.0 {
-		t.Fatalf("flag: %v", o.transportOptions)
+	if ac, err := amqpConfig(o, cfg, discardLogger()); err != nil || ac.MaxPriority != 5 || ac.ETAParkAfter != 0 {
+		t.Fatalf("flag: %+v %v", ac, err)
+	}
+	for _, bad := range []string{`{"max_priority": "5"}`, `{"passive_declare": "yes"}`} {
+		o, _ = parseWorkerOptions([]string{"--broker-transport-options", bad}, io.Discard,
+			func(k string) string { return env[k] })
+		if _, err := amqpConfig(o, cfg, discardLogger()); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	o, _ = parseWorkerOptions([]string{"--broker-transport-options", `{"queue_type": "quorum", "passive_declare": true, "heartbeat": null}`},
+		io.Discard, func(k string) string { return env[k] })
+	if ac, err := amqpConfig(o, cfg, discardLogger()); err != nil || ac.QueueType != "quorum" || !ac.PassiveDeclare || ac.Heartbeat != 0 {
+		t.Fatalf("queue_type/passive_declare: %+v %v", ac, err)
 	}
 	if o, _ := parseWorkerOptions(nil, io.Discard, func(k string) string {
 		return map[string]string{"CELERY_BROKER_TRANSPORT_OPTIONS": "{"}[k]

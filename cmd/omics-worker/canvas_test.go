@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
 var canvasDBs = controlDBs // a top-level test: never at the same time as the control matrix
@@ -89,9 +91,9 @@ func canvasQueues(t *testing.T, tag string) string {
 	t.Cleanup(func() {
 		for _, s := range []string{"_other", "_py"} {
 			n := q + s
-			redisDel(canvasDBs.broker, "_kombu.binding."+n, n, n+"\x06\x163", n+"\x06\x166", n+"\x06\x169")
+			testenv.RedisDel(canvasDBs.broker, "_kombu.binding."+n, n, n+"\x06\x163", n+"\x06\x166", n+"\x06\x169")
 		}
-		redisDel(canvasDBs.broker, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169")
+		testenv.RedisDel(canvasDBs.broker, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169")
 	})
 	return q
 }

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,7 +82,7 @@ func seedDemo(ctx context.Context, o *demoOptions) (omicsapp.Plan, error) {
 	if err != nil {
 		return omicsapp.Plan{}, err
 	}
-	keys, err := tasks.NewMasterKeyring(cmpOr(o.masterKey, tasks.DefaultMasterKey))
+	keys, err := tasks.NewMasterKeyring(cmp.Or(o.masterKey, tasks.DefaultMasterKey))
 	if err != nil {
 		return omicsapp.Plan{}, err
 	}

@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -561,7 +562,7 @@ func benchEndToEnd(b *testing.B, name string, content []byte) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "worker", "-Q", queue, "-c", benchConcurrency(), "-l", cmpOr(os.Getenv("OMICS_BENCH_LOG_LEVEL"), "warning"), "--result-expires", "600")
+	cmd := exec.Command(bin, "worker", "-Q", queue, "-c", benchConcurrency(), "-l", cmp.Or(os.Getenv("OMICS_BENCH_LOG_LEVEL"), "warning"), "--result-expires", "600")
 	cmd.Env = append(os.Environ(), e2eDBs.env(queue)...)
 	cmd.Env = append(cmd.Env, "DATABASE_URL="+dbURL, "OBJECT_STORAGE_ENDPOINT="+endpoint, "OBJECT_STORAGE_ACCESS_KEY="+accessKey, "OBJECT_STORAGE_SECRET_KEY="+secretKey, "MASTER_KEY="+e2eMasterKey,
 		"OMICS_WORKER_TMPDIR="+b.TempDir())

@@ -102,16 +102,11 @@ func uniqueQueue(t *testing.T, tag string) string {
 		for _, db := range []int{scenarioDBs.broker, crashDBs.broker, controlDBs.broker, 12} {
 			for _, suffix := range []string{"", "_py"} {
 				name := q + suffix
-				redisDel(db, "_kombu.binding."+name, name, name+"\x06\x163", name+"\x06\x166", name+"\x06\x169")
+				testenv.RedisDel(db, "_kombu.binding."+name, name, name+"\x06\x163", name+"\x06\x166", name+"\x06\x169")
 			}
 		}
 	})
 	return q
-}
-
-// redisDel deletes keys of one database (best effort, test cleanup only).
-func redisDel(db int, keys ...string) {
-	testenv.RedisDel(db, keys...)
 }
 
 // syncBuffer collects a process's output.

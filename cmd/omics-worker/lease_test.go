@@ -25,6 +25,7 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
+	"github.com/omicsomics/omics-worker/internal/testenv"
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
 )
@@ -36,7 +37,9 @@ func TestLeaseLongTaskRunsOnce(t *testing.T) {
 func testLeaseLongTaskRunsOnce(t *testing.T, rt pyRuntime) {
 	dbs := redisDBs{hostileDB, hostileDB}
 	q := fmt.Sprintf("lease_%d_%d", time.Now().UnixNano()%1e9, time.Now().Unix()%1000)
-	t.Cleanup(func() { redisDel(hostileDB, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169") })
+	t.Cleanup(func() {
+		testenv.RedisDel(hostileDB, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169")
+	})
 	ctx := context.Background()
 	broker, err := redistransport.NewBroker(fmt.Sprintf("redis://%s/%d", redisAddr, hostileDB), redistransport.Config{})
 	if err != nil {
@@ -64,7 +67,7 @@ func testLeaseLongTaskRunsOnce(t *testing.T, rt pyRuntime) {
 			t.Fatal(err)
 		}
 		tags[id] = env.Properties.DeliveryTag
-		t.Cleanup(func() { redisDel(hostileDB, "celery-task-meta-"+id) })
+		t.Cleanup(func() { testenv.RedisDel(hostileDB, "celery-task-meta-"+id) })
 		return id
 	}
 	waitState := func(id, state string, timeout time.Duration) {

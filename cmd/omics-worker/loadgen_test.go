@@ -7,11 +7,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,31 +46,14 @@ func startInprocWorker(t *testing.T, queue string) func() {
 // shuts it down (warm), waits, and returns its exit code and output.
 func runInprocWorker(args ...string) (stop func() (code int, out string)) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var buf bytes.Buffer
-	var mu sync.Mutex
+	var out syncBuffer
 	done := make(chan int, 1)
-	go func() {
-		w := &lockedWriter{w: &buf, mu: &mu}
-		done <- runWorker(ctx, args, w, w)
-	}()
+	go func() { done <- runWorker(ctx, args, &out, &out) }()
 	return func() (int, string) {
 		cancel()
 		code := <-done
-		mu.Lock()
-		defer mu.Unlock()
-		return code, buf.String()
+		return code, out.String()
 	}
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // cleanupLoadgenKeys deletes the queue's lists and the result keys of a run.
@@ -249,9 +232,9 @@ func BenchmarkWorkerLoad(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs Redis")
 	}
-	url := cmpOr(os.Getenv("OMICS_BENCH_REDIS_URL"), loadgenRedisURL)
-	task := cmpOr(os.Getenv("OMICS_BENCH_TASK"), "diag.noop")
-	_, kwargs, err := loadgen.ParseArgs("[]", cmpOr(os.Getenv("OMICS_BENCH_KWARGS"), "{}"))
+	url := cmp.Or(os.Getenv("OMICS_BENCH_REDIS_URL"), loadgenRedisURL)
+	task := cmp.Or(os.Getenv("OMICS_BENCH_TASK"), "diag.noop")
+	_, kwargs, err := loadgen.ParseArgs("[]", cmp.Or(os.Getenv("OMICS_BENCH_KWARGS"), "{}"))
 	if err != nil {
 		b.Fatal(err)
 	}

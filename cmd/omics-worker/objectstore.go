@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -57,8 +58,8 @@ func objectStoreConfigFromEnv(getenv func(string) string) objectStoreConfig {
 // openObjectStore returns the store the endpoint's scheme selects:
 // file:// -> storage/local, http:// or https:// -> storage/s3.
 func openObjectStore(ctx context.Context, cfg objectStoreConfig) (storage.ObjectStore, error) {
-	endpoint := cmpOr(cfg.Endpoint, defaultObjectEndpoint)
-	bucket := cmpOr(cfg.Bucket, defaultObjectBucket)
+	endpoint := cmp.Or(cfg.Endpoint, defaultObjectEndpoint)
+	bucket := cmp.Or(cfg.Bucket, defaultObjectBucket)
 	scheme, _, _ := strings.Cut(endpoint, "://")
 	switch strings.ToLower(scheme) {
 	case "file":
@@ -69,7 +70,7 @@ func openObjectStore(ctx context.Context, cfg objectStoreConfig) (storage.Object
 		return local.New(ctx, local.Config{Root: root, Bucket: bucket})
 	case "http", "https":
 		return s3.New(ctx, s3.Config{Endpoint: endpoint, Bucket: bucket, Region: cfg.Region, Logger: cfg.Logger,
-			AccessKey: cmpOr(cfg.AccessKey, defaultObjectAccessKey), SecretKey: cmpOr(cfg.SecretKey, defaultObjectSecretKey)})
+			AccessKey: cmp.Or(cfg.AccessKey, defaultObjectAccessKey), SecretKey: cmp.Or(cfg.SecretKey, defaultObjectSecretKey)})
 	}
 	return nil, fmt.Errorf("storage: OBJECT_STORAGE_ENDPOINT %q: want http://, https:// or file:///", mask.URL(endpoint))
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,9 +62,6 @@ type workerOptions struct {
 	control           controlOptions
 	files             fileTaskOptions
 	transport         transportOptionFlags // transport_options.go
-	// transportOptions is the broker's transport options as a JSON
-	// object (the AMQP transport reads its keys from it; broker.go).
-	transportOptions map[string]any
 }
 
 // controlOptions configure remote control, events, mingle, statedb and
@@ -187,16 +185,16 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 	}
 	o.timeLimitSet, o.softTimeLimitSet = given("time-limit"), given("soft-time-limit")
 	if !given("b", "broker") {
-		o.brokerURL = cmpOr(getenv("CELERY_BROKER_URL"), defaultRedisURL)
+		o.brokerURL = cmp.Or(getenv("CELERY_BROKER_URL"), defaultRedisURL)
 	}
 	if !given("result-backend") {
-		o.backendURL = cmpOr(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
+		o.backendURL = cmp.Or(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
 	}
 	if !given("l", "loglevel") {
-		o.loglevel = cmpOr(getenv("LOG_LEVEL"), o.loglevel)
+		o.loglevel = cmp.Or(getenv("LOG_LEVEL"), o.loglevel)
 	}
 	if !given("log-format") {
-		o.logformat = cmpOr(getenv("LOG_FORMAT"), o.logformat)
+		o.logformat = cmp.Or(getenv("LOG_FORMAT"), o.logformat)
 	}
 	if !given("diagnostic-tasks") {
 		if v := getenv("OMICS_WORKER_DIAGNOSTIC_TASKS"); v != "" {
@@ -211,24 +209,16 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 		return errors.New("--acks-late and --no-acks-late are both given")
 	}
 	// An empty flag value takes the environment's.
-	o.control.metricsAddr = cmpOr(o.control.metricsAddr, getenv("OMICS_WORKER_METRICS_ADDR"))
-	o.control.statedb = cmpOr(o.control.statedb, getenv("OMICS_WORKER_STATEDB"))
+	o.control.metricsAddr = cmp.Or(o.control.metricsAddr, getenv("OMICS_WORKER_METRICS_ADDR"))
+	o.control.statedb = cmp.Or(o.control.statedb, getenv("OMICS_WORKER_STATEDB"))
 	if err := revokedLimitsFromEnv(&o.control, getenv); err != nil {
 		return err
 	}
-	o.files.tmpDir = cmpOr(o.files.tmpDir, getenv("OMICS_WORKER_TMPDIR"))
-	o.files.databaseURL = cmpOr(getenv("DATABASE_URL"), defaultDatabaseURL)
+	o.files.tmpDir = cmp.Or(o.files.tmpDir, getenv("OMICS_WORKER_TMPDIR"))
+	o.files.databaseURL = cmp.Or(getenv("DATABASE_URL"), defaultDatabaseURL)
 	o.files.masterKey = getenv("MASTER_KEY")
 	o.files.objects = objectStoreConfigFromEnv(getenv)
-	if err := redisTransportOptionsEnv(&o.transport, set, getenv); err != nil {
-		return err
-	}
-	to, err := parseTransportOptions(o.transport.brokerRaw)
-	if err != nil {
-		return err
-	}
-	o.transportOptions = to
-	return nil
+	return redisTransportOptionsEnv(&o.transport, set, getenv)
 }
 
 // parseWorkerOptions parses the worker's command line and environment;
@@ -251,13 +241,6 @@ func parseWorkerOptions(args []string, stderr io.Writer, getenv func(string) str
 		return nil, 2
 	}
 	return o, 0
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // parseLoadgenOptions parses `loadgen`'s command line and environment
@@ -300,8 +283,8 @@ func parseLoadgenOptions(args []string, stderr io.Writer, getenv func(string) st
 		fmt.Fprintf(stderr, "omics-worker loadgen: %v\n", err)
 		return nil, 2
 	}
-	cfg.BrokerURL = cmpOr(cfg.BrokerURL, cmpOr(getenv("CELERY_BROKER_URL"), defaultRedisURL))
-	cfg.BackendURL = cmpOr(cfg.BackendURL, cmpOr(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL))
+	cfg.BrokerURL = cmp.Or(cfg.BrokerURL, cmp.Or(getenv("CELERY_BROKER_URL"), defaultRedisURL))
+	cfg.BackendURL = cmp.Or(cfg.BackendURL, cmp.Or(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL))
 	return &cfg, 0
 }
 
@@ -317,7 +300,7 @@ func parseHealthcheckOptions(args []string, stderr io.Writer, getenv func(string
 	o := &healthcheckOptions{}
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.url, "url", cmpOr(getenv("OMICS_WORKER_HEALTHCHECK_URL"), defaultHealthcheckURL), "URL to probe (env OMICS_WORKER_HEALTHCHECK_URL)")
+	fs.StringVar(&o.url, "url", cmp.Or(getenv("OMICS_WORKER_HEALTHCHECK_URL"), defaultHealthcheckURL), "URL to probe (env OMICS_WORKER_HEALTHCHECK_URL)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "give up after this long")
 	fs.BoolVar(&o.quiet, "q", false, "print nothing on success")
 	if err := fs.Parse(args); err != nil {
@@ -357,9 +340,9 @@ func parseDemoOptions(args []string, stderr io.Writer, getenv func(string) strin
 		}
 		return nil, 2
 	}
-	o.brokerURL = cmpOr(getenv("CELERY_BROKER_URL"), defaultRedisURL)
-	o.backendURL = cmpOr(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
-	o.databaseURL = cmpOr(getenv("DATABASE_URL"), defaultDatabaseURL)
+	o.brokerURL = cmp.Or(getenv("CELERY_BROKER_URL"), defaultRedisURL)
+	o.backendURL = cmp.Or(getenv("CELERY_RESULT_BACKEND"), defaultRedisURL)
+	o.databaseURL = cmp.Or(getenv("DATABASE_URL"), defaultDatabaseURL)
 	o.masterKey = getenv("MASTER_KEY")
 	o.objects = objectStoreConfigFromEnv(getenv)
 	return o, 0

@@ -17,29 +17,16 @@ import (
 
 type pyRuntime = pyruntime.Runtime
 
-// pythonRuntimes returns the runtimes of the matrix (see pyruntime.All).
-func pythonRuntimes(t *testing.T) []pyRuntime {
-	t.Helper()
-	return pyruntime.All()
-}
-
 // forEachCelery runs f once per Celery version as subtests "celery5.2/..."
-// and "celery5.5/..."; requireInterop runs first (it skips under -short),
-// then each subtest requires its runtime (a missing 5.5 root fails with
-// the hint `scripts/celery55.sh ensure`). With parallel the versions run at
-// the same time: f must use its own queues, node names and keys.
+// and "celery5.5/..." (pyruntime.Run); requireInterop runs first (it skips
+// under -short), then each subtest requires its runtime (a missing 5.5
+// root fails with the hint `scripts/celery55.sh ensure`). With parallel the
+// versions run at the same time: f must use its own queues, node names and
+// keys.
 func forEachCelery(t *testing.T, parallel bool, f func(t *testing.T, py pyRuntime)) {
 	t.Helper()
 	requireInterop(t)
-	for _, py := range pythonRuntimes(t) {
-		t.Run(py.Name(), func(t *testing.T) {
-			if parallel {
-				t.Parallel()
-			}
-			py.Require(t)
-			f(t, py)
-		})
-	}
+	pyruntime.Run(t, parallel, f)
 }
 
 var nodeSeq atomic.Int64

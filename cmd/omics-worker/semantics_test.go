@@ -26,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/omicsomics/omics-worker/internal/testenv"
 )
 
 type semanticsEntry struct {
@@ -77,7 +79,7 @@ func testSemanticsMatchPython(t *testing.T, py pyRuntime) {
 	pyQ, goQ := base+"_py", base+"_go"
 	t.Cleanup(func() {
 		for _, q := range []string{pyQ, goQ} {
-			redisDelDB(hostileDB, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169")
+			testenv.RedisDel(hostileDB, "_kombu.binding."+q, q, q+"\x06\x163", q+"\x06\x166", q+"\x06\x169")
 		}
 	})
 	pw := startPyProc(t, py, "python worker", filepath.Join(interopDir(t), "semantics"), semanticsEnv(pyQ),
@@ -208,9 +210,6 @@ func semanticsSameMessage(scenario, py, goMsg string) bool {
 	}
 	return py == goMsg
 }
-
-// redisDelDB deletes keys of one database of the shared Redis (cleanup).
-func redisDelDB(db int, keys ...string) { redisDel(db, keys...) }
 
 func TestRetryOrder(t *testing.T) {
 	const s, r, f, ok = "STARTED", "RETRY", "FAILURE", "SUCCESS"

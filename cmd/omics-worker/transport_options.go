@@ -10,7 +10,6 @@ package main
 // usage error (exit 2).
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,6 +18,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol/transport/redistransport"
@@ -33,6 +33,9 @@ type transportOptionFlags struct {
 
 // redisTransportOptions is one parsed transport-options object.
 type redisTransportOptions struct {
+	// keys is the object as given (nil when none): the AMQP transport
+	// reads its own keys from it (broker.go), `inspect stats` shows it.
+	keys    map[string]json.RawMessage
 	set     func(*redistransport.Config) // applies the recognised keys
 	visible time.Duration                // visibility_timeout (0 = not given)
 	ignored []string                     // keys without effect here
@@ -99,20 +102,21 @@ type sentinelKwargs struct {
 	Username string `json:"username"`
 }
 
-// redisTransportOptionsParse parses one JSON object; "" is no options.
+// redisTransportOptionsParse parses one JSON object; "" (or blanks) is
+// no options.
 func redisTransportOptionsParse(raw string, backend bool) (redisTransportOptions, error) {
 	var out redisTransportOptions
-	if raw == "" {
+	if strings.TrimSpace(raw) == "" {
 		return out, nil
 	}
 	var m map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
 		return out, fmt.Errorf("want a JSON object: %w", err)
 	}
 	if m == nil {
 		return out, errors.New("want a JSON object, not null")
 	}
+	out.keys = m
 	var setters []func(*redistransport.Config)
 	add := func(f func(*redistransport.Config)) { setters = append(setters, f) }
 	keys := make([]string, 0, len(m))

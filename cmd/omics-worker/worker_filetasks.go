@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -57,7 +58,7 @@ func registerFileTasks(ctx context.Context, reg *worker.Registry, logger *slog.L
 		return nil, err
 	}
 	log.Info("file tasks registered", "tasks", []string{tasks.ProcessFileTask, tasks.ProcessLargeFileTask},
-		"object_storage", mask.URL(cmpOr(ocfg.Endpoint, defaultObjectEndpoint)), "bucket", cmpOr(ocfg.Bucket, defaultObjectBucket))
+		"object_storage", mask.URL(cmp.Or(ocfg.Endpoint, defaultObjectEndpoint)), "bucket", cmp.Or(ocfg.Bucket, defaultObjectBucket))
 	// Settle uploads that dead runs left uncommitted: at start, then
 	// every sweepInterval (docs/tasks.md).
 	sweeper, err := tasks.New(cfg)
