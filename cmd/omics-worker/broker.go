@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/omicsomics/omics-worker/protocol"
 	"github.com/omicsomics/omics-worker/protocol/transport/amqptransport"
@@ -67,13 +68,23 @@ func newBroker(o *workerOptions, cfg worker.Config, rcfg redistransport.Config, 
 			TLS: ep.URI.Scheme == "amqps"}, c)
 		info["virtual_host"] = ep.URI.Vhost
 		info["transport"] = "pyamqp"
-		to := o.transport.broker.keys
-		if to == nil {
-			to = map[string]json.RawMessage{}
-		}
-		info["transport_options"] = to
+		info["transport_options"] = maskedTransportOptions(o.transport.broker.keys)
 		return info
 	}}, nil
+}
+
+// maskedTransportOptions is the transport-options object as `inspect
+// stats` shows it: every key as given, except that secrets (sentinel_kwargs
+// and any key naming a password) read "**", as URLs do.
+func maskedTransportOptions(keys map[string]json.RawMessage) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(keys))
+	for k, v := range keys {
+		if k == "sentinel_kwargs" || strings.Contains(strings.ToLower(k), "password") {
+			v = json.RawMessage(`"**"`)
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // amqpConfig maps the worker options and the kombu transport options that

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 )
 
 // TestParseTransportOptions: the one parse of broker_transport_options
@@ -70,3 +73,22 @@ func TestBrokerSchemeSelection(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestMaskedTransportOptions: `inspect stats` never shows a secret given
+// in the broker transport options.
+func TestMaskedTransportOptions(t *testing.T) {
+	in := map[string]json.RawMessage{
+		"max_priority":    json.RawMessage(`10`),
+		"sentinel_kwargs": json.RawMessage(`{"password": "` + masktest.Password + `"}`),
+		"Password":        json.RawMessage(`"` + masktest.Password + `"`),
+	}
+	out := maskedTransportOptions(in)
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masktest.Check(t, "transport options", string(b))
+	if string(out["max_priority"]) != "10" || string(out["sentinel_kwargs"]) != `"**"` || len(out) != 3 {
+		t.Errorf("masked options: %s", b)
+	}
+}
