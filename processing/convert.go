@@ -349,13 +349,9 @@ func utf16Encoding(sample []byte) string {
 	case bytes.HasPrefix(sample, []byte{0xfe, 0xff}):
 		return "UTF-16 (big-endian)"
 	}
-	const units = 64
-	if len(sample) < 2*units {
-		units := len(sample) / 2
-		if units < 4 {
-			return ""
-		}
-		return utf16ASCII(sample[:2*units])
+	units := min(len(sample)/2, 64)
+	if units < 4 {
+		return ""
 	}
 	return utf16ASCII(sample[:2*units])
 }
@@ -397,7 +393,7 @@ func binaryOffset(sample []byte) (int, bool) {
 // byte order mark, or "<" as a UTF-16 unit): its NULs are not binary, and
 // the XML converters decode it.
 func xmlUTF16(format string, sample []byte) bool {
-	if format != "mzml" && format != "mzxml" || len(sample) < 2 {
+	if !xmlFormat(format) || len(sample) < 2 {
 		return false
 	}
 	switch string(sample[:2]) {

@@ -395,13 +395,9 @@ func (d *DocWriter) Finish(w io.Writer, meta *Metadata, headers []string, stats 
 			return outputErr(opWriteDoc, err)
 		}
 	}
-	b = append(b[:0], ',')
-	b = pyfmt.AppendIndent(b, 1)
-	b = append(b, `"statistics": `...)
-	if b, err = appendObject(b, stats, 1); err != nil {
-		return fmt.Errorf("statistics: %w", err)
+	if b, err = appendStats(b[:0], stats); err != nil {
+		return err
 	}
-	b = append(b, '\n', '}')
 	_, err = w.Write(b)
 	return outputErr(opWriteDoc, err)
 }

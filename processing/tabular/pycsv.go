@@ -129,11 +129,9 @@ func (r *Reader) Read() (row []string, ok bool) {
 				case '"':
 					state = inQuoted
 				case r.delim:
-					if len(r.ends)+2 > MaxColumns { // this delimiter starts one more field
-						r.err = r.columnsError()
+					if !r.endField() {
 						return nil, false
 					}
-					r.ends = append(r.ends, len(r.rec))
 					runes = 0
 					continue
 				default:
@@ -142,11 +140,9 @@ func (r *Reader) Read() (row []string, ok bool) {
 				}
 			case inField:
 				if c == r.delim {
-					if len(r.ends)+2 > MaxColumns { // this delimiter starts one more field
-						r.err = r.columnsError()
+					if !r.endField() {
 						return nil, false
 					}
-					r.ends = append(r.ends, len(r.rec))
 					runes = 0
 					state = startField
 					continue
@@ -165,11 +161,9 @@ func (r *Reader) Read() (row []string, ok bool) {
 					r.rec = append(r.rec, '"')
 					state = inQuoted
 				case r.delim:
-					if len(r.ends)+2 > MaxColumns { // this delimiter starts one more field
-						r.err = r.columnsError()
+					if !r.endField() {
 						return nil, false
 					}
-					r.ends = append(r.ends, len(r.rec))
 					runes = 0
 					state = startField
 					continue
@@ -203,6 +197,17 @@ func (r *Reader) Read() (row []string, ok bool) {
 		r.ends = append(r.ends, len(r.rec))
 		return r.finish()
 	}
+}
+
+// endField ends the field at a delimiter (which starts one more field);
+// false, with r.err set, when the row would pass MaxColumns.
+func (r *Reader) endField() bool {
+	if len(r.ends)+2 > MaxColumns {
+		r.err = r.columnsError()
+		return false
+	}
+	r.ends = append(r.ends, len(r.rec))
+	return true
 }
 
 func (r *Reader) columnsError() error {

@@ -235,10 +235,15 @@ func TestCommitRefusedByTimeLimitLeavesNothing(t *testing.T) {
 	e := newEnv(t, "local")
 	raw := e.upload(t, "counts.tsv", readDemo(t, "counts.tsv"))
 	objsBefore := e.list(t)
+	deletes := &countDeletes{ObjectStore: e.objects}
+	e.objects = deletes
 	p := e.processor(t)
 	_, err := p.Process(context.Background(), &limitCommitter{refuse: true}, Request{RawFileID: raw.ID, TaskID: "t"}, Tuning{})
 	if !errors.Is(err, worker.ErrTaskFinished) {
 		t.Fatalf("err = %v, want ErrTaskFinished", err)
+	}
+	if deletes.n != 1 {
+		t.Errorf("%d deletes of the discarded upload, want 1", deletes.n)
 	}
 	if n := e.rowCount(t); n != 1 {
 		t.Errorf("%d rows, want only the raw one", n)
@@ -255,4 +260,15 @@ func TestCommitRefusedByTimeLimitLeavesNothing(t *testing.T) {
 		t.Fatalf("Process = %v (commit ran %v)", err, c.ran)
 	}
 	checkOnce(t, e, objsBefore, res)
+}
+
+// countDeletes counts the Delete calls on its store.
+type countDeletes struct {
+	storage.ObjectStore
+	n int
+}
+
+func (c *countDeletes) Delete(ctx context.Context, key string) error {
+	c.n++
+	return c.ObjectStore.Delete(ctx, key)
 }

@@ -577,7 +577,13 @@ func (r *run) discard(objKey string) {
 		r.log.Error("could not delete the uploaded object; it stays recorded as pending", "object_key", objKey, "err", err)
 		return
 	}
-	if err := r.p.settle(ctx, objKey); err != nil {
+	// The object is gone: doom and forget its record (settle would
+	// delete the object a second time).
+	_, err := r.p.cfg.Files.DoomPendingObject(ctx, objKey)
+	if err == nil {
+		err = r.p.cfg.Files.ForgetPendingObject(ctx, objKey)
+	}
+	if err != nil {
 		r.log.Warn("could not drop the pending record of the deleted object; a later run or the sweep does", "object_key", objKey, "err", err)
 	}
 }
