@@ -49,13 +49,7 @@ func (w *Worker) canvasSuccess(ctx context.Context, j *job, raw []byte) {
 	if len(msg.Embed.Callbacks) == 0 && len(msg.Embed.Chain) == 0 {
 		return
 	}
-	var retval any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&retval); err != nil {
-		retval = nil
-	}
-	call := w.canvasCall(j, []any{retval})
+	call := w.canvasCall(j, []any{decodeResult(raw)})
 	call.ParentID = msg.ID
 	call.RootID = rootOf(msg)
 	if cbs := msg.Embed.Callbacks; len(cbs) == 1 {
@@ -131,13 +125,19 @@ func (w *Worker) canvasSucceeded(ctx context.Context, j *job, raw []byte) {
 	if j.msg.Embed.Chord == nil {
 		return
 	}
-	var v any = json.RawMessage(raw)
+	w.chordPart(ctx, j.log, j.msg.Embed.Chord, j.msg.ID, j.msg.Group, j.msg.GroupIndex, protocol.StateSuccess, decodeResult(raw), j.msg)
+}
+
+// decodeResult is a task's JSON-encoded return value as the callbacks and
+// the chord join get it (numbers kept exact); nil if raw does not decode.
+func decodeResult(raw []byte) any {
+	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		v = nil
+	if dec.Decode(&v) != nil {
+		return nil
 	}
-	w.chordPart(ctx, j.log, j.msg.Embed.Chord, j.msg.ID, j.msg.Group, j.msg.GroupIndex, protocol.StateSuccess, v, j.msg)
+	return v
 }
 
 // sendErrbacks is celery's "old signature" errback path: the errbacks as
