@@ -49,13 +49,7 @@ func (w *Worker) canvasSuccess(ctx context.Context, j *job, raw []byte) {
 	if len(msg.Embed.Callbacks) == 0 && len(msg.Embed.Chain) == 0 {
 		return
 	}
-	var retval any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&retval); err != nil {
-		retval = nil
-	}
-	call := w.canvasCall(j, []any{retval})
+	call := w.canvasCall(j, []any{decodeResult(raw)})
 	call.ParentID = msg.ID
 	call.RootID = rootOf(msg)
 	if cbs := msg.Embed.Callbacks; len(cbs) == 1 {
@@ -131,13 +125,19 @@ func (w *Worker) canvasSucceeded(ctx context.Context, j *job, raw []byte) {
 	if j.msg.Embed.Chord == nil {
 		return
 	}
-	var v any = json.RawMessage(raw)
+	w.chordPart(ctx, j.log, j.msg.Embed.Chord, j.msg.ID, j.msg.Group, j.msg.GroupIndex, protocol.StateSuccess, decodeResult(raw), j.msg)
+}
+
+// decodeResult is a task's JSON-encoded return value as the callbacks and
+// the chord join get it (numbers kept exact); nil if raw does not decode.
+func decodeResult(raw []byte) any {
+	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		v = nil
+	if dec.Decode(&v) != nil {
+		return nil
 	}
-	w.chordPart(ctx, j.log, j.msg.Embed.Chord, j.msg.ID, j.msg.Group, j.msg.GroupIndex, protocol.StateSuccess, v, j.msg)
+	return v
 }
 
 // sendErrbacks is celery's "old signature" errback path: the errbacks as
@@ -173,7 +173,7 @@ func (w *Worker) chordPart(ctx context.Context, log *slog.Logger, body protocol.
 	if !ok {
 		log.Error("the result backend has no chord join: failing the chord body", "group", groupID)
 		w.failChordBody(ctx, log, body, protocol.NewExceptionInfo("ChordError", protocol.ModuleCelery,
-			"omics-worker: the result backend cannot join chords (Redis backend needed)"), nil)
+			"omics-worker: the result backend cannot join chords (Redis backend needed)"))
 		return
 	}
 	var join protocol.ChordJoin
@@ -197,15 +197,15 @@ func (w *Worker) chordPart(ctx context.Context, log *slog.Logger, body protocol.
 	results, cerr := protocol.ChordResults(join.Parts)
 	if cerr != nil {
 		log.Error(fmt.Sprintf("Chord %q raised: %s", groupID, protocol.PyReprException(cerr)))
-		w.failChordBody(ctx, log, body, cerr, nil)
+		w.failChordBody(ctx, log, body, cerr)
 		return
 	}
-	call := w.canvasCallFor(parent, []any{results})
+	call := w.canvasCallFor([]any{results})
 	call.ParentID = parent.ID
 	call.RootID = rootOf(parent)
 	if err := w.applyCanvasErr(ctx, log, body, call, "chord body"); err != nil {
 		w.failChordBody(ctx, log, body, protocol.NewExceptionInfo("ChordError", protocol.ModuleCelery,
-			fmt.Sprintf("Callback error: %s", err)), nil)
+			fmt.Sprintf("Callback error: %s", err)))
 	}
 }
 
@@ -213,7 +213,7 @@ func (w *Worker) chordPart(ctx context.Context, log *slog.Logger, body protocol.
 // (body_id,), then the body is stored as FAILURE with exc. A chain body
 // (no task id of its own) has every step with a task id marked FAILURE
 // so that a client waiting on its last step gets the error.
-func (w *Worker) failChordBody(ctx context.Context, log *slog.Logger, body protocol.Signature, exc *protocol.ExceptionInfo, j *job) {
+func (w *Worker) failChordBody(ctx context.Context, log *slog.Logger, body protocol.Signature, exc *protocol.ExceptionInfo) {
 	sig, err := protocol.ParseSig(body)
 	if err != nil {
 		log.Error("chord body is not a signature", "err", err)
@@ -238,7 +238,7 @@ func (w *Worker) failChordBody(ctx context.Context, log *slog.Logger, body proto
 		}
 	}
 	if len(ids) > 0 {
-		w.sendErrbacks(ctx, log, errbacks, ids[0], ids[0], j)
+		w.sendErrbacks(ctx, log, errbacks, ids[0], ids[0], nil)
 	}
 	tb := fmt.Sprintf("Traceback (most recent call last):\n  File \"omics-worker\", line 0, in on_chord_part_return\ncelery.exceptions.ChordError: %s\n", exc.Message[0])
 	for _, id := range ids {
@@ -253,18 +253,15 @@ func (w *Worker) failChordBody(ctx context.Context, log *slog.Logger, body proto
 
 // canvasCall is the base call for messages sent on behalf of j.
 func (w *Worker) canvasCall(j *job, args []any) protocol.CanvasCall {
-	var msg *protocol.TaskMessage
-	if j != nil {
-		msg = j.msg
-	}
-	c := w.canvasCallFor(msg, args)
+	c := w.canvasCallFor(args)
 	if j != nil && j.d != nil {
 		c.ReplyTo = j.d.Envelope.Properties.ReplyTo
 	}
 	return c
 }
 
-func (w *Worker) canvasCallFor(_ *protocol.TaskMessage, args []any) protocol.CanvasCall {
+// canvasCallFor is the base call for messages the worker sends itself.
+func (w *Worker) canvasCallFor(args []any) protocol.CanvasCall {
 	q := w.cfg.TaskDefaultQueue
 	if q == "" && len(w.cfg.Queues) > 0 {
 		q = w.cfg.Queues[0]

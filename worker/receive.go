@@ -31,7 +31,7 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 		log.Error("Received invalid task message: too large; rejected", "task", name, "task_id", id, "size", len(d.Raw), "limit", limit)
 		w.hookReject(RejectTooLarge)
 		w.settle(ctx, j, w.failureMeta(id, invalidTask(fmt.Sprintf(
-			"message of %d bytes exceeds the worker's limit of %d bytes", len(d.Raw), limit)), false))
+			"message of %d bytes exceeds the worker's limit of %d bytes", len(d.Raw), limit))))
 		return
 	}
 	msg, err := protocol.DecodeTask(d.Envelope)
@@ -46,17 +46,17 @@ func (w *Worker) receive(ctx context.Context, d *protocol.Delivery) {
 		case errors.Is(err, protocol.ErrContentDisallowed):
 			log.Error("Received task message with a refused serializer; rejected", "err", err)
 			w.hookReject(RejectContentDisallowed)
-			w.settle(ctx, j, w.failureMeta(id, contentDisallowed(disallowedMessage(err)), false))
+			w.settle(ctx, j, w.failureMeta(id, contentDisallowed(disallowedMessage(err))))
 		case errors.Is(err, protocol.ErrUndecodable):
 			// Python: "Can't decode message body" (on_decode_error), the
 			// message acked, no result; we also store FAILURE (README 25).
 			log.Error("Can't decode message body; rejected", "err", err)
 			w.hookReject(decodeRejectReason(err))
-			w.settle(ctx, j, w.failureMeta(id, invalidTask(err.Error()), false))
+			w.settle(ctx, j, w.failureMeta(id, invalidTask(err.Error())))
 		default:
 			log.Error("Received invalid task message; rejected", "err", err)
 			w.hookReject(RejectInvalid)
-			w.settle(ctx, j, w.failureMeta(id, invalidTask(err.Error()), false))
+			w.settle(ctx, j, w.failureMeta(id, invalidTask(err.Error())))
 		}
 		return
 	}
@@ -268,21 +268,16 @@ func (w *Worker) meta(t *Task, state string, result any) *protocol.ResultMeta {
 
 // failureMeta is a FAILURE for a message that could not be decoded; nil
 // when there is no id.
-func (w *Worker) failureMeta(id string, pe *PyError, withTraceback bool) *protocol.ResultMeta {
+func (w *Worker) failureMeta(id string, pe *PyError) *protocol.ResultMeta {
 	if id == "" {
 		return nil
 	}
 	now := time.Now().UTC()
-	m := &protocol.ResultMeta{
+	return &protocol.ResultMeta{
 		Status:   protocol.StateFailure,
 		Result:   pe.Info(),
 		Children: []any{},
 		TaskID:   id,
 		DateDone: &now,
 	}
-	if withTraceback {
-		tb := pyTraceback("", pe, nil)
-		m.Traceback = &tb
-	}
-	return m
 }

@@ -28,7 +28,7 @@ func (w *Worker) undecodableMeta(log *slog.Logger, d *protocol.Delivery) *protoc
 		msg = fmt.Sprintf("undecodable message: %v", d.DecodeErr)
 	}
 	log.Error("Received invalid task message; rejected", "task", task, "task_id", id, "err", msg)
-	return w.failureMeta(id, invalidTask(msg), false)
+	return w.failureMeta(id, invalidTask(msg))
 }
 
 // peekRawTaskID reads headers.id and headers.task of a raw envelope that

@@ -7,7 +7,6 @@ package events
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
@@ -74,40 +73,18 @@ func failedFields(ev worker.TaskEvent) map[string]any {
 }
 
 // resultRepr is the Python repr of a task-succeeded's result: the stored
-// JSON when there is a stored meta, else the handler's value as it would
-// have been stored.
+// JSON when there is a stored meta (protocol.SafeRepr decodes a
+// json.RawMessage itself), else the handler's value as it would have been
+// stored.
 func resultRepr(ev worker.TaskEvent) string {
-	if ev.Meta == nil {
-		return protocol.SafeRepr(jsonRoundTrip(ev.Result), 0)
+	if ev.Meta != nil {
+		return protocol.SafeRepr(ev.Meta.Result, 0)
 	}
-	if raw, ok := ev.Meta.Result.(json.RawMessage); ok {
-		return reprJSON(raw)
-	}
-	return protocol.SafeRepr(ev.Meta.Result, 0)
-}
-
-func reprJSON(raw json.RawMessage) string {
-	var v any
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	if dec.Decode(&v) != nil {
-		return string(raw)
-	}
-	return protocol.SafeRepr(v, 0)
-}
-
-func jsonRoundTrip(v any) any {
-	raw, err := json.Marshal(v)
+	raw, err := json.Marshal(ev.Result)
 	if err != nil {
-		return fmt.Sprint(v)
+		return protocol.SafeRepr(fmt.Sprint(ev.Result), 0)
 	}
-	var out any
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	if dec.Decode(&out) != nil {
-		return string(raw)
-	}
-	return out
+	return protocol.SafeRepr(json.RawMessage(raw), 0)
 }
 
 func isoOrNil(t *time.Time) any {

@@ -68,14 +68,14 @@ func (r *ResultBackend) Close() error {
 	return r.c.close()
 }
 
-// write queues one write on the group-commit writer and waits for it.
-func (r *ResultBackend) write(ctx context.Context, key string, meta []byte, tag string) (stored bool, err error) {
+// write queues one write on the group-commit writer and waits for it. It
+// takes no ctx: the write is bounded by the connection timeouts, and a
+// waiter may have to lead the flush of other callers' writes.
+func (r *ResultBackend) write(key string, meta []byte, tag string) (stored bool, err error) {
 	op := &writeOp{key: key, meta: meta, tag: tag, done: make(chan error, 1)}
 	if !r.w.enqueue(op) {
 		return false, errWriterClosed
 	}
-	// No ctx here: the write is bounded by the connection timeouts, and a
-	// waiter may have to lead the flush of other callers' writes.
 	err = r.w.wait(op)
 	return op.stored, err
 }
@@ -133,7 +133,7 @@ func (r *ResultBackend) StoreRaw(ctx context.Context, taskID string, meta []byte
 		return false, errors.New("redis: result without task id")
 	}
 	if r.w != nil {
-		return r.write(ctx, r.names.ResultKey(taskID), meta, "")
+		return r.write(r.names.ResultKey(taskID), meta, "")
 	}
 	rc, err := r.c.get(ctx)
 	if err != nil {
@@ -165,7 +165,7 @@ func (r *ResultBackend) StoreAndAck(ctx context.Context, meta *protocol.ResultMe
 		tag = d.Tag
 	}
 	if r.w != nil {
-		_, err := r.write(ctx, r.names.ResultKey(meta.TaskID), raw, tag)
+		_, err := r.write(r.names.ResultKey(meta.TaskID), raw, tag)
 		return err
 	}
 	b := r.broker
