@@ -126,7 +126,9 @@ func (e *Envelope) UnmarshalJSON(raw []byte) error {
 				return
 			}
 			own := append([]byte(nil), v...)
-			h := map[string]json.RawMessage{}
+			// Celery's task headers are ~20 members: one allocation
+			// instead of growing 8 -> 16 -> 32.
+			h := make(map[string]json.RawMessage, headersHint)
 			if !eachMember(own, func(hk string, hv []byte) { h[hk] = hv }) {
 				e.BadHeaders = own
 				return
@@ -149,6 +151,9 @@ func (e *Envelope) UnmarshalJSON(raw []byte) error {
 	}
 	return err
 }
+
+// headersHint is the initial capacity of a decoded headers map.
+const headersHint = 24
 
 // syntaxAt describes where raw (known to be invalid JSON) breaks: ", at
 // byte N: <reason>", or "" when encoding/json gives no position.

@@ -90,11 +90,41 @@ func simpleString(s []byte) (string, bool) {
 			return "", false
 		}
 	}
+	if k, ok := interned[string(body)]; ok { // no allocation for the lookup
+		return k, true
+	}
 	if !utf8.Valid(body) {
 		return "", false
 	}
 	return string(body), true
 }
+
+// interned are the keys and common values of Celery's envelopes, headers
+// and properties: decoding them returns these strings instead of
+// allocating new ones (a task message has ~40 of them).
+var interned = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		// envelope
+		"body", "content-encoding", "content-type", "headers", "properties",
+		"utf-8", "binary", "application/json", "application/x-python-serialize",
+		"application/x-yaml", "application/x-msgpack",
+		// task headers (protocol 2)
+		"lang", "py", "go", "task", "id", "shadow", "eta", "expires", "group",
+		"group_index", "retries", "timelimit", "root_id", "parent_id", "argsrepr",
+		"kwargsrepr", "origin", "ignore_result", "replaced_task_nesting",
+		"stamped_headers", "stamps",
+		// properties
+		"correlation_id", "reply_to", "delivery_mode", "delivery_info", "priority",
+		"body_encoding", "base64", "delivery_tag", "exchange", "routing_key",
+		"celery", "redelivered",
+		// embed
+		"callbacks", "errbacks", "chain", "chord",
+	} {
+		m[k] = k
+	}
+	return m
+}()
 
 // decodeString decodes a JSON string literal (fast path, then
 // encoding/json); ok is false when v is not a string.

@@ -54,7 +54,9 @@ type TaskMessage struct {
 	IgnoreResult bool
 	Stamps       map[string]any
 	// Headers holds every header as received (custom headers included), so
-	// a retry republishes them. Empty for v1 messages.
+	// a retry republishes them. Empty for v1 messages. For protocol 2 it
+	// is the envelope's own map (not copied: one allocation less per
+	// task); treat it as read-only.
 	Headers map[string]json.RawMessage
 }
 
@@ -245,7 +247,7 @@ func copyHeaders(h map[string]json.RawMessage) map[string]json.RawMessage {
 }
 
 func decodeV2(env *Envelope, data []byte) (*TaskMessage, error) {
-	msg := &TaskMessage{Version: 2, Headers: copyHeaders(env.Headers)}
+	msg := &TaskMessage{Version: 2, Headers: env.Headers}
 	if err := applyHeaders(msg, env.Headers); err != nil {
 		return nil, err
 	}

@@ -31,9 +31,14 @@ type Broker struct {
 	cfg   Config
 	log   *slog.Logger
 
-	fetchMu  sync.Mutex // serialises Fetch: guards blocking and cycle
+	fetchMu  sync.Mutex // serialises Fetch: guards blocking
 	blocking dedicated
-	cycle    []string
+	// cycleMu guards cycle, the round-robin order (Fetch and the fetches
+	// folded into result writes, which may be in flight concurrently).
+	// A cycle slice is never modified in place (rotate makes a new one),
+	// so a returned order stays valid after the lock is released.
+	cycleMu sync.Mutex
+	cycle   []string
 
 	// now is the clock (tests may replace it).
 	now func() time.Time
@@ -91,8 +96,10 @@ func nowScore(t time.Time) string {
 
 // order returns the current round-robin order of queues (kombu
 // round_robin_cycle): kept across calls while the queue set is unchanged,
-// reset to the given order when it changes. Caller holds fetchMu.
+// reset to the given order when it changes.
 func (b *Broker) order(queues []string) []string {
+	b.cycleMu.Lock()
+	defer b.cycleMu.Unlock()
 	if len(b.cycle) != len(queues) || !sameSet(b.cycle, queues) {
 		b.cycle = slices.Clone(queues)
 	}
@@ -101,6 +108,8 @@ func (b *Broker) order(queues []string) []string {
 
 // rotate moves q to the end of the cycle (kombu round_robin_cycle.rotate).
 func (b *Broker) rotate(q string) {
+	b.cycleMu.Lock()
+	defer b.cycleMu.Unlock()
 	if i := slices.Index(b.cycle, q); i >= 0 {
 		b.cycle = append(append(b.cycle[:i:i], b.cycle[i+1:]...), q)
 	}
@@ -159,7 +168,7 @@ func (b *Broker) FetchMany(ctx context.Context, queues []string, max int, timeou
 	if timeout == 0 {
 		timeout = b.cfg.pollTimeout()
 	}
-	d, err := b.popBlocking(ctx, b.cycle, timeout)
+	d, err := b.popBlocking(ctx, b.order(queues), timeout)
 	if d == nil {
 		return nil, err
 	}
@@ -207,7 +216,7 @@ func (b *Broker) fetchArgs(order []string, max int) []any {
 }
 
 // parseFetch turns a fetchScript reply into deliveries and applies the
-// rotations the script made. Caller holds fetchMu.
+// rotations the script made.
 func (b *Broker) parseFetch(order []string, r []any) ([]*protocol.Delivery, error) {
 	nq := len(order)
 	if len(r)%3 != 0 {

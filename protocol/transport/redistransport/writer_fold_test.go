@@ -74,7 +74,7 @@ func TestFold(t *testing.T) {
 	}
 }
 
-// TestTake: a leader's batch carries the keys with a waited or previously
+// TestTake: a sender's batch carries the keys with a waited or previously
 // skipped write and leaves other no-wait writes queued (marked skipped, so
 // the next batch carries them); the timer's batch carries everything.
 func TestTake(t *testing.T) {
@@ -100,7 +100,7 @@ func TestTake(t *testing.T) {
 	if got := opsString(w.take(nil, true)); got != "d:d" || w.queue != nil {
 		t.Fatalf("timer batch %s, left %d", got, len(w.queue))
 	}
-	// Only no-wait writes, none skipped yet, and a leader: all go.
+	// Only no-wait writes, none skipped yet, and a sender: all go.
 	w.queue = []*writeOp{nw("x"), nw("y")}
 	if got := opsString(w.take(nil, false)); got != "x:x y:y" {
 		t.Fatalf("no-wait only %s", got)
@@ -127,11 +127,10 @@ func TestWriterFoldedStates(t *testing.T) {
 		return d
 	}
 	run := func(id string, d *protocol.Delivery) {
-		// Hold the leadership so that all three writes are queued
-		// before a batch is taken, as when another task's batch is in
-		// flight.
+		// Hold the sending so that all three writes are queued before
+		// a batch is taken, as when another batch is being sent.
 		r.w.mu.Lock()
-		r.w.leader = true
+		r.w.sending = true
 		r.w.mu.Unlock()
 		for _, st := range []string{protocol.StateStarted, "PROGRESS"} {
 			if err := r.StoreNoWait(ctxT(t), &protocol.ResultMeta{Status: st, TaskID: id}); err != nil {
@@ -150,7 +149,8 @@ func TestWriterFoldedStates(t *testing.T) {
 				break
 			}
 		}
-		r.w.lead(nil) // one batch: the three writes as one script call
+		r.w.sendLoop(true) // one batch: the three writes as one script call
+		r.w.tryRead(nil)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 
@@ -180,5 +182,121 @@ func TestWriterReconnects(t *testing.T) {
 	id := store(protocol.StateSuccess)
 	if v, _ := redis.Bytes(rc.Do("GET", r.Key(id))); !strings.Contains(string(v), "SUCCESS") {
 		t.Fatalf("not stored after reconnect: %s", v)
+	}
+}
+
+// TestWriterPipelinedReconnects: several goroutines write STARTED (no
+// wait) and then a final state (StoreAndAck) per task, so that batches are
+// pipelined (sent before the replies of earlier ones), while the writer's
+// connection is killed again and again. Every final write succeeds, every
+// task's stored value is its final state (a resent STARTED never follows
+// its FAILURE), and every delivery is acked.
+func TestWriterPipelinedReconnects(t *testing.T) {
+	name := "omt-pipe-" + pyfmt.NewUUID4().String()[:8]
+	b, bc, pfx := newTestBroker(t, brokerDB, Config{ClientName: name})
+	r, rc, _ := newTestBackend(t, brokerDB, Config{})
+	r.UseBroker(b)
+	q := "q-" + uniq(t)
+	const workers, tasks = 6, 100
+	ids := make([][]string, workers)
+	ds := make([][]*protocol.Delivery, workers)
+	for g := range workers {
+		for i := range tasks {
+			tag := fmt.Sprintf("p%d-%d", g, i)
+			if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: tag, rk: q})); err != nil {
+				t.Fatal(err)
+			}
+			d, err := b.Fetch(ctxT(t), []string{q}, -1)
+			if err != nil || d == nil {
+				t.Fatal(d, err)
+			}
+			ids[g] = append(ids[g], pyfmt.NewUUID4().String())
+			ds[g] = append(ds[g], d)
+		}
+	}
+	kill := func() int {
+		list, err := redis.String(rc.Do("CLIENT", "LIST"))
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		n := 0
+		for _, line := range strings.Split(list, "\n") {
+			if !strings.Contains(line, " name="+name+" ") {
+				continue
+			}
+			for _, f := range strings.Fields(line) {
+				if id, ok := strings.CutPrefix(f, "id="); ok {
+					if _, err := rc.Do("CLIENT", "KILL", "ID", id); err == nil {
+						n++
+					}
+				}
+			}
+		}
+		return n
+	}
+	// Kill the connections whenever 40 more tasks finished since the
+	// last kill (so each kill hits a working writer), 5 times.
+	stop := make(chan struct{})
+	var finished atomic.Int64
+	var kills int
+	var killed sync.WaitGroup
+	killed.Go(func() {
+		last := int64(0)
+		for kills < 5 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if n := finished.Load(); n >= last+40 {
+				if kill() > 0 {
+					kills++
+				}
+				last = n
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Go(func() {
+			for i, id := range ids[g] {
+				if err := r.StoreNoWait(ctxT(t), &protocol.ResultMeta{Status: protocol.StateStarted, TaskID: id}); err != nil {
+					t.Error(err)
+				}
+				final := protocol.StateSuccess
+				if i%2 == 1 {
+					final = protocol.StateFailure
+				}
+				if err := r.StoreAndAck(ctxT(t), &protocol.ResultMeta{Status: final, Result: "x", TaskID: id}, ds[g][i]); err != nil {
+					t.Errorf("task %d/%d: %v", g, i, err)
+				}
+				finished.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	killed.Wait()
+	if kills < 3 {
+		t.Errorf("only %d kills while writing", kills)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for g := range workers {
+		for i, id := range ids[g] {
+			want := `"SUCCESS"`
+			if i%2 == 1 {
+				want = `"FAILURE"`
+			}
+			v, err := redis.String(rc.Do("GET", r.Key(id)))
+			if err != nil || !strings.Contains(v, want) {
+				t.Errorf("task %d/%d: stored %s (%v), want %s", g, i, v, err, want)
+			}
+			if _, _, _, ok := unackedRecord(t, bc, pfx, ds[g][i].Tag); ok {
+				t.Errorf("task %d/%d not acked", g, i)
+			}
+		}
 	}
 }
