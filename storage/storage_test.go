@@ -168,6 +168,35 @@ func TestUploadEncryptedFailureLeavesNoObject(t *testing.T) {
 	}
 }
 
+// lenientStore is a store that takes whatever its reader gave before an
+// error as the object (as minio-go does when the reader returns
+// io.ErrUnexpectedEOF): UploadEncrypted must still fail and delete it.
+type lenientStore struct{ storage.ObjectStore }
+
+func (l lenientStore) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) error {
+	var got bytes.Buffer
+	_, _ = io.Copy(&got, r)
+	return l.ObjectStore.Put(ctx, key, &got, int64(got.Len()), ct)
+}
+
+func TestUploadEncryptedShortObjectDeleted(t *testing.T) {
+	ctx := context.Background()
+	key := envelope.DeriveUserKey([]byte("m"), 1)
+	st, err := local.New(ctx, local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("source failed")
+	objKey := storage.ObjectKey(1, 1)
+	src := io.MultiReader(strings.NewReader(strings.Repeat("x", 100000)), iotest.ErrReader(boom))
+	if _, err := storage.UploadEncrypted(ctx, lenientStore{st}, key, objKey, src, -1, ""); !errors.Is(err, boom) {
+		t.Errorf("upload = %v, want the source's error", err)
+	}
+	if ok, _ := st.Exists(ctx, objKey); ok {
+		t.Error("the short object was left behind")
+	}
+}
+
 // TestKeyRulesEveryStore: every store refuses the same hostile keys with
 // storage.ErrInvalidKey (issue 9 #6: S3 used to send them as they were).
 func TestKeyRulesEveryStore(t *testing.T) {
