@@ -122,7 +122,7 @@ func TestStreamedFailuresLeaveNothing(t *testing.T) {
 	cases := []struct {
 		name    string
 		content []byte
-		tamper  bool                                      // flip the blob's last byte (its tag)
+		tamper  bool                                    // flip the blob's last byte (its tag)
 		onRead  func(cancel func()) func(n int64) error // the processed object's Put
 		check   check
 	}{
