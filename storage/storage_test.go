@@ -197,6 +197,37 @@ func TestUploadEncryptedShortObjectDeleted(t *testing.T) {
 	}
 }
 
+// brokenStore fails every Put and Delete.
+type brokenStore struct{ storage.ObjectStore }
+
+var errBroken = errors.New("store broken")
+
+func (brokenStore) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) error {
+	return errBroken
+}
+func (brokenStore) Delete(ctx context.Context, key string) error { return errBroken }
+
+// TestUploadEncryptedLeftover: when the clean-up of a failed upload fails
+// too, the error says so (the caller must delete the key later); when it
+// succeeds, it does not.
+func TestUploadEncryptedLeftover(t *testing.T) {
+	ctx := context.Background()
+	key := envelope.DeriveUserKey([]byte("m"), 1)
+	st, err := local.New(ctx, local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = storage.UploadEncrypted(ctx, brokenStore{st}, key, storage.ObjectKey(1, 1), strings.NewReader("x"), 1, "")
+	if !errors.Is(err, errBroken) || !errors.Is(err, storage.ErrUploadLeftover) {
+		t.Errorf("Put and Delete failing: %v, want the Put error and ErrUploadLeftover", err)
+	}
+	boom := errors.New("source failed")
+	_, err = storage.UploadEncrypted(ctx, st, key, storage.ObjectKey(1, 1), iotest.ErrReader(boom), -1, "")
+	if !errors.Is(err, boom) || errors.Is(err, storage.ErrUploadLeftover) {
+		t.Errorf("source failing: %v, want its error without ErrUploadLeftover", err)
+	}
+}
+
 // TestKeyRulesEveryStore: every store refuses the same hostile keys with
 // storage.ErrInvalidKey (issue 9 #6: S3 used to send them as they were).
 func TestKeyRulesEveryStore(t *testing.T) {

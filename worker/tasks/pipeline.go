@@ -373,7 +373,11 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		if up != nil {
 			uerr = up.abort()
 		}
-		if objKey != "" {
+		switch {
+		case objKey == "":
+		case up != nil && uerr != nil:
+			r.dropFailedUpload(objKey, uerr)
+		default:
 			r.discard(objKey)
 		}
 		return uerr
@@ -451,7 +455,10 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	if up != nil {
 		up2, err = up.finish()
 		if err == nil && up2.Size != size {
-			err = fmt.Errorf("tasks: %d bytes of document uploaded, the converter wrote %d", up2.Size, size)
+			// Cannot happen (the converter counts what it writes): an
+			// internal error, the stored object is discarded.
+			r.discard(objKey)
+			return nil, worker.PyErrorf("RuntimeError", "processed file of file %d: %d bytes uploaded, %d written", raw.ID, up2.Size, size)
 		}
 	} else {
 		if err := bw.Flush(); err != nil {
@@ -472,8 +479,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		up2, err = storage.UploadEncrypted(ctx, p.cfg.Objects, key, objKey, out, size, "application/json")
 	}
 	if err != nil {
-		// UploadEncrypted has deleted the partial object; drop the record.
-		r.discard(objKey)
+		r.dropFailedUpload(objKey, err)
 		return nil, p.infra(err, false, "uploading the processed file of file %d", raw.ID)
 	}
 	tUploaded := time.Now()
@@ -654,8 +660,13 @@ func (r *run) discard(objKey string) {
 		r.log.Error("could not delete the uploaded object; it stays recorded as pending", "object_key", objKey, "err", err)
 		return
 	}
-	// The object is gone: doom and forget its record (settle would
-	// delete the object a second time).
+	r.forget(ctx, objKey)
+}
+
+// forget drops the pending record of this run's upload once its object is
+// gone: doom and forget it (settle would delete the object a second
+// time).
+func (r *run) forget(ctx context.Context, objKey string) {
 	_, err := r.p.cfg.Files.DoomPendingObject(ctx, objKey)
 	if err == nil {
 		err = r.p.cfg.Files.ForgetPendingObject(ctx, objKey)
@@ -663,6 +674,19 @@ func (r *run) discard(objKey string) {
 	if err != nil {
 		r.log.Warn("could not drop the pending record of the deleted object; a later run or the sweep does", "object_key", objKey, "err", err)
 	}
+}
+
+// dropFailedUpload drops the record of an upload that UploadEncrypted
+// gave up (err is its error): it deleted the object itself, unless err
+// says it could not (then discard deletes it).
+func (r *run) dropFailedUpload(objKey string, err error) {
+	if errors.Is(err, storage.ErrUploadLeftover) {
+		r.discard(objKey)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r.forget(ctx, objKey)
 }
 
 // deleteAndForget deletes a doomed object and its record.

@@ -30,9 +30,20 @@ import (
 // running count of each Put's bytes, and may make the read fail.
 type spyStore struct {
 	storage.ObjectStore
-	onRead func(n int64) error
-	mu     sync.Mutex
-	puts   []spyPut
+	onRead  func(n int64) error
+	mu      sync.Mutex
+	puts    []spyPut
+	deletes map[string]int
+}
+
+func (s *spyStore) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	if s.deletes == nil {
+		s.deletes = map[string]int{}
+	}
+	s.deletes[key]++
+	s.mu.Unlock()
+	return s.ObjectStore.Delete(ctx, key)
 }
 
 type spyPut struct {
@@ -195,7 +206,10 @@ func TestStreamedFailuresLeaveNothing(t *testing.T) {
 
 					puts := spy.all()
 					if len(puts) != 1 || puts[0].read < 1<<20 || puts[0].err == nil {
-						t.Errorf("Puts %+v, want one that read the streamed document's first MiB and failed", puts)
+						t.Fatalf("Puts %+v, want one that read the streamed document's first MiB and failed", puts)
+					}
+					if n := spy.deletes[puts[0].key]; n != 1 {
+						t.Errorf("%d deletes of the abandoned upload, want 1", n)
 					}
 					if objs := e.list(t); joinLines(objs) != joinLines(objsBefore) {
 						t.Errorf("objects %v, want %v", objs, objsBefore)
