@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/omicsomics/omics-worker/internal/cpubench"
 	"github.com/omicsomics/omics-worker/processing"
@@ -90,6 +92,26 @@ func BenchmarkProcessVCF(b *testing.B) {
 			ids[i] = e.upload(b, "big.vcf", buf.Bytes()).ID
 		}
 		b.SetBytes(int64(buf.Len()))
+		// The heap in use above what it was before the tasks (the input
+		// and its blob are the benchmark's): flat whatever the size.
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		base, peak := ms.HeapInuse, ms.HeapInuse
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}()
 		b.ResetTimer()
 		c0 := cpubench.Now()
 		for i := range b.N {
@@ -99,6 +121,9 @@ func BenchmarkProcessVCF(b *testing.B) {
 		}
 		b.StopTimer()
 		cpubench.Report(b, c0, int64(buf.Len()))
+		close(stop)
+		<-sampled
+		b.ReportMetric(float64(peak-base)/(1<<20), "peak-heap-MiB")
 		// The stored objects of this iteration are not needed any more
 		// (1 GiB runs would otherwise keep several GB in the temp dir).
 		for _, k := range e.list(b) {
