@@ -399,7 +399,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		var body2 io.Closer
 		dr, body2, cerr = r.reopen(ctx, key, out, bw)
 		if cerr != nil {
-			drop()
+			_ = drop()
 			return nil, cerr
 		}
 		defer body2.Close()
@@ -462,11 +462,11 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		}
 	} else {
 		if err := bw.Flush(); err != nil {
-			drop()
+			_ = drop()
 			return nil, p.localFault(err, "writing the processed document of file %d", raw.ID)
 		}
 		if err := out.Rewind(); err != nil {
-			drop()
+			_ = drop()
 			return nil, p.localFault(err, "reading the processed document of file %d", raw.ID)
 		}
 		if objKey == "" {
