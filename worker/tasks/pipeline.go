@@ -438,6 +438,7 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	omics := string(conv.OmicsType)
 	info, err := fieldsJSON(conv.ProcessingInfo)
 	if err != nil {
+		_ = drop()
 		return nil, worker.PyErrorf("RuntimeError", "encoding processing_info: %w", err)
 	}
 	if !conv.Converted {
