@@ -22,8 +22,16 @@
 # BIG=1 adds a 1 GiB VCF (BIG_SIZE) run of the Go converter to show that RSS
 # does not grow with the file size.
 #
+# TASK=1 (default) adds the whole file task (decrypt, convert, encrypt +
+# SHA-256, store with fsync, commit) on a TASK_MB (default 100) MiB VCF next
+# to the converter alone on the same bytes: worker/tasks BenchmarkProcessVCF
+# in process (needs the test PostgreSQL; local-directory store), printed as
+# MiB/s, MiB per CPU second and the ratio task/converter (issue 13's aim:
+# >= 0.5 on wall time). A failure there is reported, not fatal.
+#
 # Environment: BIN [bin/omics-worker], SIZE [100M], PY_SIZE [10M],
 # ORACLE_DIR [.oracle], PY_ORACLE_PYTHON [python3], BIG [0], BIG_SIZE [1G],
+# TASK [1], TASK_MB [100],
 # BENCH_DATA [a temporary directory; set it to keep/reuse the files].
 set -euo pipefail
 
@@ -36,6 +44,8 @@ ORACLE_DIR=${ORACLE_DIR:-$ROOT/.oracle}
 PYO=${PY_ORACLE_PYTHON:-python3}
 BIG=${BIG:-0}
 BIG_SIZE=${BIG_SIZE:-1G}
+TASK=${TASK:-1}
+TASK_MB=${TASK_MB:-100}
 
 if [[ ! -x $BIN ]]; then
 	echo "bench-convert: building $BIN" >&2
@@ -156,15 +166,34 @@ if [[ $BIG == 1 ]]; then
 	run_row vcf "VCF (BIG)" "$BIG_SIZE" nopy
 	rm -f "$DATA/bench-$BIG_SIZE.vcf"
 fi
+TASK_LINE=
+TASK_JSON=null
+if [[ $TASK == 1 ]]; then
+	echo "== file task: $TASK_MB MiB VCF (go test -bench ProcessVCF ./worker/tasks)" >&2
+	if BENCH_VCF_MB=$TASK_MB go test -run '^$' -bench 'ProcessVCF' -benchtime 2x -count 1 ./worker/tasks >"$DATA/.task" 2>&1; then
+		# "BenchmarkProcessVCF/task-2  2  1811899834 ns/op  57.87 MB/s  54.02 MB/cpu-s ...": MB = 10^6 bytes.
+		bm() { awk -v name="ProcessVCF/$1-" -v unit="$2" 'index($1, name) {for (i = 2; i < NF; i++) if ($(i+1) == unit) v = $i} END {if (v != "") printf "%.1f", v * 1e6 / 1048576}' "$DATA/.task"; }
+		t_w=$(bm task MB/s) t_c=$(bm task MB/cpu-s) c_w=$(bm convert MB/s) c_c=$(bm convert MB/cpu-s)
+		ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b>0)? a/b : 0}'; }
+		TASK_LINE="file task, $TASK_MB MiB VCF: task $t_w MiB/s ($t_c MiB/CPU-s), converter alone $c_w MiB/s ($c_c MiB/CPU-s); task/converter $(ratio "$t_w" "$c_w") wall, $(ratio "$t_c" "$c_c") CPU"
+		TASK_JSON=$(jq -cn --argjson mb "$TASK_MB" --argjson tw "$t_w" --argjson tc "$t_c" --argjson cw "$c_w" --argjson cc "$c_c" \
+			'{input_mib:$mb, task:{mib_per_s:$tw, mib_per_cpu_s:$tc}, converter:{mib_per_s:$cw, mib_per_cpu_s:$cc},
+			  ratio_wall:(if $cw>0 then $tw/$cw else null end), ratio_cpu:(if $cc>0 then $tc/$cc else null end)}')
+	else
+		TASK_LINE="file task skipped: the benchmark failed (PostgreSQL at 127.0.0.1:5432?): $(tail -3 "$DATA/.task" | tr '\n' ' ')"
+	fi
+	echo "   $TASK_LINE" >&2
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 printf '%-22s %9s %9s %9s %10s %11s %9s %11s %8s\n' "file" "MiB" "go MiB/s" "go /CPU-s" "go RSS MiB" "py MiB/s" "py MiB" "py RSS MiB" "go/py"
 printf '%s\n' "${ROWS[@]}"
 [[ -n $PY_NOTE ]] && echo "$PY_NOTE"
 [[ $HAVE_PY == 1 && $PY_SIZE != full ]] && echo "python ran on a $PY_SIZE file from the same generator (PY_SIZE=full for the same file; its RSS is ~100x the input)"
+[[ -n $TASK_LINE ]] && echo "$TASK_LINE"
 echo "load average $LOAD_START at start, $LOAD_END at end; $(nproc) cores"
 
 printf '%s\n' "${JSON[@]}" | jq -s --arg ls "$LOAD_START" --arg le "$LOAD_END" --arg cores "$(nproc)" \
-	--arg note "$PY_NOTE" --arg pysize "$PY_SIZE" \
-	'{machine:{cores:$cores, loadavg_start:$ls, loadavg_end:$le}, python_size:$pysize, note:$note, rows:.}' >"$RESULT"
+	--arg note "$PY_NOTE" --arg pysize "$PY_SIZE" --argjson task "$TASK_JSON" \
+	'{machine:{cores:$cores, loadavg_start:$ls, loadavg_end:$le}, python_size:$pysize, note:$note, rows:., file_task:$task}' >"$RESULT"
 echo "results: $RESULT"

@@ -65,12 +65,18 @@ type Uploaded struct {
 	Checksum  string // lower-case hex SHA-256 of the plaintext
 }
 
+// ErrUploadLeftover is matched by an error of UploadEncrypted whose
+// clean-up failed: an object may be left under the key, and the caller
+// must delete it later. Without it, nothing is stored under the key.
+var ErrUploadLeftover = errors.New("storage: the failed upload's object could not be deleted")
+
 // UploadEncrypted streams the plaintext r, encrypted with userKey (see
 // envelope.DeriveUserKey), to objectKey, computing size and checksum of the
 // plaintext on the way (spec §6.2). size is the plaintext length or -1.
 // Memory use is bounded by the encryption buffer plus what the store
-// buffers (S3: one multipart part). On failure the object is deleted
-// (best effort) and nothing is returned.
+// buffers (S3: one multipart part). On failure the object is deleted and
+// nothing is returned; if that deletion fails too, the error also matches
+// ErrUploadLeftover.
 func UploadEncrypted(ctx context.Context, store ObjectStore, userKey []byte, objectKey string, r io.Reader, size int64, contentType string) (Uploaded, error) {
 	pr, pw := io.Pipe()
 	ew, err := envelope.NewEncryptWriter(userKey, pw)
@@ -105,7 +111,9 @@ func UploadEncrypted(ctx context.Context, store ObjectStore, userKey []byte, obj
 		perr = copyErr // the store took a short object without noticing
 	}
 	if perr != nil {
-		_ = store.Delete(context.WithoutCancel(ctx), objectKey)
+		if derr := store.Delete(context.WithoutCancel(ctx), objectKey); derr != nil {
+			perr = fmt.Errorf("%w (%w: %w)", perr, ErrUploadLeftover, derr)
+		}
 		return Uploaded{}, perr
 	}
 	return Uploaded{ObjectKey: objectKey, Size: n, Checksum: hexSum(sum)}, nil

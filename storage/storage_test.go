@@ -168,6 +168,66 @@ func TestUploadEncryptedFailureLeavesNoObject(t *testing.T) {
 	}
 }
 
+// lenientStore is a store that takes whatever its reader gave before an
+// error as the object (as minio-go does when the reader returns
+// io.ErrUnexpectedEOF): UploadEncrypted must still fail and delete it.
+type lenientStore struct{ storage.ObjectStore }
+
+func (l lenientStore) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) error {
+	var got bytes.Buffer
+	_, _ = io.Copy(&got, r)
+	return l.ObjectStore.Put(ctx, key, &got, int64(got.Len()), ct)
+}
+
+func TestUploadEncryptedShortObjectDeleted(t *testing.T) {
+	ctx := context.Background()
+	key := envelope.DeriveUserKey([]byte("m"), 1)
+	st, err := local.New(ctx, local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("source failed")
+	objKey := storage.ObjectKey(1, 1)
+	src := io.MultiReader(strings.NewReader(strings.Repeat("x", 100000)), iotest.ErrReader(boom))
+	if _, err := storage.UploadEncrypted(ctx, lenientStore{st}, key, objKey, src, -1, ""); !errors.Is(err, boom) {
+		t.Errorf("upload = %v, want the source's error", err)
+	}
+	if ok, _ := st.Exists(ctx, objKey); ok {
+		t.Error("the short object was left behind")
+	}
+}
+
+// brokenStore fails every Put and Delete.
+type brokenStore struct{ storage.ObjectStore }
+
+var errBroken = errors.New("store broken")
+
+func (brokenStore) Put(ctx context.Context, key string, r io.Reader, size int64, ct string) error {
+	return errBroken
+}
+func (brokenStore) Delete(ctx context.Context, key string) error { return errBroken }
+
+// TestUploadEncryptedLeftover: when the clean-up of a failed upload fails
+// too, the error says so (the caller must delete the key later); when it
+// succeeds, it does not.
+func TestUploadEncryptedLeftover(t *testing.T) {
+	ctx := context.Background()
+	key := envelope.DeriveUserKey([]byte("m"), 1)
+	st, err := local.New(ctx, local.Config{Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = storage.UploadEncrypted(ctx, brokenStore{st}, key, storage.ObjectKey(1, 1), strings.NewReader("x"), 1, "")
+	if !errors.Is(err, errBroken) || !errors.Is(err, storage.ErrUploadLeftover) {
+		t.Errorf("Put and Delete failing: %v, want the Put error and ErrUploadLeftover", err)
+	}
+	boom := errors.New("source failed")
+	_, err = storage.UploadEncrypted(ctx, st, key, storage.ObjectKey(1, 1), iotest.ErrReader(boom), -1, "")
+	if !errors.Is(err, boom) || errors.Is(err, storage.ErrUploadLeftover) {
+		t.Errorf("source failing: %v, want its error without ErrUploadLeftover", err)
+	}
+}
+
 // TestKeyRulesEveryStore: every store refuses the same hostile keys with
 // storage.ErrInvalidKey (issue 9 #6: S3 used to send them as they were).
 func TestKeyRulesEveryStore(t *testing.T) {

@@ -374,3 +374,45 @@ func TestPatternFill(t *testing.T) {
 		}
 	}
 }
+
+// failingReader is the pattern until at, then err (a source that fails:
+// the file task abandoning a streamed document).
+type failingReader struct {
+	p   pattern
+	at  int64
+	err error
+}
+
+func (f *failingReader) Read(b []byte) (int, error) {
+	if f.p.off >= f.at {
+		return 0, f.err
+	}
+	if rest := f.at - f.p.off; int64(len(b)) > rest {
+		b = b[:rest]
+	}
+	return f.p.Read(b)
+}
+
+// TestVersityReaderErrorStoresNothing: a Put whose reader fails (before
+// any byte, inside the first part, after whole parts, at a part boundary)
+// returns that error and leaves neither an object nor an incomplete
+// multipart upload, whatever the size hint. The file task relies on it to
+// abandon a document it streams into the upload (worker/tasks/stream.go).
+func TestVersityReaderErrorStoresNothing(t *testing.T) {
+	g := s3test.Versity(t)
+	s := versityStore(t, g, "omicsomics", func(c *Config) { c.PartSize = 5 << 20 })
+	ctx := context.Background()
+	abandoned := errors.New("document abandoned")
+	for _, at := range []int64{0, 1 << 20, 5 << 20, 12 << 20} {
+		for _, hint := range []int64{-1, 16 << 20} {
+			key := fmt.Sprintf("sandbox/1/2/fail-%d-%d.enc", at, hint)
+			err := s.Put(ctx, key, &failingReader{p: pattern{size: 16 << 20}, at: at, err: abandoned}, hint, "application/json")
+			if !errors.Is(err, abandoned) {
+				t.Errorf("reader fails at %d, size %d: Put = %v, want the reader's error", at, hint, err)
+			}
+		}
+	}
+	if left := g.Objects(t, "omicsomics"); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}

@@ -310,10 +310,6 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	}
 
 	r.report(ctx, StateProgress, progressConvertFrom, StatusConverting)
-	// The document: in memory up to spillMemory, else a temporary file.
-	out := newSpillDoc(p.cfg.TempDir, spillMemory)
-	defer out.Close()
-	bw := bufio.NewWriterSize(out, 256<<10)
 	plainSize := blobSize - envelope.Overhead
 	prog := newProgressReporter(r, plainSize, p.cfg.Now)
 	opts := processing.Options{
@@ -329,18 +325,81 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 		opts.Progress = nil
 	}
 	// Stream: converters whose head is known before their first record
-	// (VCF, matrices) write the document straight to the temporary file
-	// instead of spooling the records first; a failed conversion's
-	// partial document is never uploaded (the file is removed).
+	// (VCF, matrices) write the document straight to its destination
+	// instead of spooling the records first.
 	opts.Stream = true
-	conv, cerr := processing.Convert(ctx, dr, bw, opts)
+
+	// The document goes either straight into the upload (streamed, from
+	// streamMinInput bytes of input; stream.go), or into a temporary
+	// document (in memory up to spillMemory, else a temporary file)
+	// uploaded once the conversion succeeded. Either way a failed
+	// conversion's partial document is never stored.
+	var (
+		objKey string          // the recorded pending upload ("" = none yet)
+		up     *streamedUpload // the streamed upload in flight
+		out    *spillDoc       // the temporary document (sequential path)
+		bw     *bufio.Writer
+		w      io.Writer
+	)
+	sequential := func() {
+		out = newSpillDoc(p.cfg.TempDir, spillMemory)
+		bw = bufio.NewWriterSize(out, 256<<10)
+		w = bw
+	}
+	defer func() {
+		if out != nil {
+			out.Close()
+		}
+	}()
+	if plainSize >= streamMinInput {
+		// Record the key durably BEFORE the upload begins: whatever
+		// happens to this run or the database from here on, a later run
+		// of this raw file or Sweep finds the object and settles it
+		// (pending.go).
+		objKey = storage.ObjectKey(raw.ProjectID, raw.UploadedByID)
+		if err := p.cfg.Files.RecordPendingObject(ctx, raw.ID, r.req.TaskID, objKey); err != nil {
+			return nil, p.infra(err, true, "recording the upload of the processed file of file %d", raw.ID)
+		}
+		up = startUpload(ctx, p.cfg.Objects, key, objKey)
+		w = up
+	} else {
+		sequential()
+	}
+	// drop ends a run that stores nothing: the streamed upload is
+	// abandoned (its partial object deleted) and the pending record, if
+	// any, dropped. It returns the upload's own error, if it failed.
+	drop := func() error {
+		var uerr error
+		if up != nil {
+			uerr = up.abort()
+		}
+		switch {
+		case objKey == "":
+		case up != nil && uerr != nil:
+			r.dropFailedUpload(objKey, uerr)
+		default:
+			r.discard(objKey)
+		}
+		return uerr
+	}
+
+	conv, cerr := processing.Convert(ctx, dr, w, opts)
 	if errors.Is(cerr, processing.ErrHeadChanged) && ctx.Err() == nil {
 		// Rare (a VCF with a ##fileformat= line after its first record):
-		// read the object again and convert without streaming.
+		// read the object again and convert without streaming into a
+		// temporary document. A streamed upload is abandoned first (its
+		// partial object deleted); its key stays recorded and is used
+		// for the upload of the new document.
 		r.log.Info("document head changed after streaming began; converting again without streaming")
+		if up != nil {
+			_ = up.abort()
+			up = nil
+			sequential()
+		}
 		var body2 io.Closer
 		dr, body2, cerr = r.reopen(ctx, key, out, bw)
 		if cerr != nil {
+			_ = drop()
 			return nil, cerr
 		}
 		defer body2.Close()
@@ -354,21 +413,32 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	if !dr.Verified() && ctx.Err() == nil {
 		_, derr = io.Copy(io.Discard, dr)
 	}
-	switch {
-	case isDecryptErr(cerr):
-		return nil, decryptFailed(cerr)
-	case isDecryptErr(derr):
-		return nil, decryptFailed(derr)
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case cerr != nil:
-		return nil, r.streamErr(cerr)
-	case derr != nil:
-		return nil, r.streamErr(derr)
+	if cerr != nil || derr != nil || ctx.Err() != nil || conv == nil || !conv.Converted {
+		uerr := drop()
+		// Which side failed first: when the streamed upload failed by
+		// itself (the store is down) the converter's write error is its
+		// consequence, and the outage is what to report, as on the
+		// sequential path's upload.
+		stopped := stoppedByUpload(cerr) || conv != nil && stoppedByUpload(conv.Err)
+		switch {
+		case isDecryptErr(cerr):
+			return nil, decryptFailed(cerr)
+		case isDecryptErr(derr):
+			return nil, decryptFailed(derr)
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case stopped && uerr != nil:
+			return nil, p.infra(uerr, false, "uploading the processed file of file %d", raw.ID)
+		case cerr != nil:
+			return nil, r.streamErr(cerr)
+		case derr != nil:
+			return nil, r.streamErr(derr)
+		}
 	}
 	omics := string(conv.OmicsType)
 	info, err := fieldsJSON(conv.ProcessingInfo)
 	if err != nil {
+		_ = drop()
 		return nil, worker.PyErrorf("RuntimeError", "encoding processing_info: %w", err)
 	}
 	if !conv.Converted {
@@ -381,24 +451,36 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 
 	tConverted := time.Now()
 	r.report(ctx, StateProgress, progressConvertTo, StatusSaving)
-	if err := bw.Flush(); err != nil {
-		return nil, p.localFault(err, "writing the processed document of file %d", raw.ID)
-	}
 	size := conv.BytesOut
-	if err := out.Rewind(); err != nil {
-		return nil, p.localFault(err, "reading the processed document of file %d", raw.ID)
+	var up2 storage.Uploaded
+	if up != nil {
+		up2, err = up.finish()
+		if err == nil && up2.Size != size {
+			// Cannot happen (the converter counts what it writes): an
+			// internal error, the stored object is discarded.
+			r.discard(objKey)
+			return nil, worker.PyErrorf("RuntimeError", "processed file of file %d: %d bytes uploaded, %d written", raw.ID, up2.Size, size)
+		}
+	} else {
+		if err := bw.Flush(); err != nil {
+			_ = drop()
+			return nil, p.localFault(err, "writing the processed document of file %d", raw.ID)
+		}
+		if err := out.Rewind(); err != nil {
+			_ = drop()
+			return nil, p.localFault(err, "reading the processed document of file %d", raw.ID)
+		}
+		if objKey == "" {
+			objKey = storage.ObjectKey(raw.ProjectID, raw.UploadedByID)
+			// Record the key durably BEFORE the upload (see above).
+			if err := p.cfg.Files.RecordPendingObject(ctx, raw.ID, r.req.TaskID, objKey); err != nil {
+				return nil, p.infra(err, true, "recording the upload of the processed file of file %d", raw.ID)
+			}
+		}
+		up2, err = storage.UploadEncrypted(ctx, p.cfg.Objects, key, objKey, out, size, "application/json")
 	}
-	objKey := storage.ObjectKey(raw.ProjectID, raw.UploadedByID)
-	// Record the key durably BEFORE the upload: whatever happens to this
-	// run or the database from here on, a later run of this raw file or
-	// Sweep finds the object and settles it (pending.go).
-	if err := p.cfg.Files.RecordPendingObject(ctx, raw.ID, r.req.TaskID, objKey); err != nil {
-		return nil, p.infra(err, true, "recording the upload of the processed file of file %d", raw.ID)
-	}
-	up, err := storage.UploadEncrypted(ctx, p.cfg.Objects, key, objKey, out, size, "application/json")
 	if err != nil {
-		// UploadEncrypted has deleted the partial object; drop the record.
-		r.discard(objKey)
+		r.dropFailedUpload(objKey, err)
 		return nil, p.infra(err, false, "uploading the processed file of file %d", raw.ID)
 	}
 	tUploaded := time.Now()
@@ -408,9 +490,9 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	}
 	nf := storage.NewFile{
 		Filename:     pname,
-		ObjectKey:    up.ObjectKey,
-		Size:         up.Size,
-		Checksum:     up.Checksum,
+		ObjectKey:    up2.ObjectKey,
+		Size:         up2.Size,
+		Checksum:     up2.Checksum,
 		ContentType:  "application/json",
 		ProjectID:    raw.ProjectID,
 		UploadedByID: raw.UploadedByID,
@@ -424,9 +506,11 @@ func (r *run) convertAndSave(ctx context.Context, key []byte, body io.Reader, bl
 	r.settleEarlier(ctx)
 	r.report(ctx, StateProgress, 100, StatusComplete)
 	now := time.Now()
+	// With the streamed upload, "convert" includes the upload that ran
+	// alongside and "upload" is only what was left after the conversion.
 	r.log.Info("file processed", "processed_file_id", id, "omics_type", omics, "records", conv.Records,
-		"bytes_in", conv.BytesIn, "bytes_out", size, "convert", tConverted.Sub(r.t0), "upload", tUploaded.Sub(tConverted),
-		"save", now.Sub(tUploaded))
+		"bytes_in", conv.BytesIn, "bytes_out", size, "streamed", up != nil, "convert", tConverted.Sub(r.t0),
+		"upload", tUploaded.Sub(tConverted), "save", now.Sub(tUploaded))
 	return &Result{Success: true, ProcessedFileID: id, OmicsType: omics, RecordCount: int64(conv.Records)}, nil
 }
 
@@ -577,8 +661,13 @@ func (r *run) discard(objKey string) {
 		r.log.Error("could not delete the uploaded object; it stays recorded as pending", "object_key", objKey, "err", err)
 		return
 	}
-	// The object is gone: doom and forget its record (settle would
-	// delete the object a second time).
+	r.forget(ctx, objKey)
+}
+
+// forget drops the pending record of this run's upload once its object is
+// gone: doom and forget it (settle would delete the object a second
+// time).
+func (r *run) forget(ctx context.Context, objKey string) {
 	_, err := r.p.cfg.Files.DoomPendingObject(ctx, objKey)
 	if err == nil {
 		err = r.p.cfg.Files.ForgetPendingObject(ctx, objKey)
@@ -586,6 +675,19 @@ func (r *run) discard(objKey string) {
 	if err != nil {
 		r.log.Warn("could not drop the pending record of the deleted object; a later run or the sweep does", "object_key", objKey, "err", err)
 	}
+}
+
+// dropFailedUpload drops the record of an upload that UploadEncrypted
+// gave up (err is its error): it deleted the object itself, unless err
+// says it could not (then discard deletes it).
+func (r *run) dropFailedUpload(objKey string, err error) {
+	if errors.Is(err, storage.ErrUploadLeftover) {
+		r.discard(objKey)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r.forget(ctx, objKey)
 }
 
 // deleteAndForget deletes a doomed object and its record.
