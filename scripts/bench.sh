@@ -54,7 +54,7 @@
 #   PY_N_RECYCLE [1000]      burst size for py50
 #   PY_THREADS_N [20]        burst size for pythreads
 #   LAT_N [500] LAT_RATE [100]  rated latency runs (skipped for a worker
-#                            whose live noop tasks/s is below 2 x LAT_RATE:
+#                            whose live noop tasks/s is below 1.5 x LAT_RATE:
 #                            they would measure queueing)
 #   BENCH_REDIS_URL          use this Redis instead of a private redis-server
 #                            (round-trip counts then include other clients)
@@ -329,8 +329,8 @@ bench_worker() {
 	# Latency at a fixed rate, if the worker has the capacity for it.
 	local cap
 	cap=$(tail -1 "$RUNS/$kind-noop.txt" | jq '.tasks_per_s | floor')
-	if ((cap < 2 * LAT_RATE)); then
-		echo "   latency runs skipped: $cap noop/s live < 2 x LAT_RATE ($LAT_RATE)" >&2
+	if ((2 * cap < 3 * LAT_RATE)); then
+		echo "   latency runs skipped: $cap noop/s live < 1.5 x LAT_RATE ($LAT_RATE)" >&2
 		stop_worker
 		return
 	fi
