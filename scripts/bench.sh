@@ -1,20 +1,43 @@
 #!/usr/bin/env bash
 # Go worker vs Python Celery worker, side by side on the same Redis with the
-# same concurrency (`make bench`; docs/bench.md explains the method).
+# same concurrency and prefetch (`make bench`; docs/bench.md explains the
+# method).
 #
-# For each worker configuration — Go (omics-worker worker), Python prefork
-# (Omicsomics config) without and with worker_max_tasks_per_child=50 — it
-# measures:
+# Worker configurations ("kinds"), all -c BENCH_C, --prefetch-multiplier 1:
+#   go          omics-worker worker --diagnostic-tasks (acks late, track_started)
+#   py          Python celery 5.2 (/usr/bin/python3), prefork, Omicsomics config
+#   pythreads   the same with -P threads, a "best Python configuration"
+#               candidate (no IPC to pool children). With prefetch 1 celery
+#               5.2's thread pool does ~2 tasks/s on Redis (celery#6941,
+#               open: the consumer fetches again only at its ~1 s timer), so
+#               its bursts are small (PY_THREADS_N)
+#   py50        prefork with worker_max_tasks_per_child=50 (the production
+#               recycling setting, a reference, not a "best" candidate)
+#   py55        prefork on celery 5.5 (Debian trixie root of scripts/celery55.sh),
+#               when that root exists (BENCH_PY55)
+#   go-amqp, py-amqp   go and py on RabbitMQ (below)
+# For each it measures:
 #   startup   exec of the worker -> SUCCESS of a noop enqueued before it started
 #   idle RSS  RSS and PSS summed over the process tree, 1 s after that answer
 #   tasks/s   diag.noop and diag.progress(steps=5) bursts fed by `omics-worker
-#             loadgen` (first enqueue -> last SUCCESS), with peak RSS and Redis
-#             round trips per task (INFO total_reads_processed delta)
+#             loadgen`, each twice:
+#               live       loadgen publishes while the worker consumes (a
+#                          producer competes for the 2 cores; first enqueue
+#                          -> last SUCCESS)
+#               prefilled  `loadgen --prefill`: the worker's process tree is
+#                          stopped (SIGSTOP) while the whole burst is
+#                          published, then continued (SIGCONT); resume ->
+#                          last SUCCESS, no producer running
+#             with peak RSS, worker CPU per task, and Redis round trips,
+#             commands and CPU per task (INFO deltas)
 #   latency   p50/p99 enqueue -> SUCCESS at a fixed rate (LAT_RATE tasks/s),
 #             below every worker's capacity, so it measures service time and
 #             not queueing
-# and prints a table with the Go/Python ratios; results go to
-# bench-results/bench-<time>.json.
+# and prints a table with the Go/Python ratios: against py, against the best
+# Python 5.2 configuration of each row (the higher tasks/s of py and
+# pythreads, per task and mode), against py50 and py55; results (and the
+# table) go to bench-results/bench-<time>.json. BENCH_BASELINE=<earlier
+# bench-*.json> adds the Go worker's before/after columns.
 #
 # RabbitMQ column: when RabbitMQ answers on 127.0.0.1:5672 (and rabbitmqctl
 # is there), the Go and the Python worker run again with an amqp:// broker
@@ -27,16 +50,24 @@
 #   BIN [bin/omics-worker]   the binary (built if missing)
 #   BENCH_C [2]              concurrency of every worker
 #   GO_N [30000] GO_N_PROGRESS [10000]  burst sizes for the Go worker
-#   PY_N [3000]              burst size for the Python worker
-#   PY_N_RECYCLE [1500]      burst size for Python with max_tasks_per_child=50
-#   LAT_N [500] LAT_RATE [100]  rated latency runs
+#   PY_N [2000]              burst size for py, pythreads and py55
+#   PY_N_RECYCLE [1000]      burst size for py50
+#   PY_THREADS_N [20]        burst size for pythreads
+#   LAT_N [500] LAT_RATE [100]  rated latency runs (skipped for a worker
+#                            whose live noop tasks/s is below 1.5 x LAT_RATE:
+#                            they would measure queueing)
 #   BENCH_REDIS_URL          use this Redis instead of a private redis-server
 #                            (round-trip counts then include other clients)
 #   GO_AMQP_N [10000] GO_AMQP_N_PROGRESS [5000]  Go bursts on RabbitMQ
-#   PY_AMQP_N [3000]         Python bursts on RabbitMQ
+#   PY_AMQP_N [2000]         Python bursts on RabbitMQ
 #   BENCH_AMQP [auto]        "0" skips the RabbitMQ column, "1" requires it
-#   BENCH_ONLY               "go", "py", "py50", "go-amqp" or "py-amqp" to
-#                            run one configuration
+#   BENCH_PY55 [auto]        "auto" runs py55 when the celery 5.5 root is
+#                            built (scripts/celery55.sh ensure), "1" builds
+#                            it if missing, "0" skips it
+#   BENCH_ONLY               one kind (go, py, pythreads, py50, py55,
+#                            go-amqp, py-amqp), or several, comma separated
+#   BENCH_BASELINE           an earlier bench-results/bench-*.json: the table
+#                            gets "go before" and "go after/before" columns
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -45,14 +76,16 @@ BIN=${BIN:-bin/omics-worker}
 C=${BENCH_C:-2}
 GO_N=${GO_N:-30000}
 GO_N_PROGRESS=${GO_N_PROGRESS:-10000}
-PY_N=${PY_N:-3000}
-PY_N_RECYCLE=${PY_N_RECYCLE:-1500}
+PY_N=${PY_N:-2000}
+PY_N_RECYCLE=${PY_N_RECYCLE:-1000}
+PY_THREADS_N=${PY_THREADS_N:-20}
 LAT_N=${LAT_N:-500}
 LAT_RATE=${LAT_RATE:-100}
 GO_AMQP_N=${GO_AMQP_N:-10000}
 GO_AMQP_N_PROGRESS=${GO_AMQP_N_PROGRESS:-5000}
-PY_AMQP_N=${PY_AMQP_N:-3000}
+PY_AMQP_N=${PY_AMQP_N:-2000}
 PY=/usr/bin/python3
+CELERY55=$ROOT/scripts/celery55.sh
 
 if [[ ! -x $BIN ]]; then
 	echo "bench: building $BIN" >&2
@@ -70,16 +103,35 @@ RUNS=$OUT/runs-$STAMP
 mkdir -p "$RUNS"
 TMP=$(mktemp -d /tmp/omics-bench.XXXXXX)
 
+# tree_pids PID: PID and its descendants.
+tree_pids() {
+	local p=$1 c
+	echo "$p"
+	for c in $(pgrep -P "$p" 2>/dev/null); do
+		tree_pids "$c"
+	done
+}
+
 PIDS=()
 VHOST=
+PY55_ROOT=
 cleanup() {
+	local p
 	for p in "${PIDS[@]}"; do
+		# A worker left stopped by an interrupted `loadgen --prefill`
+		# would keep SIGTERM pending forever: continue it first.
+		for c in $(tree_pids "$p"); do kill -CONT "$c" 2>/dev/null || true; done
 		kill "$p" 2>/dev/null || true
 	done
 	for p in "${PIDS[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
 	[[ -n $VHOST ]] && rabbitmqctl delete_vhost "$VHOST" >/dev/null 2>&1
+	# Only the bind of this checkout: /proc, /dev and /tmp inside the
+	# celery 5.5 root may serve other users of it (tests, .ci/run unmounts).
+	if [[ -n $PY55_ROOT ]] && mountpoint -q "$PY55_ROOT$ROOT"; then
+		umount -l "$PY55_ROOT$ROOT" || true
+	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -113,6 +165,23 @@ else
 	echo "bench: private redis-server pid $REDIS_PID on port $PORT" >&2
 fi
 
+# --- celery 5.5: the Debian trixie root of scripts/celery55.sh (kind py55),
+# built here only with BENCH_PY55=1 ---
+PY55=${BENCH_PY55:-auto}
+if [[ $PY55 != 0 ]]; then
+	if [[ $PY55 == 1 ]] && ! "$CELERY55" ensure; then
+		echo "bench: BENCH_PY55=1 but scripts/celery55.sh ensure failed" >&2
+		exit 1
+	fi
+	if [[ -f "$("$CELERY55" path)/.omics-complete" ]]; then
+		PY55_ROOT=$("$CELERY55" path)
+		echo "bench: celery 5.5 root $PY55_ROOT (kind py55)" >&2
+	else
+		PY55=0
+		echo "bench: no celery 5.5 root ($("$CELERY55" path)); skipping py55 (BENCH_PY55=1 builds it, ~1 min)" >&2
+	fi
+fi
+
 # --- RabbitMQ: a private vhost on the machine's server (the column is
 # skipped when it is not running, unless BENCH_AMQP=1) ---
 AMQP_URL=
@@ -138,15 +207,6 @@ fi
 BURL=$URL
 RSTATS=--redis-stats
 lg() { "$BIN" loadgen -b "$BURL" --backend "$URL" "$@"; }
-
-# tree_pids PID: PID and its descendants.
-tree_pids() {
-	local p=$1 c
-	echo "$p"
-	for c in $(pgrep -P "$p" 2>/dev/null); do
-		tree_pids "$c"
-	done
-}
 
 # tree_mem PID: "rss_kib pss_kib" summed over the tree (smaps_rollup).
 tree_mem() {
@@ -174,14 +234,17 @@ start_worker() {
 			--time-limit 3600 --soft-time-limit 3300 \
 			-b "$BURL" --result-backend "$URL" -l warning "$@" >"$TMP/$kind.log" 2>&1 &
 		;;
-	py | py50 | py-amqp)
-		local mtpc=
+	py | pythreads | py50 | py55 | py-amqp)
+		local mtpc= pool=prefork py=$PY
 		[[ $kind == py50 ]] && mtpc=50
+		[[ $kind == pythreads ]] && pool=threads
+		[[ $kind == py55 ]] && py="$CELERY55 python3"
 		(
 			cd "$ROOT/testdata/interop/bench"
 			export CELERY_BROKER_URL=$BURL CELERY_RESULT_BACKEND=$URL OMICS_TEST_QUEUE=$q \
 				OMICS_TEST_MAX_TASKS_PER_CHILD=$mtpc PYTHONPATH=.. PYTHONDONTWRITEBYTECODE=1
-			exec $PY -m celery -A bench_app worker -c "$C" --prefetch-multiplier 1 -Q "$q" \
+			# shellcheck disable=SC2086 # $py is a command and its argument
+			exec $py -m celery -A bench_app worker -P "$pool" -c "$C" --prefetch-multiplier 1 -Q "$q" \
 				-l warning -n "bench-$kind@%h" "$@"
 		) >"$TMP/$kind.log" 2>&1 &
 		;;
@@ -191,6 +254,8 @@ start_worker() {
 }
 
 stop_worker() {
+	local c
+	for c in $(tree_pids "$WPID"); do kill -CONT "$c" 2>/dev/null || true; done
 	kill -TERM "$WPID" 2>/dev/null || true
 	wait "$WPID" 2>/dev/null || true
 }
@@ -245,31 +310,56 @@ bench_worker() {
 		>"$RUNS/$kind-idle.json"
 	echo "   startup ${startup_ms} ms (${startup_nomingle_ms} ms without mingle), idle RSS/PSS ${mem% *}/${mem#* } KiB" >&2
 
-	# Warm-up (imports, connections, JIT-free but caches).
-	lg -Q "$q" -n 200 --label "$kind warmup" >/dev/null
+	# Warm-up (imports, connections, JIT-free but caches): 200 tasks, or
+	# the burst size if smaller (pythreads).
+	lg -Q "$q" -n "$((nn < 200 ? nn : 200))" --label "$kind warmup" >/dev/null
 
-	# Throughput bursts.
-	lg -Q "$q" -n "$nn" --pid "$WPID" $RSTATS --label "$kind noop" | tee "$RUNS/$kind-noop.txt" | sed -n 2p >&2
-	lg -Q "$q" -n "$np" --task diag.progress --kwargs '{"steps": 5}' --pid "$WPID" $RSTATS \
-		--label "$kind progress" | tee "$RUNS/$kind-progress.txt" | sed -n 2p >&2
-	# Latency at a fixed rate.
+	# Throughput bursts: live (published while the worker consumes), then
+	# pre-filled (the worker stopped while the burst is published).
+	local mode flag sfx
+	for mode in live prefill; do
+		flag= sfx=
+		[[ $mode == prefill ]] && flag=--prefill sfx=-prefill
+		lg -Q "$q" -n "$nn" --pid "$WPID" $RSTATS $flag --label "$kind noop $mode" \
+			| tee "$RUNS/$kind-noop$sfx.txt" | sed -n 2p | sed "s/^/   noop $mode: /" >&2
+		lg -Q "$q" -n "$np" --task diag.progress --kwargs '{"steps": 5}' --pid "$WPID" $RSTATS $flag \
+			--label "$kind progress $mode" | tee "$RUNS/$kind-progress$sfx.txt" | sed -n 2p \
+			| sed "s/^/   progress $mode: /" >&2
+	done
+	# Latency at a fixed rate, if the worker has the capacity for it.
+	local cap
+	cap=$(tail -1 "$RUNS/$kind-noop.txt" | jq '.tasks_per_s | floor')
+	if ((2 * cap < 3 * LAT_RATE)); then
+		echo "   latency runs skipped: $cap noop/s live < 1.5 x LAT_RATE ($LAT_RATE)" >&2
+		stop_worker
+		return
+	fi
 	lg -Q "$q" -n "$LAT_N" --rate "$LAT_RATE" --pid "$WPID" --label "$kind noop@rate" \
-		| tee "$RUNS/$kind-noop-rate.txt" | sed -n 3p >&2
+		| tee "$RUNS/$kind-noop-rate.txt" | sed -n 3p | sed "s/^/   noop@rate: /" >&2
 	lg -Q "$q" -n "$LAT_N" --rate "$LAT_RATE" --task diag.progress --kwargs '{"steps": 5}' --pid "$WPID" \
-		--label "$kind progress@rate" | tee "$RUNS/$kind-progress-rate.txt" | sed -n 3p >&2
+		--label "$kind progress@rate" | tee "$RUNS/$kind-progress-rate.txt" | sed -n 3p \
+		| sed "s/^/   progress@rate: /" >&2
 	stop_worker
 }
 
+# want KIND: whether BENCH_ONLY (comma separated) selects KIND.
+want() { [[ -z ${BENCH_ONLY:-} || ,$BENCH_ONLY, == *,$1,* ]]; }
+
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-ONLY=${BENCH_ONLY:-}
-[[ -z $ONLY || $ONLY == go ]] && bench_worker go "$GO_N" "$GO_N_PROGRESS"
-[[ -z $ONLY || $ONLY == py ]] && bench_worker py "$PY_N" "$PY_N"
-[[ -z $ONLY || $ONLY == py50 ]] && bench_worker py50 "$PY_N_RECYCLE" "$PY_N_RECYCLE"
+T_START=$(date +%s)
+want go && bench_worker go "$GO_N" "$GO_N_PROGRESS"
+want py && bench_worker py "$PY_N" "$PY_N"
+want pythreads && bench_worker pythreads "$PY_THREADS_N" "$PY_THREADS_N"
+want py50 && bench_worker py50 "$PY_N_RECYCLE" "$PY_N_RECYCLE"
+if [[ $PY55 != 0 ]]; then
+	want py55 && bench_worker py55 "$PY_N" "$PY_N"
+fi
 if [[ -n $AMQP_URL ]]; then
-	[[ -z $ONLY || $ONLY == go-amqp ]] && bench_worker go-amqp "$GO_AMQP_N" "$GO_AMQP_N_PROGRESS"
-	[[ -z $ONLY || $ONLY == py-amqp ]] && bench_worker py-amqp "$PY_AMQP_N" "$PY_AMQP_N"
+	want go-amqp && bench_worker go-amqp "$GO_AMQP_N" "$GO_AMQP_N_PROGRESS"
+	want py-amqp && bench_worker py-amqp "$PY_AMQP_N" "$PY_AMQP_N"
 fi
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: workers measured in $(($(date +%s) - T_START)) s" >&2
 
 RESULT=$OUT/bench-$STAMP.json
 $PY "$ROOT/testdata/interop/bench/bench_table.py" "$RUNS" "$RESULT" \
@@ -278,5 +368,7 @@ $PY "$ROOT/testdata/interop/bench/bench_table.py" "$RUNS" "$RESULT" \
 	--redis "$(redis-server --version 2>/dev/null | awk '{print $3}')" \
 	--rabbitmq "$([[ -n $AMQP_URL ]] && rabbitmqctl version 2>/dev/null)" \
 	--celery "$($PY -c 'import celery; print(celery.__version__)')" \
-	--go-version "$("$BIN" version 2>/dev/null | head -1)"
+	--celery55 "$([[ $PY55 != 0 ]] && "$CELERY55" python3 -c 'import celery; print(celery.__version__)' 2>/dev/null)" \
+	--go-version "$("$BIN" version 2>/dev/null | head -1)" \
+	--baseline "${BENCH_BASELINE:-}"
 echo "results: $RESULT (per-run output in $RUNS)"

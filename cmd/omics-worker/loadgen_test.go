@@ -260,3 +260,61 @@ func BenchmarkWorkerLoad(b *testing.B) {
 	// In-process, "loadgen" CPU is the whole process: worker + producer.
 	b.ReportMetric(rep.LoadgenCPUusPerTask, "process-cpu-us/task")
 }
+
+// TestLoadgenPrefill: --prefill against the real Go worker (the binary, a
+// separate process: loadgen stops and continues it). Every task is counted,
+// the throughput and Redis counters are measured from the resume, and the worker runs
+// on afterwards (a live burst on the same queue completes).
+func TestLoadgenPrefill(t *testing.T) {
+	requireLoadgenRedis(t)
+	queue := fmt.Sprintf("lg_prefill_%d_%d", os.Getpid(), time.Now().UnixNano())
+	w := startProc(t, "go worker", interopDir(t), nil, workerBinary(t), "worker", "--diagnostic-tasks", "-Q", queue,
+		"-c", "2", "--prefetch-multiplier", "1", "-b", loadgenRedisURL, "--result-backend", loadgenRedisURL,
+		"--without-mingle", "--without-heartbeat", "-l", "info")
+	w.waitFor(t, "worker ready", 1, 30*time.Second)
+	defer cleanupLoadgenKeys(t, queue, "")
+	tests := []struct {
+		name    string
+		task    string
+		kwargs  map[string]any
+		n       int
+		prefill bool
+	}{
+		{"noop", "diag.noop", nil, 300, true},
+		{"progress", "diag.progress", map[string]any{"steps": 5}, 100, true},
+		{"live-after", "diag.noop", nil, 50, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := loadgen.Run(context.Background(), loadgen.Config{
+				BrokerURL: loadgenRedisURL, BackendURL: loadgenRedisURL, Queue: queue,
+				Task: tt.task, Kwargs: tt.kwargs, N: tt.n, Timeout: 2 * time.Minute,
+				WatchPID: w.cmd.Process.Pid, Prefill: tt.prefill, RedisStats: true, Label: tt.name,
+			})
+			if rep != nil {
+				defer cleanupLoadgenKeys(t, queue, rep.IDPrefix)
+			}
+			if err != nil {
+				t.Fatalf("loadgen.Run: %v", err)
+			}
+			if rep.Done != tt.n || rep.Missing != 0 || rep.Failures != 0 || rep.Prefill != tt.prefill {
+				t.Fatalf("done %d, missing %d, failures %d, prefill %v; want %d done, prefill %v",
+					rep.Done, rep.Missing, rep.Failures, rep.Prefill, tt.n, tt.prefill)
+			}
+			// (Worker CPU is not checked: clock ticks of 10 ms can round a
+			// short run's to 0.)
+			if rep.TasksPerS <= 0 || rep.Redis == nil || rep.Redis.CommandsPerTask <= 0 {
+				t.Errorf("throughput or Redis counters not measured: %+v", rep)
+			}
+			if tt.prefill && (rep.ResumeUnixNs < rep.FirstEnqueue || rep.LastResult < rep.ResumeUnixNs) {
+				t.Errorf("first enqueue %d, resume %d, last result %d: want them in this order",
+					rep.FirstEnqueue, rep.ResumeUnixNs, rep.LastResult)
+			}
+			if tt.prefill && rep.Redis.PerTask["lpush"] != 0 {
+				t.Errorf("LPUSH counted in the prefilled window: %v", rep.Redis.PerTask)
+			}
+			t.Logf("%s: %.0f tasks/s, worker CPU %.0f us/task, %.2f commands/task, publish %.3fs",
+				tt.name, rep.TasksPerS, rep.WorkerCPUusPerTask, rep.Redis.CommandsPerTask, rep.PublishS)
+		})
+	}
+}

@@ -265,6 +265,7 @@ func parseLoadgenOptions(args []string, stderr io.Writer, getenv func(string) st
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "wait at most this long for results after publishing")
 	fs.IntVar(&cfg.WatchPID, "pid", 0, "sample the RSS of this process tree during the run")
 	fs.DurationVar(&cfg.SampleEvery, "sample-every", 100*time.Millisecond, "RSS sampling interval")
+	fs.BoolVar(&cfg.Prefill, "prefill", false, "stop the --pid process tree (SIGSTOP) while publishing, then continue it and measure from the resume (a pre-filled queue)")
 	fs.BoolVar(&cfg.RedisStats, "redis-stats", false, "report INFO stats/commandstats deltas per task (use a private Redis)")
 	fs.StringVar(&cfg.ReadyFile, "ready-file", "", "create this file when every task is published")
 	fs.StringVar(&cfg.Label, "label", "", "label copied into the JSON report")

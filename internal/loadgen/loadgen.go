@@ -22,12 +22,15 @@
 // MGET and reported as missed_pubsub (they have no latency).
 //
 // The run is four steps: encode, publish, collect (wait, then sweep),
-// report.
+// report. With Config.Prefill the watched worker is stopped (SIGSTOP)
+// during the publish step and continued before the collect step, so the
+// measured window holds only the worker draining a full queue (prefill.go).
 package loadgen
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -72,6 +75,12 @@ type Config struct {
 	// RedisStats takes INFO stats/commandstats of the broker server before
 	// and after the run and reports the deltas per task.
 	RedisStats bool
+	// Prefill holds the WatchPID process tree stopped (SIGSTOP) while
+	// every task is published, then continues it (SIGCONT): the worker
+	// drains a full queue with no producer competing for the cores.
+	// Throughput, latencies, CPU, RSS and Redis counters are then measured
+	// from the resume (prefill.go). Needs WatchPID; excludes Rate.
+	Prefill bool
 	// ReadyFile, if set, is created once every task has been published.
 	ReadyFile string
 	// Label is copied into the report.
@@ -124,6 +133,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Priority < 0 || cfg.Priority > 9 {
 		return cfg, fmt.Errorf("priority %d: want 0..9", cfg.Priority)
 	}
+	if cfg.Prefill && cfg.WatchPID <= 0 {
+		return cfg, errors.New("prefill needs the worker's pid (--pid)")
+	}
+	if cfg.Prefill && cfg.Rate > 0 {
+		return cfg, errors.New("prefill publishes everything before the worker runs: --rate does not apply")
+	}
 	return cfg, nil
 }
 
@@ -168,6 +183,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var (
+		p    published
+		tree *stoppedTree
+	)
+	if cfg.Prefill {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		tree, err = stopTree(cfg.WatchPID, func(s os.Signal) {
+			cancel(fmt.Errorf("%v while the worker was stopped", s))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("prefill: %w", err)
+		}
+		defer tree.resume()
+		if p, err = publish(ctx, push, msgs, cfg, time.Now()); err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				err = cause
+			}
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+		p.enq = make([]time.Duration, cfg.N) // queued since the resume
+		if err := writeReady(cfg.ReadyFile); err != nil {
+			return nil, err
+		}
+	}
 	var before map[string]int64
 	if cfg.RedisStats {
 		if before, err = redisCounters(pub); err != nil {
@@ -176,13 +217,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	m := startMeters(cfg.WatchPID, cfg.SampleEvery)
 	col.start()
-	p, err := publish(ctx, push, msgs, cfg, col.t0)
-	if err != nil {
-		_ = sub.Close()
-		return nil, fmt.Errorf("publish: %w", err)
-	}
-	if cfg.ReadyFile != "" {
-		if err := os.WriteFile(cfg.ReadyFile, []byte("published\n"), 0o644); err != nil {
+	if cfg.Prefill {
+		p.resumed = col.t0
+		tree.resume()
+	} else {
+		if p, err = publish(ctx, push, msgs, cfg, col.t0); err != nil {
+			_ = sub.Close()
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+		if err := writeReady(cfg.ReadyFile); err != nil {
 			return nil, err
 		}
 	}
@@ -196,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Redis = statsDelta(before, after, cfg.N, p.batches)
+		r.Redis = statsDelta(before, after, cfg.N, p.ownReads(cfg), p.lpushes(cfg))
 	}
 	if ctx.Err() == nil {
 		sweepMissed(ctx, cfg.BackendURL, rnames, prefix, recv, r)
@@ -206,6 +249,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		waitErr = fmt.Errorf("%d of %d results missing after %v", r.Missing, cfg.N, cfg.Timeout)
 	}
 	return r, waitErr
+}
+
+func writeReady(path string) error {
+	if path == "" {
+		return nil
+	}
+	return os.WriteFile(path, []byte("published\n"), 0o644)
 }
 
 // encode builds every task message before the clock starts.
@@ -229,6 +279,27 @@ type published struct {
 	enq      []time.Duration // enqueue time of each task, since t0
 	batches  int
 	duration time.Duration
+	start    time.Time // first enqueue
+	resumed  time.Time // prefill: when the worker was continued
+}
+
+// ownReads is the number of Redis read events loadgen itself causes
+// between the two counter snapshots: its publish batches (none in the
+// prefill window) plus the second INFO triple's (each INFO is one read;
+// the first triple counted itself only partly, ignore it).
+func (p published) ownReads(cfg Config) int64 {
+	if cfg.Prefill {
+		return 2
+	}
+	return int64(p.batches + 2)
+}
+
+// lpushes is the number of loadgen's LPUSHes between the snapshots.
+func (p published) lpushes(cfg Config) int64 {
+	if cfg.Prefill {
+		return 0
+	}
+	return int64(cfg.N)
 }
 
 // pushFunc sends one batch of messages to the broker, setting enq[i] to
@@ -259,7 +330,7 @@ func openBroker(ctx context.Context, cfg Config) (push pushFunc, pub redigo.Conn
 // publish sends msgs in batches of cfg.Batch (pipelined LPUSHes on Redis,
 // parallel confirmed publishes on AMQP), paced to cfg.Rate when set.
 func publish(ctx context.Context, push pushFunc, msgs [][]byte, cfg Config, t0 time.Time) (published, error) {
-	p := published{enq: make([]time.Duration, len(msgs))}
+	p := published{enq: make([]time.Duration, len(msgs)), start: t0}
 	for start := 0; start < len(msgs); start += cfg.Batch {
 		end := min(start+cfg.Batch, len(msgs))
 		if cfg.Rate > 0 {

@@ -45,16 +45,21 @@ type RedisStats struct {
 // Report is the result of a run; its JSON form is the last line loadgen
 // prints.
 type Report struct {
-	Label        string        `json:"label,omitempty"`
-	IDPrefix     string        `json:"id_prefix"`
-	Task         string        `json:"task"`
-	Queue        string        `json:"queue"`
-	N            int           `json:"n"`
-	Done         int           `json:"done"`
-	Failures     int           `json:"failures"`
-	Missing      int           `json:"missing"`
-	MissedPubsub int           `json:"missed_pubsub"`
-	PublishS     float64       `json:"publish_s"`
+	Label        string  `json:"label,omitempty"`
+	IDPrefix     string  `json:"id_prefix"`
+	Task         string  `json:"task"`
+	Queue        string  `json:"queue"`
+	N            int     `json:"n"`
+	Done         int     `json:"done"`
+	Failures     int     `json:"failures"`
+	Missing      int     `json:"missing"`
+	MissedPubsub int     `json:"missed_pubsub"`
+	PublishS     float64 `json:"publish_s"`
+	// Prefill: the worker was stopped while publishing (Config.Prefill);
+	// ElapsedS, TasksPerS, the latencies, CPU and Redis counters then
+	// start at ResumeUnixNs, when it was continued.
+	Prefill      bool          `json:"prefill,omitempty"`
+	ResumeUnixNs int64         `json:"resume_unix_ns,omitempty"`
 	ElapsedS     float64       `json:"elapsed_s"`
 	TasksPerS    float64       `json:"tasks_per_s"`
 	Latency      *LatencyStats `json:"latency,omitempty"`
@@ -75,7 +80,13 @@ type Report struct {
 // measured.
 func newReport(cfg Config, prefix string, p published, u usage) *Report {
 	r := &Report{Label: cfg.Label, IDPrefix: prefix, Task: cfg.Task, Queue: cfg.Queue, N: cfg.N,
-		PublishS: p.duration.Seconds(), RSSStartKiB: u.rssStart, RSSPeakKiB: u.rssPeak}
+		PublishS: p.duration.Seconds(), RSSStartKiB: u.rssStart, RSSPeakKiB: u.rssPeak, Prefill: cfg.Prefill}
+	if !p.start.IsZero() {
+		r.FirstEnqueue = p.start.UnixNano()
+	}
+	if cfg.Prefill {
+		r.ResumeUnixNs = p.resumed.UnixNano()
+	}
 	r.LoadgenCPUusPerTask = float64(u.ownCPUus) / float64(cfg.N)
 	if u.workerCPUus > 0 {
 		r.WorkerCPUusPerTask = float64(u.workerCPUus) / float64(cfg.N)
@@ -84,7 +95,8 @@ func newReport(cfg Config, prefix string, p published, u usage) *Report {
 }
 
 // addResults counts the results received on the channel and computes
-// latencies and throughput.
+// latencies and throughput; recv and enq are durations since t0 (the
+// first enqueue, or the resume with Config.Prefill).
 func (r *Report) addResults(recv []time.Duration, failed []bool, enq []time.Duration, t0 time.Time) {
 	var lat []float64
 	var last time.Duration
@@ -100,7 +112,9 @@ func (r *Report) addResults(recv []time.Duration, failed []bool, enq []time.Dura
 		lat = append(lat, float64(d-enq[i])/float64(time.Millisecond))
 	}
 	r.Missing = r.N - r.Done
-	r.FirstEnqueue = t0.UnixNano()
+	if r.FirstEnqueue == 0 {
+		r.FirstEnqueue = t0.UnixNano()
+	}
 	if last > 0 {
 		r.LastResult = t0.Add(last).UnixNano()
 		r.ElapsedS = last.Seconds()
@@ -129,11 +143,20 @@ func latencies(ms []float64) *LatencyStats {
 func Print(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "%s: %d tasks, %d done, %d failed, %d missing (%d seen only by MGET)\n",
 		r.Task, r.N, r.Done, r.Failures, r.Missing, r.MissedPubsub)
-	fmt.Fprintf(w, "published in %.3f s; first enqueue -> last result %.3f s: %.0f tasks/s\n",
-		r.PublishS, r.ElapsedS, r.TasksPerS)
+	if r.Prefill {
+		fmt.Fprintf(w, "published in %.3f s with the worker stopped; resume -> last result %.3f s: %.0f tasks/s\n",
+			r.PublishS, r.ElapsedS, r.TasksPerS)
+	} else {
+		fmt.Fprintf(w, "published in %.3f s; first enqueue -> last result %.3f s: %.0f tasks/s\n",
+			r.PublishS, r.ElapsedS, r.TasksPerS)
+	}
 	if l := r.Latency; l != nil {
-		fmt.Fprintf(w, "enqueue -> final state: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms, mean %.2f ms\n",
-			l.P50, l.P90, l.P99, l.Max, l.Mean)
+		from := "enqueue"
+		if r.Prefill {
+			from = "resume"
+		}
+		fmt.Fprintf(w, "%s -> final state: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms, mean %.2f ms\n",
+			from, l.P50, l.P90, l.P99, l.Max, l.Mean)
 	}
 	if r.WorkerCPUusPerTask > 0 {
 		fmt.Fprintf(w, "CPU per task: worker tree %.0f us, loadgen %.0f us\n", r.WorkerCPUusPerTask, r.LoadgenCPUusPerTask)
@@ -199,17 +222,17 @@ func addCounter(out map[string]int64, k, v string) {
 	}
 }
 
-func statsDelta(before, after map[string]int64, n, batches int) *RedisStats {
+// statsDelta computes the per-task Redis figures of a run; ownReads and
+// lpushes are loadgen's own read events and LPUSHes between the snapshots
+// (published.ownReads, published.lpushes), taken out.
+func statsDelta(before, after map[string]int64, n int, ownReads, lpushes int64) *RedisStats {
 	s := &RedisStats{PerTask: map[string]float64{}}
 	s.Reads = after["total_reads_processed"] - before["total_reads_processed"]
 	s.Commands = after["total_commands_processed"] - before["total_commands_processed"]
-	// Ours: one read per publish batch plus the second INFO pair (each INFO
-	// is one read; the first pair counted itself only partly, ignore it).
-	own := int64(batches + 2)
-	s.ReadsPerTask = float64(s.Reads-own) / float64(n)
+	s.ReadsPerTask = float64(s.Reads-ownReads) / float64(n)
 	cpu := after["used_cpu_sys"] + after["used_cpu_user"] - before["used_cpu_sys"] - before["used_cpu_user"]
 	s.CPUusPerTask = float64(cpu) / float64(n)
-	s.CommandsPerTask = float64(s.Commands-int64(n)-2) / float64(n)
+	s.CommandsPerTask = float64(s.Commands-lpushes-2) / float64(n)
 	for k, v := range after {
 		name, ok := strings.CutPrefix(k, "cmd:")
 		if !ok {
@@ -218,7 +241,7 @@ func statsDelta(before, after map[string]int64, n, batches int) *RedisStats {
 		d := v - before[k]
 		switch name {
 		case "lpush":
-			d -= int64(n)
+			d -= lpushes
 		case "info":
 			d -= 3
 		}
