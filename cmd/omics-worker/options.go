@@ -43,6 +43,7 @@ type workerOptions struct {
 	softTimeLimitSet  bool
 	visibilityTimeout float64
 	resultExpires     float64
+	replySpin         time.Duration
 	acksLate          bool
 	noAcksLate        bool
 	forwardUnknown    string
@@ -124,6 +125,7 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&o.softTimeLimit, "soft-time-limit", 0, "soft time limit in seconds; overrides the file tasks' app default 3300 (0 = none)")
 	fs.Float64Var(&o.visibilityTimeout, "visibility-timeout", 3600, "kombu visibility_timeout in seconds")
 	fs.Float64Var(&o.resultExpires, "result-expires", 86400, "result_expires in seconds (0 = never)")
+	fs.DurationVar(&o.replySpin, "reply-spin", 100*time.Microsecond, "Redis result writes: poll the socket this long for a reply before sleeping (0 = never poll; docs/redis.md)")
 	fs.BoolVar(&o.acksLate, "acks-late", true, "acknowledge after the task finished (default)")
 	fs.BoolVar(&o.noAcksLate, "no-acks-late", false, "acknowledge when the task starts (Celery's default)")
 	str(&o.forwardUnknown, "", "forward-unknown", "", "move messages of unregistered tasks to this queue instead of failing them")

@@ -64,6 +64,11 @@ type Config struct {
 	// to every connection; blocking commands extend the read deadline. A
 	// negative ReadTimeout means none for connections made by Dial.
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// ReplySpin is how long the group-commit writer (the result writes of
+	// a backend attached to a same-server broker, see writer) polls its
+	// socket for a reply before the reading goroutine parks (0 = 100 µs,
+	// negative = never polls; see spin.go).
+	ReplySpin time.Duration
 	// TLSConfig is the base TLS configuration for rediss:// URLs.
 	TLSConfig *tls.Config
 	// ClientName is sent with CLIENT SETNAME ("" = none).
@@ -98,6 +103,16 @@ func (c Config) mutexLease() time.Duration {
 func (c Config) pollTimeout() time.Duration { return durDefault(c.PollTimeout, time.Second) }
 
 func (c Config) dialTimeout() time.Duration { return durDefault(c.DialTimeout, 5*time.Second) }
+
+func (c Config) replySpin() time.Duration {
+	switch {
+	case c.ReplySpin < 0:
+		return 0
+	case c.ReplySpin == 0:
+		return replySpin
+	}
+	return c.ReplySpin
+}
 
 func (c Config) readTimeout() time.Duration { return durDefault(c.ReadTimeout, 30*time.Second) }
 

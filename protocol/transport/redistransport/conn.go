@@ -52,7 +52,7 @@ func newClient(ep Endpoint, cfg Config) (*client, error) {
 		maxIdle = 16
 	}
 	c.pool = &redis.Pool{
-		DialContext: c.dial,
+		DialContext: func(ctx context.Context) (redis.Conn, error) { return c.dial(ctx) },
 		MaxIdle:     maxIdle,
 		MaxActive:   cfg.MaxActive,
 		Wait:        cfg.MaxActive > 0,
@@ -79,8 +79,9 @@ func newClient(ep Endpoint, cfg Config) (*client, error) {
 	return c, nil
 }
 
-// dial opens one new connection (AUTH and SELECT included).
-func (c *client) dial(ctx context.Context) (redis.Conn, error) {
+// dial opens one new connection (AUTH and SELECT included); extra options
+// come last.
+func (c *client) dial(ctx context.Context, extra ...redis.DialOption) (redis.Conn, error) {
 	opts := []redis.DialOption{
 		redis.DialDatabase(c.ep.DB),
 		redis.DialConnectTimeout(c.cfg.dialTimeout()),
@@ -105,6 +106,7 @@ func (c *client) dial(ctx context.Context) (redis.Conn, error) {
 		}
 		opts = append(opts, redis.DialUseTLS(true), redis.DialTLSConfig(tc), redis.DialTLSSkipVerify(tc.InsecureSkipVerify))
 	}
+	opts = append(opts, extra...)
 	if c.sent != nil {
 		return c.dialMaster(ctx, opts)
 	}

@@ -642,7 +642,7 @@ func (w *writer) conn() (redis.Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.b.cfg.dialTimeout())
 	defer cancel()
-	rc, err := w.b.c.dial(ctx)
+	rc, err := w.b.c.dial(ctx, spinDialer(w.b.cfg.dialTimeout(), w.b.cfg.replySpin()))
 	if err != nil {
 		return nil, err
 	}
