@@ -272,6 +272,7 @@ func TestWriterPipelinedReconnects(t *testing.T) {
 					t.Errorf("task %d/%d: %v", g, i, err)
 				}
 				finished.Add(1)
+				time.Sleep(time.Millisecond) // a run long enough for the kills
 			}
 		})
 	}
