@@ -159,24 +159,7 @@ func TestWriterReconnects(t *testing.T) {
 		return id
 	}
 	store("PROGRESS")
-	list, err := redis.String(rc.Do("CLIENT", "LIST"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	killed := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line, " name="+name+" ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if _, err := rc.Do("CLIENT", "KILL", "ID", id); err == nil {
-					killed++
-				}
-			}
-		}
-	}
-	if killed == 0 {
+	if killClients(t, rc, name) == 0 {
 		t.Fatalf("no connection named %s found", name)
 	}
 	id := store(protocol.StateSuccess)
@@ -214,27 +197,7 @@ func TestWriterPipelinedReconnects(t *testing.T) {
 			ds[g] = append(ds[g], d)
 		}
 	}
-	kill := func() int {
-		list, err := redis.String(rc.Do("CLIENT", "LIST"))
-		if err != nil {
-			t.Error(err)
-			return 0
-		}
-		n := 0
-		for _, line := range strings.Split(list, "\n") {
-			if !strings.Contains(line, " name="+name+" ") {
-				continue
-			}
-			for _, f := range strings.Fields(line) {
-				if id, ok := strings.CutPrefix(f, "id="); ok {
-					if _, err := rc.Do("CLIENT", "KILL", "ID", id); err == nil {
-						n++
-					}
-				}
-			}
-		}
-		return n
-	}
+	kill := func() int { return killClients(t, rc, name) }
 	// Kill the connections whenever 40 more tasks finished since the
 	// last kill (so each kill hits a working writer), 5 times.
 	stop := make(chan struct{})
@@ -300,4 +263,29 @@ func TestWriterPipelinedReconnects(t *testing.T) {
 			}
 		}
 	}
+}
+
+// killClients kills every connection of the server named name (CLIENT
+// SETNAME) and returns how many it killed.
+func killClients(t *testing.T, rc redis.Conn, name string) int {
+	t.Helper()
+	list, err := redis.String(rc.Do("CLIENT", "LIST"))
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	n := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if _, err := rc.Do("CLIENT", "KILL", "ID", id); err == nil {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
