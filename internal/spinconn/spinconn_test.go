@@ -81,7 +81,7 @@ func TestSpinConn(t *testing.T) {
 			}
 			// The peer closes: EOF.
 			s.Close()
-			if n, err := c.Read(buf); n != 0 || err != io.EOF {
+			if n, err := c.Read(buf); n != 0 || !errors.Is(err, io.EOF) {
 				t.Fatalf("read after the peer's close: %d, %v", n, err)
 			}
 		})
