@@ -44,6 +44,7 @@ type workerOptions struct {
 	visibilityTimeout float64
 	resultExpires     float64
 	replySpin         time.Duration
+	replySpinSet      bool // --reply-spin given (else the transport's default)
 	acksLate          bool
 	noAcksLate        bool
 	forwardUnknown    string
@@ -125,7 +126,7 @@ func newWorkerFlags(o *workerOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&o.softTimeLimit, "soft-time-limit", 0, "soft time limit in seconds; overrides the file tasks' app default 3300 (0 = none)")
 	fs.Float64Var(&o.visibilityTimeout, "visibility-timeout", 3600, "kombu visibility_timeout in seconds")
 	fs.Float64Var(&o.resultExpires, "result-expires", 86400, "result_expires in seconds (0 = never)")
-	fs.DurationVar(&o.replySpin, "reply-spin", 100*time.Microsecond, "Redis result writes: poll the socket this long for a reply before sleeping (0 = never poll; docs/redis.md)")
+	fs.DurationVar(&o.replySpin, "reply-spin", 100*time.Microsecond, "Redis result writes: poll the socket this long for a reply before sleeping (0 = never poll; default: 100µs with 2 or more CPUs, off with one; docs/redis.md)")
 	fs.BoolVar(&o.acksLate, "acks-late", true, "acknowledge after the task finished (default)")
 	fs.BoolVar(&o.noAcksLate, "no-acks-late", false, "acknowledge when the task starts (Celery's default)")
 	str(&o.forwardUnknown, "", "forward-unknown", "", "move messages of unregistered tasks to this queue instead of failing them")
@@ -186,6 +187,7 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 		return false
 	}
 	o.timeLimitSet, o.softTimeLimitSet = given("time-limit"), given("soft-time-limit")
+	o.replySpinSet = given("reply-spin")
 	if !given("b", "broker") {
 		o.brokerURL = cmp.Or(getenv("CELERY_BROKER_URL"), defaultRedisURL)
 	}

@@ -147,9 +147,11 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 		Logger:            logger.With("component", "redis"),
 		ClientName:        cfg.Hostname,
 	}
-	rcfg.ReplySpin = o.replySpin
-	if o.replySpin <= 0 {
-		rcfg.ReplySpin = -1 // never poll
+	if o.replySpinSet { // else the transport's default (Config.ReplySpin)
+		rcfg.ReplySpin = o.replySpin
+		if o.replySpin <= 0 {
+			rcfg.ReplySpin = -1 // never poll
+		}
 	}
 	if o.resultExpires > 0 {
 		rcfg.ResultExpires = seconds(o.resultExpires)

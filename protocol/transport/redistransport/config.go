@@ -3,6 +3,7 @@ package redistransport
 import (
 	"crypto/tls"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/omicsomics/omics-worker/protocol"
@@ -66,8 +67,10 @@ type Config struct {
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
 	// ReplySpin is how long the group-commit writer (the result writes of
 	// a backend attached to a same-server broker, see writer) polls its
-	// socket for a reply before the reading goroutine parks (0 = 100 µs,
-	// negative = never polls; see spin.go).
+	// socket for a reply before the reading goroutine parks (0 = 100 µs
+	// when the machine has two or more CPUs, none with one: there a poll
+	// would take the CPU from a Redis on the same machine; negative =
+	// never polls; see spin.go).
 	ReplySpin time.Duration
 	// TLSConfig is the base TLS configuration for rediss:// URLs.
 	TLSConfig *tls.Config
@@ -109,6 +112,9 @@ func (c Config) replySpin() time.Duration {
 	case c.ReplySpin < 0:
 		return 0
 	case c.ReplySpin == 0:
+		if runtime.NumCPU() < 2 {
+			return 0
+		}
 		return replySpin
 	}
 	return c.ReplySpin
