@@ -1,8 +1,10 @@
 package redistransport
 
 import (
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omicsomics/omics-worker/internal/pyfmt"
 	"github.com/omicsomics/omics-worker/protocol"
@@ -20,5 +22,21 @@ func TestWriterReplySpinOff(t *testing.T) {
 	}
 	if v, _ := rc.Do("GET", r.Key(id)); !strings.Contains(string(v.([]byte)), "SUCCESS") {
 		t.Fatalf("stored %s", v)
+	}
+}
+
+// TestReplySpinConfig: negative turns the polling off, a value is used as
+// given, zero is the default (100 µs with two or more CPUs, none with one).
+func TestReplySpinConfig(t *testing.T) {
+	def := replySpin
+	if runtime.NumCPU() < 2 {
+		def = 0
+	}
+	for _, tt := range []struct {
+		in, want time.Duration
+	}{{-1, 0}, {0, def}, {50 * time.Microsecond, 50 * time.Microsecond}} {
+		if got := (Config{ReplySpin: tt.in}).replySpin(); got != tt.want {
+			t.Errorf("ReplySpin %v: %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }
