@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/omicsomics/omics-worker/internal/mask/masktest"
 )
@@ -90,5 +91,26 @@ func TestMaskedTransportOptions(t *testing.T) {
 	masktest.Check(t, "transport options", string(b))
 	if string(out["max_priority"]) != "10" || string(out["sentinel_kwargs"]) != `"**"` || len(out) != 3 {
 		t.Errorf("masked options: %s", b)
+	}
+}
+
+// TestReplySpinFlag: --reply-spin not given leaves the transport's default
+// (0), a value is passed on, 0 turns the polling off (-1).
+func TestReplySpinFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]string{"--reply-spin", "250us"}, 250 * time.Microsecond},
+		{[]string{"--reply-spin", "0"}, -1},
+	} {
+		o, code := parseWorkerOptions(tt.args, io.Discard, func(string) string { return "" })
+		if code != 0 {
+			t.Fatalf("%v: exit %d", tt.args, code)
+		}
+		if got := o.replySpinConfig(); got != tt.want {
+			t.Errorf("%v: ReplySpin %v, want %v", tt.args, got, tt.want)
+		}
 	}
 }

@@ -227,6 +227,19 @@ func applyEnv(fs *flag.FlagSet, o *workerOptions, getenv func(string) string) er
 
 // parseWorkerOptions parses the worker's command line and environment;
 // nil with the exit code when it fails (0 for -h).
+// replySpinConfig is redistransport.Config.ReplySpin for --reply-spin:
+// the transport's default (0) unless the flag was given, then the value,
+// or -1 (never poll) for 0.
+func (o *workerOptions) replySpinConfig() time.Duration {
+	switch {
+	case !o.replySpinSet:
+		return 0
+	case o.replySpin <= 0:
+		return -1
+	}
+	return o.replySpin
+}
+
 func parseWorkerOptions(args []string, stderr io.Writer, getenv func(string) string) (*workerOptions, int) {
 	o := &workerOptions{}
 	fs := newWorkerFlags(o, stderr)

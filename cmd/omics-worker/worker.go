@@ -146,12 +146,7 @@ func startWorker(ctx context.Context, o *workerOptions, cfg worker.Config, logge
 		VisibilityTimeout: cfg.VisibilityTimeout,
 		Logger:            logger.With("component", "redis"),
 		ClientName:        cfg.Hostname,
-	}
-	if o.replySpinSet { // else the transport's default (Config.ReplySpin)
-		rcfg.ReplySpin = o.replySpin
-		if o.replySpin <= 0 {
-			rcfg.ReplySpin = -1 // never poll
-		}
+		ReplySpin:         o.replySpinConfig(),
 	}
 	if o.resultExpires > 0 {
 		rcfg.ResultExpires = seconds(o.resultExpires)
