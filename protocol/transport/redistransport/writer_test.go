@@ -289,3 +289,71 @@ func killClients(t *testing.T, rc redis.Conn, name string) int {
 	}
 	return n
 }
+
+// TestWriterSendsWithoutWaitingForReplies: while nobody reads replies, a
+// second final write is still sent (two batches in flight on the one
+// connection); once reading resumes both callers get their outcomes, in
+// order, and both states are stored and acked.
+func TestWriterSendsWithoutWaitingForReplies(t *testing.T) {
+	b, bc, pfx := newTestBroker(t, brokerDB, Config{})
+	r, rc, _ := newTestBackend(t, brokerDB, Config{})
+	r.UseBroker(b)
+	q := "q-" + uniq(t)
+	inflight := func() int {
+		r.w.mu.Lock()
+		defer r.w.mu.Unlock()
+		return len(r.w.inflight)
+	}
+	waitInflight := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for inflight() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d batches in flight, want %d", inflight(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	r.w.mu.Lock()
+	r.w.reading = true // hold the reading: no reply is read
+	r.w.mu.Unlock()
+	ids := []string{pyfmt.NewUUID4().String(), pyfmt.NewUUID4().String()}
+	var ds []*protocol.Delivery
+	errs := make([]chan error, len(ids))
+	for i, id := range ids {
+		tag := fmt.Sprintf("nw%d", i)
+		if err := b.Publish(ctxT(t), q, 0, envelope(envOpts{tag: tag, rk: q})); err != nil {
+			t.Fatal(err)
+		}
+		d, err := b.Fetch(ctxT(t), []string{q}, -1)
+		if err != nil || d == nil {
+			t.Fatal(d, err)
+		}
+		ds = append(ds, d)
+		errs[i] = make(chan error, 1)
+		go func() {
+			errs[i] <- r.StoreAndAck(ctxT(t), &protocol.ResultMeta{Status: protocol.StateSuccess, Result: i, TaskID: id}, d)
+		}()
+		waitInflight(i + 1)
+	}
+	r.w.mu.Lock()
+	r.w.reading = false
+	r.w.mu.Unlock()
+	r.w.tryRead(nil)
+	for i, id := range ids {
+		select {
+		case err := <-errs[i]:
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("write %d: no outcome", i)
+		}
+		if v, _ := redis.String(rc.Do("GET", r.Key(id))); !strings.Contains(v, "SUCCESS") {
+			t.Errorf("write %d stored %q", i, v)
+		}
+		if _, _, _, ok := unackedRecord(t, bc, pfx, ds[i].Tag); ok {
+			t.Errorf("write %d not acked", i)
+		}
+	}
+}
